@@ -10,7 +10,8 @@ namespace Tulip;
 /// </remarks>
 internal static partial class Interop
 {
-    /// <summary>The C library. The runtime probes "libc.so" then "libc"; on glibc the former is a
-    /// linker script that dlopen rejects, and the runtime then resolves the bare name to the loaded libc.</summary>
+    /// <summary>The C library. The runtime's loader special-cases the name "libc" (dotnet/runtime
+    /// src/coreclr/pal/src/loader/module.cpp): on glibc it loads LIBC_SO ("libc.so.6"), because
+    /// "libc.so" there is a linker script that dlopen rejects.</summary>
     internal const string Libc = "libc";
 }
