@@ -1,0 +1,55 @@
+using System;
+
+namespace Tulip;
+
+/// <summary>
+/// Raised where a future or task was cancelled: by <see cref="Future.Result"/>, by
+/// <see cref="Future.Exception"/>, and at the <c>await</c> point of a cancelled task.
+/// The PEP's <c>CancelledError</c>; an <see cref="OperationCanceledException"/>, so .NET code
+/// that catches cancellation the usual way catches it too.
+/// </summary>
+public class CancelledError : OperationCanceledException
+{
+    /// <summary>Creates the error with the default message.</summary>
+    public CancelledError() : base("The operation was cancelled.") { }
+
+    /// <summary>Creates the error with a message (the one given to <c>Cancel(msg)</c>, if any).</summary>
+    public CancelledError(string? message) : base(message ?? "The operation was cancelled.") { }
+
+    /// <summary>Creates the error with a message and an inner exception.</summary>
+    public CancelledError(string? message, Exception? innerException)
+        : base(message ?? "The operation was cancelled.", innerException) { }
+}
+
+/// <summary>
+/// Raised when a future is used in a state that does not allow the operation: setting the result
+/// of a future that is already done, or reading the result of one that is not. The PEP's
+/// <c>InvalidStateError</c>.
+/// </summary>
+public class InvalidStateError : InvalidOperationException
+{
+    /// <summary>Creates the error with the default message.</summary>
+    public InvalidStateError() : base("The future is in a state that does not allow this operation.") { }
+
+    /// <summary>Creates the error with a message.</summary>
+    public InvalidStateError(string message) : base(message) { }
+
+    /// <summary>Creates the error with a message and an inner exception.</summary>
+    public InvalidStateError(string message, Exception? innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// Raised by <see cref="Tasks.WaitFor{T}(LoopTask{T}, double, System.Threading.CancellationToken)"/> and timeout scopes
+/// when the deadline passes. The PEP's <c>TimeoutError</c>; a <see cref="TimeoutException"/>.
+/// </summary>
+public class TimeoutError : TimeoutException
+{
+    /// <summary>Creates the error with the default message.</summary>
+    public TimeoutError() : base("The operation timed out.") { }
+
+    /// <summary>Creates the error with a message.</summary>
+    public TimeoutError(string message) : base(message) { }
+
+    /// <summary>Creates the error with a message and an inner exception.</summary>
+    public TimeoutError(string message, Exception? innerException) : base(message, innerException) { }
+}

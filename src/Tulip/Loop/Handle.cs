@@ -1,0 +1,101 @@
+using System;
+using System.Diagnostics;
+
+namespace Tulip;
+
+/// <summary>
+/// A callback scheduled on an event loop by <see cref="IEventLoop.CallSoon(Action)"/> and its
+/// relatives: the PEP's <c>Handle</c>. Its only operation is <see cref="Cancel"/>: a cancelled
+/// handle's callback is never run.
+/// </summary>
+/// <remarks>Handles belong to the loop thread: call <see cref="Cancel"/> there, or schedule the
+/// cancel with <see cref="IEventLoop.CallSoonThreadSafe(Action)"/>.</remarks>
+public abstract class Handle
+{
+    private bool _cancelled;
+
+    private protected Handle(BaseEventLoop loop)
+    {
+        Loop = loop;
+        if (loop.Debug)
+        {
+            SourceTraceback = new StackTrace(2, fNeedFileInfo: true);
+        }
+    }
+
+    private protected BaseEventLoop Loop { get; }
+
+    /// <summary>True once <see cref="Cancel"/> has been called.</summary>
+    public bool Cancelled => _cancelled;
+
+    /// <summary>In debug mode, where the handle was created; otherwise null.</summary>
+    public StackTrace? SourceTraceback { get; }
+
+    /// <summary>Cancels the callback: if it has not run yet, it never will. Idempotent.</summary>
+    public virtual void Cancel()
+    {
+        if (_cancelled)
+        {
+            return;
+        }
+
+        _cancelled = true;
+        ReleaseCallback();
+    }
+
+    /// <summary>Describes the callback, for logs and the exception handler.</summary>
+    public override string ToString()
+    {
+        string state = _cancelled ? " cancelled" : string.Empty;
+        return $"<{GetType().Name.Split('`')[0]}{state} {CallbackName}>";
+    }
+
+    /// <summary>The callback's method name, for diagnostics.</summary>
+    internal abstract string CallbackName { get; }
+
+    /// <summary>Runs the callback. The loop skips cancelled handles before calling this.</summary>
+    internal abstract void Run();
+
+    /// <summary>Drops the references to the callback and its state so a cancelled handle holds nothing alive.</summary>
+    private protected abstract void ReleaseCallback();
+
+    internal static string Describe(Delegate? d) =>
+        d is null ? "(released)" : $"{d.Method.DeclaringType?.Name}.{d.Method.Name}";
+}
+
+/// <summary>A handle for an <see cref="Action"/> callback.</summary>
+internal sealed class ActionHandle : Handle
+{
+    private Action? _callback;
+
+    internal ActionHandle(BaseEventLoop loop, Action callback) : base(loop) => _callback = callback;
+
+    internal override string CallbackName => Describe(_callback);
+
+    internal override void Run() => _callback?.Invoke();
+
+    private protected override void ReleaseCallback() => _callback = null;
+}
+
+/// <summary>A handle for a callback with explicit state, so hot paths need no closure.</summary>
+internal sealed class StateHandle<TState> : Handle
+{
+    private Action<TState>? _callback;
+    private TState _state;
+
+    internal StateHandle(BaseEventLoop loop, Action<TState> callback, TState state) : base(loop)
+    {
+        _callback = callback;
+        _state = state;
+    }
+
+    internal override string CallbackName => Describe(_callback);
+
+    internal override void Run() => _callback?.Invoke(_state);
+
+    private protected override void ReleaseCallback()
+    {
+        _callback = null;
+        _state = default!;
+    }
+}

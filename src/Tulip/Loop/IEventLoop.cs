@@ -1,0 +1,356 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Tulip;
+
+/// <summary>
+/// The event loop: the PEP's <c>AbstractEventLoop</c>. It runs callbacks, timers and I/O on one
+/// thread, in the order the PEP guarantees: callbacks scheduled with <c>CallSoon</c> run in the
+/// order scheduled (FIFO), timers in the order they fall due.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Thread rules: a loop belongs to the thread that runs it. <see cref="CallSoonThreadSafe(Action)"/>
+/// (and <see cref="RunCoroutineThreadSafe{T}"/>) are the only members other threads may call; in
+/// debug mode (<see cref="Debug"/>) the others throw when called from another thread while the loop runs.
+/// </para>
+/// <para>
+/// Optional groups: the I/O members (connections, servers, sockets, readers and writers, pipes,
+/// subprocesses, signals) need a multiplexer. A loop without one (the virtual-clock test loop)
+/// throws <see cref="NotSupportedException"/> naming the loop that supports the call.
+/// </para>
+/// </remarks>
+public interface IEventLoop : IDisposable
+{
+    // ---- Running and stopping -------------------------------------------------------------
+
+    /// <summary>Runs until <see cref="Stop"/> is called.</summary>
+    /// <exception cref="InvalidOperationException">The loop is closed, or already running (here or on another thread).</exception>
+    void RunForever();
+
+    /// <summary>Runs until <paramref name="future"/> is done, then returns its result (or throws its exception).</summary>
+    /// <exception cref="InvalidOperationException">The loop stopped before the future was done.</exception>
+    T RunUntilComplete<T>(Future<T> future);
+
+    /// <summary>Runs until <paramref name="future"/> is done; throws its exception, if any.</summary>
+    void RunUntilComplete(Future future);
+
+    /// <summary>Starts <paramref name="coroutine"/> as a task on this loop and runs until it is done.</summary>
+    T RunUntilComplete<T>(Func<LoopTask<T>> coroutine);
+
+    /// <summary>Starts <paramref name="coroutine"/> as a task on this loop and runs until it is done.</summary>
+    void RunUntilComplete(Func<LoopTask> coroutine);
+
+    /// <summary>
+    /// Stops the loop: the callbacks already due run, then <see cref="RunForever"/> returns without
+    /// waiting for I/O. Nothing scheduled is lost; running the loop again continues.
+    /// </summary>
+    void Stop();
+
+    /// <summary>True while the loop runs.</summary>
+    bool IsRunning { get; }
+
+    /// <summary>True once <see cref="Close"/> was called.</summary>
+    bool IsClosed { get; }
+
+    /// <summary>
+    /// Closes the loop: pending callbacks are dropped; the multiplexer, its wake-up fd and the default
+    /// executor are released. Idempotent.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is running.</exception>
+    void Close();
+
+    /// <summary>Waits for the work submitted to the default executor to finish, then stops using it.</summary>
+    LoopTask ShutdownDefaultExecutorAsync(CancellationToken cancellationToken = default);
+
+    // ---- Basic callbacks ---------------------------------------------------------------------
+
+    /// <summary>Schedules <paramref name="callback"/> to run on the next iteration, after those already scheduled.</summary>
+    Handle CallSoon(Action callback);
+
+    /// <summary>Schedules <paramref name="callback"/>(<paramref name="state"/>) to run soon, without a closure.</summary>
+    Handle CallSoon<TState>(Action<TState> callback, TState state);
+
+    /// <summary>Schedules <paramref name="callback"/> to run after <paramref name="delay"/> seconds on the loop's clock.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The delay is NaN.</exception>
+    TimerHandle CallLater(double delay, Action callback);
+
+    /// <summary>Schedules <paramref name="callback"/>(<paramref name="state"/>) after <paramref name="delay"/> seconds.</summary>
+    TimerHandle CallLater<TState>(double delay, Action<TState> callback, TState state);
+
+    /// <summary>Schedules <paramref name="callback"/> for the absolute time <paramref name="when"/> on <see cref="Time"/>'s clock.</summary>
+    TimerHandle CallAt(double when, Action callback);
+
+    /// <summary>Schedules <paramref name="callback"/>(<paramref name="state"/>) for the time <paramref name="when"/>.</summary>
+    TimerHandle CallAt<TState>(double when, Action<TState> callback, TState state);
+
+    /// <summary>The loop's clock, in seconds: monotonic, with an arbitrary origin.</summary>
+    double Time();
+
+    // ---- Threads -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> from any thread, waking the loop if it waits for I/O.
+    /// The one method other threads may call.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    Handle CallSoonThreadSafe(Action callback);
+
+    /// <summary>Schedules <paramref name="callback"/>(<paramref name="state"/>) from any thread.</summary>
+    Handle CallSoonThreadSafe<TState>(Action<TState> callback, TState state);
+
+    /// <summary>
+    /// From another thread: runs <paramref name="coroutine"/> as a task on this loop and returns a
+    /// .NET task for its result. Cancelling <paramref name="cancellationToken"/> cancels the loop task.
+    /// </summary>
+    Task<T> RunCoroutineThreadSafe<T>(Func<LoopTask<T>> coroutine, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs <paramref name="function"/> on the executor (the thread pool unless set otherwise).</summary>
+    LoopTask<T> RunInExecutor<T>(Func<T> function, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs <paramref name="action"/> on the executor.</summary>
+    LoopTask RunInExecutor(Action action, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the scheduler that <see cref="RunInExecutor{T}"/> uses. Defaults to the .NET thread pool.</summary>
+    void SetDefaultExecutor(TaskScheduler executor);
+
+    /// <summary>The PEP's <c>wrap_future</c>: a loop future that completes as <paramref name="task"/> does.</summary>
+    Future<T> WrapTask<T>(Task<T> task);
+
+    /// <summary>A loop future that completes as <paramref name="task"/> does.</summary>
+    Future<VoidResult> WrapTask(Task task);
+
+    // ---- Futures and tasks ---------------------------------------------------------------------
+
+    /// <summary>Creates a pending future on this loop.</summary>
+    Future<T> CreateFuture<T>();
+
+    /// <summary>Creates a pending untyped future, as asyncio's <c>create_future</c>.</summary>
+    Future<object?> CreateFuture();
+
+    /// <summary>
+    /// Runs <paramref name="coroutine"/> as a task. On the loop thread while the loop runs, it starts
+    /// at once (up to its first pending await); otherwise it starts on the loop's next iteration.
+    /// </summary>
+    LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null);
+
+    /// <summary>Runs <paramref name="coroutine"/> as a task; see <see cref="CreateTask{T}"/>.</summary>
+    LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null);
+
+    /// <summary>The task running now on this loop, or null when a plain callback runs.</summary>
+    Future? CurrentTask { get; }
+
+    /// <summary>The tasks of this loop that are not done.</summary>
+    IReadOnlyCollection<Future> AllTasks();
+
+    // ---- Name lookups ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// Resolves <paramref name="host"/> without blocking the loop, as getaddrinfo. A numeric address
+    /// is not looked up. A null host is the loopback address (the wildcard with <see cref="AddressInfoFlags.Passive"/>).
+    /// </summary>
+    /// <exception cref="SocketException">The name does not resolve.</exception>
+    LoopTask<IReadOnlyList<AddressInfo>> GetAddrInfoAsync(string? host, int port,
+        AddressFamily family = AddressFamily.Unspecified, SocketType type = SocketType.Unknown,
+        ProtocolType protocol = ProtocolType.Unknown, AddressInfoFlags flags = AddressInfoFlags.None,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>The host name and service of <paramref name="endPoint"/>, without blocking the loop, as getnameinfo.</summary>
+    LoopTask<(string Host, string Service)> GetNameInfoAsync(IPEndPoint endPoint, NameInfoFlags flags = NameInfoFlags.None,
+        CancellationToken cancellationToken = default);
+
+    // ---- Internet connections (optional: needs a multiplexer) --------------------------------
+
+    /// <summary>
+    /// Connects a TCP stream to <paramref name="host"/>:<paramref name="port"/> and joins it to a new
+    /// protocol. Every resolved address is tried in turn; when all fail, the errors are reported together.
+    /// </summary>
+    LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>
+    /// Listens on <paramref name="hosts"/> (null: every interface, IPv4 and IPv6) at <paramref name="port"/>
+    /// and joins each accepted connection to a new protocol.
+    /// </summary>
+    LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
+        ServerOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Connects a UNIX stream socket at <paramref name="path"/> and joins it to a new protocol.</summary>
+    LoopTask<(ITransport Transport, TProtocol Protocol)> CreateUnixConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string? path, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>Listens on the UNIX socket <paramref name="path"/> (a stale socket file is replaced; removed on close).</summary>
+    LoopTask<Server> CreateUnixServerAsync(Func<IBaseProtocol> protocolFactory, string? path,
+        ServerOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Wraps an accepted socket in a transport joined to a new protocol (asyncio's <c>connect_accepted_socket</c>).</summary>
+    LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Socket socket, SslServerAuthenticationOptions? ssl = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>Upgrades <paramref name="transport"/> to TLS; the returned transport replaces it.</summary>
+    LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
+        SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a file over <paramref name="transport"/> (sendfile(2) where possible); returns the bytes sent.</summary>
+    LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Creates a datagram endpoint bound to <paramref name="localAddress"/> and/or connected to <paramref name="remoteAddress"/>.</summary>
+    LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        EndPoint? localAddress, EndPoint? remoteAddress, DatagramOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IDatagramProtocol;
+
+    // ---- Wrapped socket methods (optional) -------------------------------------------------
+
+    /// <summary>Receives up to <paramref name="buffer"/>.Length bytes from a non-blocking socket; 0 at EOF.</summary>
+    LoopTask<int> SockRecvAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>Receives into <paramref name="buffer"/> (asyncio's <c>sock_recv_into</c>); returns the count.</summary>
+    LoopTask<int> SockRecvIntoAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends all of <paramref name="data"/>.</summary>
+    LoopTask SockSendAllAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+
+    /// <summary>Connects a non-blocking socket.</summary>
+    LoopTask SockConnectAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default);
+
+    /// <summary>Accepts a connection on a listening socket.</summary>
+    LoopTask<Socket> SockAcceptAsync(Socket socket, CancellationToken cancellationToken = default);
+
+    /// <summary>Receives a datagram and its sender.</summary>
+    LoopTask<(int Count, EndPoint Address)> SockRecvFromAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a datagram to <paramref name="address"/>; returns the bytes sent.</summary>
+    LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a file over a socket (sendfile(2), with a fallback); returns the bytes sent.</summary>
+    LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
+        CancellationToken cancellationToken = default);
+
+    // ---- I/O callbacks (optional: readiness multiplexers) ----------------------------------
+
+    /// <summary>
+    /// Calls <paramref name="callback"/> whenever <paramref name="fd"/> is readable, until removed.
+    /// Adding again for the same fd replaces the callback (the old handle is cancelled).
+    /// </summary>
+    Handle AddReader(int fd, Action callback);
+
+    /// <summary>As <see cref="AddReader(int, Action)"/> for a handle's fd.</summary>
+    Handle AddReader(SafeHandle handle, Action callback);
+
+    /// <summary>As <see cref="AddReader(int, Action)"/> for a socket.</summary>
+    Handle AddReader(Socket socket, Action callback);
+
+    /// <summary>Stops watching <paramref name="fd"/> for reading; returns whether a reader was registered.</summary>
+    bool RemoveReader(int fd);
+
+    /// <summary>As <see cref="RemoveReader(int)"/> for a handle's fd.</summary>
+    bool RemoveReader(SafeHandle handle);
+
+    /// <summary>As <see cref="RemoveReader(int)"/> for a socket.</summary>
+    bool RemoveReader(Socket socket);
+
+    /// <summary>Calls <paramref name="callback"/> whenever <paramref name="fd"/> is writable, until removed.</summary>
+    Handle AddWriter(int fd, Action callback);
+
+    /// <summary>As <see cref="AddWriter(int, Action)"/> for a handle's fd.</summary>
+    Handle AddWriter(SafeHandle handle, Action callback);
+
+    /// <summary>As <see cref="AddWriter(int, Action)"/> for a socket.</summary>
+    Handle AddWriter(Socket socket, Action callback);
+
+    /// <summary>Stops watching <paramref name="fd"/> for writing; returns whether a writer was registered.</summary>
+    bool RemoveWriter(int fd);
+
+    /// <summary>As <see cref="RemoveWriter(int)"/> for a handle's fd.</summary>
+    bool RemoveWriter(SafeHandle handle);
+
+    /// <summary>As <see cref="RemoveWriter(int)"/> for a socket.</summary>
+    bool RemoveWriter(Socket socket);
+
+    // ---- Pipes and subprocesses (optional) -------------------------------------------------
+
+    /// <summary>Joins the read end of a pipe (or FIFO, character device, socketpair end) to a new protocol.</summary>
+    LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        SafeHandle pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>Joins the write end of a pipe to a new protocol.</summary>
+    LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        SafeHandle pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and joins it to a new protocol.</summary>
+    LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExecAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string program, IReadOnlyList<string> arguments, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : ISubprocessProtocol;
+
+    /// <summary>Runs <paramref name="command"/> through /bin/sh and joins it to a new protocol.</summary>
+    LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShellAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string command, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : ISubprocessProtocol;
+
+    // ---- Signals (optional) ------------------------------------------------------------------
+
+    /// <summary>Runs <paramref name="callback"/> on the loop thread whenever <paramref name="signal"/> arrives.</summary>
+    /// <exception cref="ArgumentException">The signal cannot be handled.</exception>
+    void AddSignalHandler(PosixSignal signal, Action callback);
+
+    /// <summary>Removes the handler for <paramref name="signal"/>, restoring the default behaviour; returns whether one was set.</summary>
+    bool RemoveSignalHandler(PosixSignal signal);
+
+    // ---- Errors and debugging ----------------------------------------------------------------
+
+    /// <summary>
+    /// Sets the handler for errors nobody else can take (an exception from a callback, a task
+    /// exception never retrieved...). Null restores the default, which logs.
+    /// </summary>
+    void SetExceptionHandler(Action<IEventLoop, ExceptionContext>? handler);
+
+    /// <summary>The handler set with <see cref="SetExceptionHandler"/>, or null for the default.</summary>
+    Action<IEventLoop, ExceptionContext>? GetExceptionHandler();
+
+    /// <summary>Hands <paramref name="context"/> to the exception handler.</summary>
+    void CallExceptionHandler(ExceptionContext context);
+
+    /// <summary>The default handler: logs the context through the loop's logger.</summary>
+    void DefaultExceptionHandler(ExceptionContext context);
+
+    /// <summary>
+    /// Debug mode: wrong-thread calls throw, slow callbacks are logged, handles and futures remember
+    /// where they were created. Defaults to on when the environment variable TULIP_DEBUG is 1.
+    /// </summary>
+    bool Debug { get; set; }
+
+    /// <summary>In debug mode, callbacks that take longer than this many seconds are logged. Defaults to 0.1.</summary>
+    double SlowCallbackDuration { get; set; }
+}
+
+/// <summary>Options for <see cref="IEventLoop.SubprocessExecAsync{TProtocol}"/> and <see cref="IEventLoop.SubprocessShellAsync{TProtocol}"/>.</summary>
+public sealed record SubprocessOptions
+{
+    /// <summary>Pipe the child's stdin. Defaults to true.</summary>
+    public bool RedirectStandardInput { get; init; } = true;
+
+    /// <summary>Pipe the child's stdout. Defaults to true.</summary>
+    public bool RedirectStandardOutput { get; init; } = true;
+
+    /// <summary>Pipe the child's stderr. Defaults to true.</summary>
+    public bool RedirectStandardError { get; init; } = true;
+
+    /// <summary>The working directory; the parent's by default.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>The environment; the parent's by default.</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+}

@@ -1,0 +1,301 @@
+using System;
+using System.Collections.Generic;
+using Microsoft.Extensions.Logging;
+using Tulip.Selectors;
+
+namespace Tulip;
+
+/// <summary>
+/// An event loop on a notify-when-ready multiplexer (asyncio's <c>SelectorEventLoop</c>): epoll on
+/// Linux, poll(2) on any POSIX system. It implements the base loop's hooks by waiting in the
+/// selector, and keeps one registration per fd with the reader and writer callbacks.
+/// </summary>
+/// <remarks>
+/// Registrations are level-triggered and stay in the kernel while a reader or writer is set, so a
+/// connection that keeps reading costs no epoll_ctl per read. Each registration carries a
+/// generation in its selector token: an event for an fd that was closed and whose number was
+/// reused is recognised as stale and dropped, never delivered to the new owner's callback.
+/// </remarks>
+public partial class SelectorEventLoop : BaseEventLoop
+{
+    /// <summary>Events taken from the selector per wait. 1024 matches libuv's epoll batch.</summary>
+    private const int EventBatchSize = 1024;
+
+    private readonly ISelector _selector;
+    private readonly Wakeup _wakeup;
+    private readonly SelectorEvent[] _events = new SelectorEvent[EventBatchSize];
+    // fd -> its registration. Owned by the loop thread.
+    private readonly Dictionary<int, FdRegistration> _registrations = new();
+    private uint _generation;
+
+    /// <summary>Creates a loop on the named selector: "epoll", "poll", or null for the platform's best.</summary>
+    /// <param name="selector">The selector backend; null picks epoll on Linux, poll elsewhere.</param>
+    /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
+    /// <exception cref="ArgumentException">The selector name is unknown.</exception>
+    public SelectorEventLoop(string? selector = null, ILoggerFactory? loggerFactory = null) : base(loggerFactory)
+    {
+        _selector = SelectorFactory.Create(string.IsNullOrEmpty(selector) ? null : selector);
+        try
+        {
+            _wakeup = new Wakeup();
+            _selector.Add(_wakeup.ReadFd, SelectorEvents.Read, WakeupToken);
+        }
+        catch
+        {
+            _wakeup?.Dispose();
+            _selector.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The selector backend in use: "epoll" or "poll".</summary>
+    public string SelectorName => _selector.Name;
+
+    /// <summary>Registered fds (for tests and diagnostics).</summary>
+    internal int RegistrationCount => _registrations.Count;
+
+    // Generation 0 is never used for a registration, so the wake-up fd's token is unique.
+    private ulong WakeupToken => (uint)_wakeup.ReadFd;
+
+    /// <inheritdoc/>
+    protected override void ProcessEvents(double timeout)
+    {
+        int timeoutMs = timeout < 0 ? -1 : (int)Math.Min(Math.Ceiling(timeout * 1000), int.MaxValue);
+        int n = _selector.Select(_events, timeoutMs);
+        for (int i = 0; i < n; i++)
+        {
+            var ev = _events[i];
+            if (ev.Token == WakeupToken)
+            {
+                _wakeup.Drain();
+                continue;
+            }
+
+            int fd = (int)(uint)ev.Token;
+            uint generation = (uint)(ev.Token >> 32);
+            if (!_registrations.TryGetValue(fd, out var reg) || reg.Generation != generation)
+            {
+                continue; // stale: the fd was unregistered, or re-registered since
+            }
+
+            if ((ev.Events & SelectorEvents.Read) != 0 && reg.Reader is { } reader)
+            {
+                if (reader.Cancelled)
+                {
+                    SetReader(fd, null);
+                }
+                else
+                {
+                    AddReadyHandle(reader);
+                }
+            }
+
+            if ((ev.Events & SelectorEvents.Write) != 0 && reg.Writer is { } writer)
+            {
+                if (writer.Cancelled)
+                {
+                    SetWriter(fd, null);
+                }
+                else
+                {
+                    AddReadyHandle(writer);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void WriteToSelf() => _wakeup.Signal();
+
+    /// <inheritdoc/>
+    protected override void CloseCore()
+    {
+        _registrations.Clear();
+        _selector.Dispose();
+        _wakeup.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override Handle AddReader(int fd, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckIoCall(fd);
+        var handle = new ActionHandle(this, callback);
+        SetReader(fd, handle);
+        return handle;
+    }
+
+    /// <inheritdoc/>
+    public override bool RemoveReader(int fd)
+    {
+        CheckIoCall(fd);
+        return SetReader(fd, null);
+    }
+
+    /// <inheritdoc/>
+    public override Handle AddWriter(int fd, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckIoCall(fd);
+        var handle = new ActionHandle(this, callback);
+        SetWriter(fd, handle);
+        return handle;
+    }
+
+    /// <inheritdoc/>
+    public override bool RemoveWriter(int fd)
+    {
+        CheckIoCall(fd);
+        return SetWriter(fd, null);
+    }
+
+    /// <summary>
+    /// Sets (or with null, clears) the reader of <paramref name="fd"/>; a replaced reader's handle is
+    /// cancelled. Returns whether a reader was set before. The transports use this with a handle
+    /// they keep, so re-arming allocates nothing.
+    /// </summary>
+    internal bool SetReader(int fd, Handle? reader)
+    {
+        _registrations.TryGetValue(fd, out var reg);
+        var old = reg?.Reader;
+        if (reg is null)
+        {
+            if (reader is null)
+            {
+                return false;
+            }
+
+            reg = new FdRegistration();
+            Register(fd, reg, reader, null, isNew: true);
+            return false;
+        }
+
+        if (old is not null && !ReferenceEquals(old, reader))
+        {
+            old.Cancel();
+        }
+
+        Update(fd, reg, reader, reg.Writer);
+        return old is not null;
+    }
+
+    /// <summary>As <see cref="SetReader"/> for the writer.</summary>
+    internal bool SetWriter(int fd, Handle? writer)
+    {
+        _registrations.TryGetValue(fd, out var reg);
+        var old = reg?.Writer;
+        if (reg is null)
+        {
+            if (writer is null)
+            {
+                return false;
+            }
+
+            reg = new FdRegistration();
+            Register(fd, reg, null, writer, isNew: true);
+            return false;
+        }
+
+        if (old is not null && !ReferenceEquals(old, writer))
+        {
+            old.Cancel();
+        }
+
+        Update(fd, reg, reg.Reader, writer);
+        return old is not null;
+    }
+
+    private void Register(int fd, FdRegistration reg, Handle? reader, Handle? writer, bool isNew)
+    {
+        uint generation = NextGeneration();
+        var interest = InterestOf(reader, writer);
+        ulong token = ((ulong)generation << 32) | (uint)fd;
+        if (isNew)
+        {
+            _selector.Add(fd, interest, token);
+            _registrations[fd] = reg;
+        }
+        else
+        {
+            _selector.Modify(fd, interest, token);
+        }
+
+        reg.Generation = generation;
+        reg.Interest = interest;
+        reg.Reader = reader;
+        reg.Writer = writer;
+    }
+
+    private void Update(int fd, FdRegistration reg, Handle? reader, Handle? writer)
+    {
+        var interest = InterestOf(reader, writer);
+        if (interest == SelectorEvents.None)
+        {
+            _registrations.Remove(fd);
+            reg.Reader = null;
+            reg.Writer = null;
+            _selector.Remove(fd);
+            return;
+        }
+
+        bool replaced = (reader is not null && !ReferenceEquals(reader, reg.Reader)) ||
+                        (writer is not null && !ReferenceEquals(writer, reg.Writer));
+        if (interest == reg.Interest && !replaced)
+        {
+            // Nothing the kernel needs to know: no syscall (seed 003: no re-registration churn).
+            reg.Reader = reader;
+            reg.Writer = writer;
+            return;
+        }
+
+        // A new callback or new interest gets a new generation, so events still carrying the
+        // old token (from a closed fd whose number was reused) are dropped.
+        Register(fd, reg, reader, writer, isNew: false);
+    }
+
+    private uint NextGeneration()
+    {
+        _generation++;
+        if (_generation == 0)
+        {
+            _generation = 1;
+        }
+
+        return _generation;
+    }
+
+    private static SelectorEvents InterestOf(Handle? reader, Handle? writer) =>
+        (reader is null ? SelectorEvents.None : SelectorEvents.Read) | (writer is null ? SelectorEvents.None : SelectorEvents.Write);
+
+    private void CheckIoCall(int fd)
+    {
+        if (IsClosed)
+        {
+            throw new InvalidOperationException("The event loop is closed: create a new one with EventLoop.NewEventLoop().");
+        }
+
+        if (Debug)
+        {
+            CheckThread();
+        }
+
+        if (fd < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fd), fd, "A file descriptor is a non-negative integer.");
+        }
+
+        if (fd == _wakeup.ReadFd)
+        {
+            throw new ArgumentException("That fd is the loop's own wake-up fd.", nameof(fd));
+        }
+    }
+
+    /// <summary>What the loop knows of one fd: its callbacks, interest and current generation.</summary>
+    private sealed class FdRegistration
+    {
+        public Handle? Reader;
+        public Handle? Writer;
+        public SelectorEvents Interest;
+        public uint Generation;
+    }
+}

@@ -1,0 +1,391 @@
+using System;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading;
+
+namespace Tulip;
+
+/// <summary>
+/// A coroutine running on an event loop: the PEP's <c>Task</c>, a <see cref="Future{T}"/> whose
+/// result is what the <c>async</c> method returns. Declare a method <c>async LoopTask&lt;T&gt;</c>
+/// and calling it on the loop thread starts a task.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Calling an <c>async LoopTask</c> method starts it at once, on the caller's stack, up to its first
+/// <c>await</c> of something not yet done (asyncio 3.12's eager tasks; .NET's usual start).
+/// <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?)"/> called from outside the running loop
+/// defers the start to the loop, as asyncio's <c>create_task</c> does.
+/// </para>
+/// <para>
+/// <see cref="Cancel"/> delivers <see cref="CancelledError"/> at the <c>await</c> where the task is
+/// waiting on a loop future; the task may catch it and go on (<see cref="Uncancel"/>). While it
+/// awaits a .NET <see cref="System.Threading.Tasks.Task"/>, which the loop cannot interrupt,
+/// <see cref="CancellationToken"/> is cancelled so that .NET APIs given that token stop, and the
+/// cancellation is delivered at the next loop await; a task whose body ends with a cancellation
+/// still pending ends cancelled. Awaiting a .NET task resumes on the loop thread.
+/// </para>
+/// <para>Members are for the loop thread, like every future's.</para>
+/// </remarks>
+/// <typeparam name="T">The result type.</typeparam>
+// CA1001: the token source is disposed when the task finishes (a cancelled one is kept, so the
+// token handed out stays valid); a task is not IDisposable, as asyncio's tasks are not closable.
+#pragma warning disable CA1001
+[AsyncMethodBuilder(typeof(LoopTaskMethodBuilder<>))]
+public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskToken
+{
+    private static int s_nextId;
+
+    private readonly int _id;
+    private string? _name;
+    private Future? _futWaiter;
+    private bool _mustCancel;
+    private string? _cancelMessage;
+    private int _numCancelsRequested;
+    private CancellationTokenSource? _cts;
+    private ExecutionContext? _executionContext;
+    private Action? _foreignContinuation;
+
+    private protected LoopTask(BaseEventLoop loop, string? name = null, bool register = true) : base(loop)
+    {
+        _id = Interlocked.Increment(ref s_nextId);
+        _name = name;
+        if (register)
+        {
+            loop.RegisterTask(this);
+        }
+    }
+
+    /// <summary>The task's name; defaults to <c>Task-N</c>.</summary>
+    public string Name
+    {
+        get => _name ?? $"Task-{_id}";
+        set => _name = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>
+    /// Cancelled when <see cref="Cancel"/> is called: give it to .NET APIs awaited inside the task
+    /// so that they stop too. A new token is handed out after <see cref="Uncancel"/> brings the
+    /// count of cancellation requests back to zero.
+    /// </summary>
+    public CancellationToken CancellationToken
+    {
+        get
+        {
+            if (_cts is null)
+            {
+                _cts = new CancellationTokenSource();
+                if (_numCancelsRequested > 0 || Done)
+                {
+                    _cts.Cancel();
+                }
+            }
+
+            return _cts.Token;
+        }
+    }
+
+    /// <summary>
+    /// Requests cancellation: <see cref="CancelledError"/> is thrown into the task at its await point
+    /// on the next loop iteration. Unlike a plain future's, the task is not cancelled at once and
+    /// may catch the error.
+    /// </summary>
+    /// <returns>False if the task is already done; true otherwise.</returns>
+    public override bool Cancel(string? message = null)
+    {
+        if (Done)
+        {
+            return false;
+        }
+
+        _numCancelsRequested++;
+        if (_cts is { IsCancellationRequested: false } cts)
+        {
+            try
+            {
+                cts.Cancel();
+            }
+            catch (AggregateException ex)
+            {
+                LoopCore.CallExceptionHandler(new ExceptionContext("Exception in a CancellationToken callback of a cancelled task")
+                {
+                    Exception = ex,
+                    Future = this,
+                });
+            }
+        }
+
+        if (_futWaiter is { } waiter && waiter.Cancel(message))
+        {
+            // The waiter's done callback wakes us with CancelledError at the await.
+            return true;
+        }
+
+        _mustCancel = true;
+        _cancelMessage = message;
+        return true;
+    }
+
+    /// <summary>The number of cancellation requests not yet withdrawn by <see cref="Uncancel"/>.</summary>
+    public int Cancelling() => _numCancelsRequested;
+
+    /// <summary>
+    /// Withdraws one cancellation request (as timeout scopes and task groups do when they turn a
+    /// cancellation into something else); returns the number left.
+    /// </summary>
+    public int Uncancel()
+    {
+        if (_numCancelsRequested > 0)
+        {
+            _numCancelsRequested--;
+            if (_numCancelsRequested == 0)
+            {
+                _mustCancel = false;
+                if (_cts is { IsCancellationRequested: true })
+                {
+                    _cts.Dispose();
+                    _cts = null;
+                }
+            }
+        }
+
+        return _numCancelsRequested;
+    }
+
+    /// <summary>Describes the task, its name and state.</summary>
+    public override string ToString() => $"<Task {DescribeState()} name='{Name}'>";
+
+    /// <summary>The future the task is waiting on, if any (for diagnostics and tests).</summary>
+    internal Future? Waiter => _futWaiter;
+
+    ILoopTask? ILoopTask.TaskPrev { get; set; }
+
+    ILoopTask? ILoopTask.TaskNext { get; set; }
+
+    Future ILoopTask.AsFuture => this;
+
+    /// <summary>Runs the coroutine one step: until it awaits something not done, or finishes.</summary>
+    void ITaskStep.Step() => Step();
+
+    internal void Step()
+    {
+        if (Done)
+        {
+            return;
+        }
+
+        _futWaiter = null;
+        var loop = LoopCore;
+        var previousTask = loop.SwapCurrentTask(this);
+        ExecutionContext? saved = ExecutionContext.Capture();
+        ExecutionContext? mine = _executionContext;
+        if (mine is not null && !ReferenceEquals(mine, saved))
+        {
+            ExecutionContext.Restore(mine);
+        }
+
+        try
+        {
+            MoveNextCore();
+        }
+        finally
+        {
+            ExecutionContext? after = ExecutionContext.Capture();
+            _executionContext = after;
+            if (saved is not null && !ReferenceEquals(after, saved))
+            {
+                ExecutionContext.Restore(saved);
+            }
+
+            loop.SwapCurrentTask(previousTask);
+        }
+    }
+
+    /// <summary>Advances the state machine (or, for a deferred task, starts the coroutine).</summary>
+    private protected abstract void MoveNextCore();
+
+    /// <summary>Called by the builder when the task's body awaits something that is not done.</summary>
+    internal void AwaitCore<TAwaiter>(ref TAwaiter awaiter)
+        where TAwaiter : INotifyCompletion
+    {
+        if (awaiter is IFutureAwaiter)
+        {
+            WaitOn(((IFutureAwaiter)awaiter).Future);
+        }
+        else if (awaiter is ICriticalNotifyCompletion)
+        {
+            ((ICriticalNotifyCompletion)awaiter).UnsafeOnCompleted(_foreignContinuation ??= OnForeignCompleted);
+        }
+        else
+        {
+            awaiter.OnCompleted(_foreignContinuation ??= OnForeignCompleted);
+        }
+    }
+
+    /// <summary>
+    /// The body of a deferred task: first invokes the coroutine, then follows the task it returns
+    /// (waiting on it, so that cancelling this task cancels that one).
+    /// </summary>
+    private protected void StepDeferred(ref Func<LoopTask<T>>? coroutine, ref LoopTask<T>? inner)
+    {
+        if (inner is null)
+        {
+            var start = coroutine!;
+            coroutine = null;
+            try
+            {
+                inner = start();
+            }
+            catch (Exception ex)
+            {
+                FailFromBody(ex);
+                return;
+            }
+
+            if (!inner.Done)
+            {
+                WaitOn(inner);
+                return;
+            }
+        }
+
+        if (inner.Cancelled)
+        {
+            FailFromBody(new CancelledError(null));
+        }
+        else if (inner.Exception() is { } ex)
+        {
+            FailFromBody(ex);
+        }
+        else
+        {
+            CompleteFromBody(inner.ResultUnchecked);
+        }
+    }
+
+    /// <summary>Waits on a loop future: its done callback steps the task again.</summary>
+    private protected void WaitOn(Future future)
+    {
+        _futWaiter = future;
+        future.AddCallbackCore(TaskStepper.Wake, this);
+        if (_mustCancel && future.Cancel(_cancelMessage))
+        {
+            _mustCancel = false;
+        }
+    }
+
+    private void OnForeignCompleted() => LoopCore.ScheduleFromAnyThread(TaskStepper.Wake, null, this);
+
+    /// <summary>Called by the builder when the body returns.</summary>
+    internal void CompleteFromBody(T result)
+    {
+        if (_mustCancel)
+        {
+            _mustCancel = false;
+            FinishCancelled(_cancelMessage, null);
+            return;
+        }
+
+        TrySetResult(result);
+        LoopCore.UnregisterTask(this);
+        DisposeCts();
+    }
+
+    /// <summary>Called by the builder when the body throws.</summary>
+    internal void FailFromBody(Exception exception)
+    {
+        if (exception is OperationCanceledException oce)
+        {
+            _mustCancel = false;
+            FinishCancelled(oce is CancelledError ? oce.Message : _cancelMessage ?? oce.Message, oce);
+            return;
+        }
+
+        TrySetException(exception);
+        LoopCore.UnregisterTask(this);
+        DisposeCts();
+    }
+
+    private void FinishCancelled(string? message, Exception? cause)
+    {
+        CancelCore(message, cause);
+        LoopCore.UnregisterTask(this);
+        DisposeCts();
+    }
+
+    private void DisposeCts()
+    {
+        // Keep a cancelled source: a token handed out stays cancelled. Others are dropped.
+        if (_cts is { IsCancellationRequested: false })
+        {
+            _cts.Dispose();
+            _cts = null;
+        }
+    }
+}
+
+#pragma warning restore CA1001
+
+/// <summary>
+/// A coroutine with no result running on an event loop: <c>async LoopTask</c> methods.
+/// See <see cref="LoopTask{T}"/>.
+/// </summary>
+[AsyncMethodBuilder(typeof(LoopTaskMethodBuilder))]
+public abstract class LoopTask : LoopTask<VoidResult>
+{
+    private protected LoopTask(BaseEventLoop loop, string? name = null) : base(loop, name)
+    {
+    }
+
+    /// <summary>Awaits the task; the result is discarded.</summary>
+    public new FutureAwaiter GetAwaiter()
+    {
+        LoopCore.CheckAwaitThread(this);
+        return new FutureAwaiter(this);
+    }
+}
+
+/// <summary>The result of a task that has none (<c>async LoopTask</c>).</summary>
+public readonly struct VoidResult : IEquatable<VoidResult>
+{
+    /// <summary>All values are equal.</summary>
+    public bool Equals(VoidResult other) => true;
+
+    /// <summary>All values are equal.</summary>
+    public override bool Equals(object? obj) => obj is VoidResult;
+
+    /// <summary>Zero.</summary>
+    public override int GetHashCode() => 0;
+
+    /// <summary>"None", as asyncio prints it.</summary>
+    public override string ToString() => "None";
+
+    /// <summary>Always true.</summary>
+    public static bool operator ==(VoidResult left, VoidResult right) => true;
+
+    /// <summary>Always false.</summary>
+    public static bool operator !=(VoidResult left, VoidResult right) => false;
+}
+
+/// <summary>Something the loop can step: a task.</summary>
+internal interface ITaskStep
+{
+    void Step();
+}
+
+/// <summary>Static callbacks shared by every task type.</summary>
+internal static class TaskStepper
+{
+    /// <summary>A future's done callback that steps the waiting task (state is the task).</summary>
+    public static readonly Action<object?, object?> Wake = static (_, task) => ((ITaskStep)task!).Step();
+}
+
+/// <summary>The task's place in the loop's list of live tasks (for <c>AllTasks</c>).</summary>
+internal partial interface ILoopTask
+{
+    ILoopTask? TaskPrev { get; set; }
+
+    ILoopTask? TaskNext { get; set; }
+
+    Future AsFuture { get; }
+}

@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+
+namespace Tulip;
+
+/// <summary>
+/// What every transport has: the PEP's <c>BaseTransport</c>. Transports are made by the loop
+/// (<c>CreateConnectionAsync</c>, <c>CreateServerAsync</c>, ...): applications never construct them.
+/// All members are for the loop thread.
+/// </summary>
+public interface IBaseTransport
+{
+    /// <summary>
+    /// Optional information: "peername", "sockname", "socket", "sslcontext", "peercert", "pipe",
+    /// "subprocess"... Returns <paramref name="defaultValue"/> for names the transport does not know.
+    /// </summary>
+    object? GetExtraInfo(string name, object? defaultValue = null);
+
+    /// <summary>True once the transport is closing or closed.</summary>
+    bool IsClosing { get; }
+
+    /// <summary>
+    /// Closes the transport: buffered data is still sent, then the connection closes and the
+    /// protocol's <see cref="IBaseProtocol.ConnectionLost"/> is called with null. Idempotent.
+    /// </summary>
+    void Close();
+
+    /// <summary>Replaces the protocol that receives the transport's calls.</summary>
+    void SetProtocol(IBaseProtocol protocol);
+
+    /// <summary>The protocol that receives the transport's calls.</summary>
+    IBaseProtocol GetProtocol();
+}
+
+/// <summary>The read side of a stream transport: the PEP's <c>ReadTransport</c>.</summary>
+public interface IReadTransport : IBaseTransport
+{
+    /// <summary>True unless reading is paused.</summary>
+    bool IsReading { get; }
+
+    /// <summary>Stops delivering data to the protocol until <see cref="ResumeReading"/>. Idempotent.</summary>
+    void PauseReading();
+
+    /// <summary>Delivers data again after <see cref="PauseReading"/>. Idempotent.</summary>
+    void ResumeReading();
+}
+
+/// <summary>The write side of a stream transport: the PEP's <c>WriteTransport</c>.</summary>
+public interface IWriteTransport : IBaseTransport
+{
+    /// <summary>
+    /// Sends bytes. Never blocks: what the kernel does not take at once is buffered and sent when
+    /// it can be. The bytes are copied if they must be buffered, so the caller may reuse its memory.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Called after <see cref="WriteEof"/>.</exception>
+    void Write(ReadOnlySpan<byte> data);
+
+    /// <summary>Sends several buffers in order, as one vectored write where possible.</summary>
+    void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data);
+
+    /// <summary>Closes the write side after buffered data is sent (a TCP FIN); reading goes on.</summary>
+    /// <exception cref="NotSupportedException">The transport cannot half-close (see <see cref="CanWriteEof"/>).</exception>
+    void WriteEof();
+
+    /// <summary>True if <see cref="WriteEof"/> is supported (TCP: yes; TLS: no).</summary>
+    bool CanWriteEof { get; }
+
+    /// <summary>
+    /// Closes at once: buffered data is dropped (TCP sends RST) and the protocol's
+    /// <see cref="IBaseProtocol.ConnectionLost"/> is called with null soon after.
+    /// </summary>
+    void Abort();
+
+    /// <summary>Bytes buffered and not yet sent.</summary>
+    int GetWriteBufferSize();
+
+    /// <summary>The current low- and high-water marks of the write buffer.</summary>
+    (int Low, int High) GetWriteBufferLimits();
+
+    /// <summary>
+    /// Sets the marks: above <paramref name="high"/> the protocol's <see cref="IBaseProtocol.PauseWriting"/>
+    /// is called, at or below <paramref name="low"/> its <see cref="IBaseProtocol.ResumeWriting"/>.
+    /// </summary>
+    /// <param name="high">Defaults to 64 KiB, or four times <paramref name="low"/> if only that is given.</param>
+    /// <param name="low">Defaults to a quarter of <paramref name="high"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The marks are negative or low exceeds high.</exception>
+    void SetWriteBufferLimits(int? high = null, int? low = null);
+}
+
+/// <summary>
+/// A bidirectional stream transport (TCP, UNIX sockets, TLS): the PEP's <c>Transport</c>.
+/// </summary>
+public interface ITransport : IReadTransport, IWriteTransport
+{
+}
+
+/// <summary>A datagram transport (UDP, UNIX datagrams): the PEP's <c>DatagramTransport</c>.</summary>
+public interface IDatagramTransport : IBaseTransport
+{
+    /// <summary>
+    /// Sends one datagram to <paramref name="address"/>, or to the remote address given at creation
+    /// when null. Never blocks: a datagram the kernel does not take at once is buffered.
+    /// </summary>
+    /// <exception cref="ArgumentException">The endpoint was created with a remote address and another was given.</exception>
+    void SendTo(ReadOnlySpan<byte> data, System.Net.EndPoint? address = null);
+
+    /// <summary>Closes at once, dropping buffered datagrams.</summary>
+    void Abort();
+
+    /// <summary>Bytes buffered and not yet sent.</summary>
+    int GetWriteBufferSize();
+
+    /// <summary>Sets the write-buffer marks, as for <see cref="IWriteTransport.SetWriteBufferLimits"/>.</summary>
+    void SetWriteBufferLimits(int? high = null, int? low = null);
+}
+
+/// <summary>A child process, with its pipes: the PEP's <c>SubprocessTransport</c>.</summary>
+public interface ISubprocessTransport : IBaseTransport
+{
+    /// <summary>The child's process id.</summary>
+    int Pid { get; }
+
+    /// <summary>The exit code, or null while the child runs (negative: killed by that signal).</summary>
+    int? ReturnCode { get; }
+
+    /// <summary>The transport of the child's pipe <paramref name="fd"/> (0, 1 or 2), or null if not piped.</summary>
+    IBaseTransport? GetPipeTransport(int fd);
+
+    /// <summary>Sends <paramref name="signal"/> to the child.</summary>
+    void SendSignal(int signal);
+
+    /// <summary>Asks the child to stop (SIGTERM).</summary>
+    void Terminate();
+
+    /// <summary>Stops the child (SIGKILL).</summary>
+    void Kill();
+}
