@@ -143,12 +143,6 @@ public abstract partial class BaseEventLoop
         string command, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
         where TProtocol : ISubprocessProtocol => throw Unsupported();
 
-    /// <inheritdoc/>
-    public virtual void AddSignalHandler(PosixSignal signal, Action callback) => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual bool RemoveSignalHandler(PosixSignal signal) => throw Unsupported();
-
     /// <summary>The fd of a handle, checked.</summary>
     protected static int FdOf(SafeHandle handle)
     {

@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.IO;
+using System.Threading;
+
+namespace Tulip;
+
+public abstract partial class BaseEventLoop
+{
+    // signal -> its registration. Guarded by: the loop thread (Add/Remove/Close).
+    private readonly Dictionary<PosixSignal, SignalRegistration> _signalHandlers = new();
+
+    /// <summary>
+    /// Runs <paramref name="callback"/> on the loop thread when <paramref name="signal"/> arrives.
+    /// Built on .NET's <see cref="PosixSignalRegistration"/>, so any loop supports it; setting a
+    /// handler again replaces the callback. Signals that arrive while the callback is pending are
+    /// coalesced into one run (as the kernel coalesces them): a burst never crashes the process
+    /// and never leaves the handler unrun.
+    /// </summary>
+    /// <param name="signal">A <see cref="PosixSignal"/> or, on Unix, a raw signal number cast to it (SIGUSR1 is <c>(PosixSignal)10</c>).</param>
+    /// <param name="callback">Runs on the loop thread.</param>
+    /// <exception cref="ArgumentException">The signal cannot be handled (SIGKILL, SIGSTOP, an unknown number).</exception>
+    public void AddSignalHandler(PosixSignal signal, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckCallable();
+        int raw = (int)signal;
+        if (raw is 9 or 19 || raw == 0 || raw > 64)
+        {
+            throw new ArgumentException($"Signal {signal} cannot be handled: SIGKILL and SIGSTOP cannot be caught, and a raw signal number is 1 to 64.", nameof(signal));
+        }
+
+        if (_signalHandlers.TryGetValue(signal, out var existing))
+        {
+            existing.Callback = callback;
+            return;
+        }
+
+        var registration = new SignalRegistration(this, callback);
+        try
+        {
+            registration.Registration = PosixSignalRegistration.Create(signal, registration.OnSignal);
+        }
+        catch (Exception ex) when (ex is PlatformNotSupportedException or IOException or ArgumentOutOfRangeException)
+        {
+            throw new ArgumentException($"Signal {signal} cannot be handled on this platform: {ex.Message}", nameof(signal), ex);
+        }
+
+        _signalHandlers[signal] = registration;
+    }
+
+    /// <summary>Removes the handler for <paramref name="signal"/> and restores the default behaviour; returns whether one was set.</summary>
+    public bool RemoveSignalHandler(PosixSignal signal)
+    {
+        CheckCallable();
+        if (!_signalHandlers.Remove(signal, out var registration))
+        {
+            return false;
+        }
+
+        registration.Dispose();
+        return true;
+    }
+
+    private void CloseSignalHandlers()
+    {
+        foreach (var registration in _signalHandlers.Values)
+        {
+            registration.Dispose();
+        }
+
+        _signalHandlers.Clear();
+    }
+
+    /// <summary>One signal's handler: the .NET registration and the loop callback it schedules.</summary>
+    private sealed class SignalRegistration : IDisposable
+    {
+        private static readonly Action<object?, object?> s_run = static (r, _) => ((SignalRegistration)r!).Run();
+        private readonly BaseEventLoop _loop;
+        // 1 while a run is scheduled and not started: further signals are coalesced into it.
+        private int _pending;
+
+        public SignalRegistration(BaseEventLoop loop, Action callback)
+        {
+            _loop = loop;
+            Callback = callback;
+        }
+
+        public Action Callback { get; set; }
+
+        public PosixSignalRegistration? Registration { get; set; }
+
+        /// <summary>Runs on .NET's signal-handling thread.</summary>
+        public void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // handled: the default action (terminate, for most) does not run
+            if (Interlocked.Exchange(ref _pending, 1) == 0 && !_loop.ScheduleFromAnyThread(s_run, this, null))
+            {
+                Volatile.Write(ref _pending, 0);
+            }
+        }
+
+        private void Run()
+        {
+            Volatile.Write(ref _pending, 0);
+            Callback();
+        }
+
+        public void Dispose() => Registration?.Dispose();
+    }
+}
