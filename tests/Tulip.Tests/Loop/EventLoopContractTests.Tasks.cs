@@ -356,3 +356,45 @@ public abstract partial class EventLoopContractTests
         Assert.False(h.Loop.IsRunning);
     }
 }
+
+public abstract partial class EventLoopContractTests
+{
+    [Fact]
+    public void Gather_of_a_child_cancelled_on_its_own_throws_CancelledError_at_the_await()
+    {
+        using var h = NewLoop();
+        bool threw = h.Run(async () =>
+        {
+            var a = h.Loop.CreateFuture<int>();
+            var b = h.Loop.CreateFuture<int>();
+            var gather = Tasks.Gather(a, b);
+            h.Loop.CallSoon(() => a.Cancel());
+            try
+            {
+                await gather;
+                return false;
+            }
+            catch (CancelledError)
+            {
+                b.Cancel();
+                return true;
+            }
+        });
+        Assert.True(threw);
+    }
+
+    [Fact]
+    public void Gather_returns_results_in_order()
+    {
+        using var h = NewLoop();
+        var results = h.Run(async () =>
+        {
+            var a = h.Loop.CreateFuture<int>();
+            var b = h.Loop.CreateFuture<int>();
+            h.Loop.CallSoon(() => b.SetResult(2));
+            h.Loop.CallLater(0.001, () => a.SetResult(1));
+            return await Tasks.Gather(a, b);
+        });
+        Assert.Equal([1, 2], results);
+    }
+}
