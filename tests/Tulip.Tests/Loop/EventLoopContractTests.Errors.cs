@@ -5,10 +5,13 @@ namespace Tulip.Tests.Loop;
 
 public abstract partial class EventLoopContractTests
 {
-    [Fact]
-    public void An_exception_in_a_callback_goes_to_the_handler_with_the_handle_and_the_loop_keeps_running()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_exception_in_a_callback_goes_to_the_handler_with_the_handle_and_the_loop_keeps_running(bool debug)
     {
         using var h = NewLoop();
+        h.Loop.Debug = debug;
         var boom = new InvalidTimeZoneException("boom");
         bool after = false;
         var handle = h.Loop.CallSoon(() => throw boom);

@@ -398,3 +398,119 @@ public abstract partial class EventLoopContractTests
         Assert.Equal([1, 2], results);
     }
 }
+
+public abstract partial class EventLoopContractTests
+{
+    [Fact]
+    public void Cancelling_a_task_awaiting_RunInExecutor_cancels_it_without_waiting_for_the_work()
+    {
+        using var h = NewLoop();
+        using var started = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        LoopTask<int>? task = null;
+        Future<int>? work = null;
+        h.Run(async () =>
+        {
+            task = Body();
+            await h.Loop.RunInExecutor(() => started.Wait(LoopHarness.Patience));
+            task.Cancel();
+            try
+            {
+                await task;
+            }
+            catch (CancelledError)
+            {
+            }
+
+            Assert.False(release.IsSet);
+        });
+        Assert.True(task!.Cancelled);
+        Assert.True(work!.Cancelled);
+        release.Set();
+        h.Run(() => h.Loop.ShutdownDefaultExecutorAsync());
+
+        async LoopTask<int> Body()
+        {
+            work = h.Loop.RunInExecutor(() =>
+            {
+                started.Set();
+                release.Wait(LoopHarness.Patience);
+                return 1;
+            });
+            return await work;
+        }
+    }
+
+
+    [Fact]
+    public void A_token_given_to_Sleep_cancels_it()
+    {
+        using var h = NewLoop();
+        using var cts = new CancellationTokenSource();
+        bool cancelled = h.Run(async () =>
+        {
+            h.Loop.CallSoon(cts.Cancel);
+            try
+            {
+                await Tasks.Sleep(3600, cts.Token);
+                return false;
+            }
+            catch (CancelledError)
+            {
+                return true;
+            }
+        });
+        Assert.True(cancelled);
+        Assert.Equal(0, h.Loop.TimerCount);
+    }
+
+    [Fact]
+    public void A_task_exception_never_retrieved_is_reported()
+    {
+        using var h = NewLoop();
+        StartFailingTask(h.Loop);
+        // Start, sleep, fail, deferred task follows: a handful of iterations, counted, not timed.
+        for (int i = 0; i < 10; i++)
+        {
+            h.RunOnce();
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        h.RunOnce();
+        var context = Assert.Single(h.TakeContexts());
+        Assert.Contains("Task exception was never retrieved", context.Message);
+        Assert.IsType<FormatException>(context.Exception);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void StartFailingTask(BaseEventLoop loop) => loop.CreateTask(async () =>
+    {
+        await Tasks.Sleep(0);
+        throw new FormatException("lost");
+    });
+
+    [Fact]
+    public void After_Uncancel_to_zero_the_task_hands_out_a_fresh_token()
+    {
+        using var h = NewLoop();
+        h.Run(async () =>
+        {
+            var task = Body();
+            var first = task.CancellationToken;
+            task.Cancel();
+            Assert.True(first.IsCancellationRequested);
+            task.Uncancel();
+            Assert.False(task.CancellationToken.IsCancellationRequested);
+            try
+            {
+                await task;
+            }
+            catch (CancelledError)
+            {
+            }
+        });
+
+        static async LoopTask Body() => await Tasks.Sleep(3600);
+    }
+}
