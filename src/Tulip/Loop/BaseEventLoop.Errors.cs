@@ -34,7 +34,13 @@ public abstract partial class BaseEventLoop
             DefaultExceptionHandler(new ExceptionContext("Unhandled error in the exception handler")
             {
                 Exception = ex,
-                Extra = new System.Collections.Generic.Dictionary<string, object?> { ["context"] = context.ToString() },
+                // The context's text does not include its exception: log that too, or the error the
+                // handler was given is lost.
+                Extra = new System.Collections.Generic.Dictionary<string, object?>
+                {
+                    ["context"] = context.ToString(),
+                    ["exception"] = context.Exception,
+                },
             });
         }
     }

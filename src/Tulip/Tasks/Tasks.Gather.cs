@@ -10,8 +10,8 @@ public static partial class Tasks
     /// Waits for every future and returns their results in the order given: asyncio's <c>gather</c>.
     /// </summary>
     /// <remarks>
-    /// Without <paramref name="returnExceptions"/>, the first exception (a cancelled child counts as
-    /// <see cref="CancelledError"/>) finishes the gather with it; the others keep running. With it,
+    /// Without <paramref name="returnExceptions"/>, the first exception finishes the gather with it (a cancelled child cancels it:
+    /// awaiting it throws <see cref="CancelledError"/>); the others keep running. With it,
     /// exceptions are results like any other. Cancelling the gather cancels every child; it then ends
     /// cancelled once they are done.
     /// </remarks>
@@ -123,7 +123,10 @@ public static partial class Tasks
             {
                 if (child.Cancelled)
                 {
-                    TrySetException(new CancelledError("A future given to Gather was cancelled."));
+                    // A future never carries a cancellation exception (SetException refuses one), so
+                    // where asyncio sets CancelledError as the outer exception, the gather is cancelled:
+                    // awaiting it throws CancelledError all the same.
+                    base.Cancel(_cancelRequested ? _cancelMessage : "A future given to Gather was cancelled.");
                     return;
                 }
 
