@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 
 namespace Tulip;
 
@@ -15,12 +16,17 @@ public static partial class Tasks
     /// exceptions are results like any other. Cancelling the gather cancels every child; it then ends
     /// cancelled once they are done.
     /// </remarks>
-    public static Future<T[]> Gather<T>(IEnumerable<Future<T>> futures, bool returnExceptions = false)
+    /// <param name="futures">The futures (tasks included) to wait for.</param>
+    /// <param name="returnExceptions">Return exceptions as results instead of failing at the first one.</param>
+    /// <param name="cancellationToken">Cancels the gather (and so its children), as <see cref="Future.Cancel"/> would.</param>
+    public static Future<T[]> Gather<T>(IEnumerable<Future<T>> futures, bool returnExceptions = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(futures);
         var children = futures.ToArray();
         var loop = children.Length > 0 ? children[0].LoopCore : RunningLoop();
-        return new GatheringFuture<T>(loop, children, static (f, _) => ((Future<T>)f).ResultUnchecked, returnExceptions);
+        var gather = new GatheringFuture<T>(loop, children, static (f, _) => ((Future<T>)f).ResultUnchecked, returnExceptions);
+        TaskCancellation.LinkToFuture(gather, cancellationToken);
+        return gather;
     }
 
     /// <summary>As <see cref="Gather{T}(IEnumerable{Future{T}}, bool)"/> for futures given one by one.</summary>
@@ -30,12 +36,17 @@ public static partial class Tasks
     /// Waits for futures of any result type; results come as objects, exceptions (with
     /// <paramref name="returnExceptions"/>) as the exception objects.
     /// </summary>
-    public static Future<object?[]> Gather(IEnumerable<Future> futures, bool returnExceptions = false)
+    /// <param name="futures">The futures (tasks included) to wait for.</param>
+    /// <param name="returnExceptions">Return exceptions as results instead of failing at the first one.</param>
+    /// <param name="cancellationToken">Cancels the gather (and so its children).</param>
+    public static Future<object?[]> Gather(IEnumerable<Future> futures, bool returnExceptions = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(futures);
         var children = futures.ToArray();
         var loop = children.Length > 0 ? children[0].LoopCore : RunningLoop();
-        return Gather(loop, children, returnExceptions);
+        var gather = Gather(loop, children, returnExceptions);
+        TaskCancellation.LinkToFuture(gather, cancellationToken);
+        return gather;
     }
 
     /// <summary>As <see cref="Gather(IEnumerable{Future}, bool)"/> on a given loop (which need not be running).</summary>

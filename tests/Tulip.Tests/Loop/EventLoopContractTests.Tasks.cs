@@ -514,3 +514,23 @@ public abstract partial class EventLoopContractTests
         static async LoopTask Body() => await Tasks.Sleep(3600);
     }
 }
+
+public abstract partial class EventLoopContractTests
+{
+    [Fact]
+    public void Gather_token_cancels_the_gather_and_its_children()
+    {
+        using var h = NewLoop();
+        using var cts = new CancellationTokenSource();
+        var (gatherCancelled, childCancelled) = h.Run(async () =>
+        {
+            var a = h.Loop.CreateFuture<int>();
+            var gather = Tasks.Gather([a], cancellationToken: cts.Token);
+            h.Loop.CallSoon(() => cts.Cancel());
+            await Assert.ThrowsAsync<CancelledError>(async () => await gather);
+            return (gather.Cancelled, a.Cancelled);
+        });
+        Assert.True(gatherCancelled);
+        Assert.True(childCancelled);
+    }
+}
