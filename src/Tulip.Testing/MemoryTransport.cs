@@ -137,6 +137,9 @@ public class MemoryTransport : ITransport
     /// <summary>Called once the protocol's <see cref="IBaseProtocol.ConnectionMade"/> has returned.</summary>
     internal Action? Connected { get; set; }
 
+    /// <summary>Called once the protocol's <see cref="IBaseProtocol.ConnectionLost"/> has returned.</summary>
+    internal Action? Lost { get; set; }
+
     /// <summary>True once a FIN is on the wire: the write side was shut (WriteEof or Close) and the buffer is flushed.</summary>
     internal bool FinSent => (EofWritten || (_closing && !WasAborted)) && _buffer.Count == 0;
 
@@ -503,7 +506,14 @@ public class MemoryTransport : ITransport
     {
         IsClosed = true;
         CloseException = exception;
-        _protocol.ConnectionLost(exception);
+        try
+        {
+            _protocol.ConnectionLost(exception);
+        }
+        finally
+        {
+            Lost?.Invoke();
+        }
     }
 
     private void MaybePauseProtocol()
