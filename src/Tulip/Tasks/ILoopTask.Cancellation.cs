@@ -12,4 +12,7 @@ internal partial interface ILoopTask
 
     /// <summary>See <see cref="LoopTask{T}.Uncancel"/>.</summary>
     int Uncancel();
+
+    /// <summary>See <see cref="LoopTask{T}.TakePendingCancellation"/>.</summary>
+    bool TakePendingCancellation();
 }
