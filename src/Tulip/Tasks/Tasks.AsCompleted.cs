@@ -88,6 +88,7 @@ public static partial class Tasks
         private CancellationTokenRegistration _registration1;
         private CancellationTokenRegistration _registration2;
         private CancellationTokenRegistration _registration3;
+        private ILoopTask? _waitingTask;
 
         public AsCompletedIterator(BaseEventLoop loop, HashSet<Future<T>> futures, double? timeout, CancellationToken token)
         {
@@ -164,6 +165,7 @@ public static partial class Tasks
             // while the task awaits this ValueTask. One already cancelled is a cancellation the task
             // has caught and gone on from; it is not delivered again.
             var taskToken = TaskCancellation.CurrentToken(default);
+            _waitingTask = _loop.CurrentTask as ILoopTask;
             if (!taskToken.IsCancellationRequested)
             {
                 _registration3 = taskToken.UnsafeRegister(s_onTokenCancelled, this);
@@ -276,12 +278,16 @@ public static partial class Tasks
 
             // The step consumed nothing: the future it waited for is still to come.
             _left++;
+            // This CancelledError delivers the task's cancellation: take it, so it is not thrown
+            // again at the task's next await (asyncio delivers a cancellation once).
+            _waitingTask?.TakePendingCancellation();
             Complete(false, new CancelledError("The enumeration of AsCompleted was cancelled while waiting for the next future."));
         }
 
         private void Complete(bool result, Exception? error)
         {
             _waiting = false;
+            _waitingTask = null;
             _registration1.Unregister();
             _registration2.Unregister();
             _registration3.Unregister();

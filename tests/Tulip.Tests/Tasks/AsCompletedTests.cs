@@ -120,6 +120,37 @@ public class AsCompletedTests
     });
 
     [Fact]
+    public void ACaughtCancellationIsDeliveredOnce() => Run(async () =>
+    {
+        var slow = After(100, 1);
+        bool caught = false;
+        async LoopTask<int> Consume()
+        {
+            try
+            {
+                await foreach (var f in Tasks.AsCompleted([slow]))
+                {
+                }
+            }
+            catch (CancelledError)
+            {
+                caught = true;
+            }
+
+            // asyncio delivers a cancellation once: this await is not cancelled again.
+            await Tasks.Sleep(0.001);
+            return 5;
+        }
+
+        var consumer = Consume();
+        await Tasks.Yield();
+        consumer.Cancel();
+        Assert.Equal(5, await consumer);
+        Assert.True(caught);
+        slow.Cancel();
+    });
+
+    [Fact]
     public void CancellationTokenStopsTheWait() => Run(async () =>
     {
         using var cts = new CancellationTokenSource();
