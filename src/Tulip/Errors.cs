@@ -39,7 +39,7 @@ public class InvalidStateError : InvalidOperationException
 }
 
 /// <summary>
-/// Raised by <see cref="Tasks.WaitFor{T}(LoopTask{T}, double, System.Threading.CancellationToken)"/> and timeout scopes
+/// Raised by <see cref="Tasks.WaitFor{T}(Future{T}, double?, System.Threading.CancellationToken)"/> and timeout scopes
 /// when the deadline passes. The PEP's <c>TimeoutError</c>; a <see cref="TimeoutException"/>.
 /// </summary>
 public class TimeoutError : TimeoutException

@@ -152,6 +152,24 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
         return _numCancelsRequested;
     }
 
+    /// <summary>
+    /// Takes the cancellation request waiting for the task's next loop await, for an awaitable the
+    /// loop cannot interrupt that throws <see cref="CancelledError"/> itself when the task's token
+    /// fires: without this, the task would be cancelled a second time at its next await.
+    /// </summary>
+    internal bool TakePendingCancellation()
+    {
+        if (!_mustCancel)
+        {
+            return false;
+        }
+
+        _mustCancel = false;
+        return true;
+    }
+
+    bool ILoopTask.TakePendingCancellation() => TakePendingCancellation();
+
     /// <summary>Describes the task, its name and state.</summary>
     public override string ToString() => $"<Task {DescribeState()} name='{Name}'>";
 
