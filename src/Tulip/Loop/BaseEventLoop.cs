@@ -435,7 +435,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckCallable();
         var handle = new StateHandle<TState>(this, callback, state);
-        _ready.Enqueue(new ReadyItem(s_runHandle, handle, null));
+        _ready.Enqueue(new ReadyItem(StateHandle<TState>.RunItem, handle, null));
         return handle;
     }
 

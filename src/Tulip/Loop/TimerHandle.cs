@@ -12,9 +12,13 @@ public abstract class TimerHandle : Handle
 {
     private protected TimerHandle(BaseEventLoop loop, double when, long sequence) : base(loop)
     {
+        Loop = loop;
         When = when;
         Sequence = sequence;
     }
+
+    /// <summary>The loop whose heap holds the timer, told when it is cancelled. (Only timers keep their loop: a plain handle needs none.)</summary>
+    private protected BaseEventLoop Loop { get; }
 
     /// <summary>When the callback is due, on the loop's clock (<see cref="IEventLoop.Time"/>), in seconds.</summary>
     public double When { get; }
