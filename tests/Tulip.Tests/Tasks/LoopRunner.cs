@@ -3,14 +3,16 @@ using Tulip;
 namespace Tulip.Tests.Combinators; // not ".Tasks": that would hide the Tasks class from Tulip.Tests.*
 
 /// <summary>
-/// Runs a test body on a fresh selector loop and fails the test if anything reached the loop's
-/// exception handler (an error nobody was there to receive).
+/// Runs a test body on a fresh virtual-clock loop (Tulip.Testing's TestEventLoop, auto-advancing)
+/// and fails the test if anything reached the loop's exception handler. The combinators only use
+/// timers and futures, so virtual time makes every timeout here deterministic and instant; the
+/// real loops' timers are covered by the loop contract suite.
 /// </summary>
 internal static class LoopRunner
 {
     public static void Run(Func<LoopTask> body)
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = new Tulip.Testing.TestEventLoop();
         var reported = new List<ExceptionContext>();
         loop.SetExceptionHandler((_, context) => reported.Add(context));
         loop.RunUntilComplete(body);
@@ -19,7 +21,7 @@ internal static class LoopRunner
 
     public static T Run<T>(Func<LoopTask<T>> body)
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = new Tulip.Testing.TestEventLoop();
         var reported = new List<ExceptionContext>();
         loop.SetExceptionHandler((_, context) => reported.Add(context));
         var result = loop.RunUntilComplete(body);
