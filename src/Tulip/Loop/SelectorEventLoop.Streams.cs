@@ -353,7 +353,7 @@ public partial class SelectorEventLoop
             catch (SocketException ex)
             {
                 socket.Dispose();
-                errors.Add(new SocketException(ex.ErrorCode, $"connect to {info.EndPoint}: {ex.Message}"));
+                errors.Add(new SocketException((int)ex.SocketErrorCode, $"connect to {info.EndPoint}: {ex.Message}"));
             }
             catch
             {
@@ -522,7 +522,7 @@ public partial class SelectorEventLoop
         }
         catch (SocketException ex)
         {
-            throw new SocketException(ex.ErrorCode, $"error while attempting to bind on address {endPoint}: {ex.Message}");
+            throw new SocketException((int)ex.SocketErrorCode, $"error while attempting to bind on address {endPoint}: {ex.Message}");
         }
     }
 

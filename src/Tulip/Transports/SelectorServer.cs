@@ -328,7 +328,7 @@ internal sealed class SelectorServer : Server
             _retry = null;
             if (_server._serving)
             {
-                _server._loop.SetReader(_fd, _handle);
+                _server._loop.SetReader(_fd, _handle, cancelReplaced: false);
             }
         }
 
@@ -336,12 +336,12 @@ internal sealed class SelectorServer : Server
         {
             _retry?.Cancel();
             _retry = null;
-            _server._loop.SetReader(_fd, null);
+            _server._loop.SetReader(_fd, null, cancelReplaced: false);
         }
 
         public void RestAndRetry()
         {
-            _server._loop.SetReader(_fd, null);
+            _server._loop.SetReader(_fd, null, cancelReplaced: false);
             _retry?.Cancel();
             _retry = _server._loop.CallLater(AcceptRetryDelay, static l => l.Resume(), this);
         }

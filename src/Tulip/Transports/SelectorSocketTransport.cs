@@ -167,7 +167,7 @@ internal sealed class SelectorSocketTransport : ITransport
         _started = true;
         if (!_closing && !_readingPaused)
         {
-            _loop.SetReader(_fd, _readHandle);
+            _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
         }
 
         waiter?.TrySetResult(default);
@@ -182,7 +182,7 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         _closing = true;
-        _loop.SetReader(_fd, null);
+        _loop.SetReader(_fd, null, cancelReplaced: false);
         if (_buffer is null)
         {
             _connLost++;
@@ -228,11 +228,11 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         DropBuffer();
-        _loop.SetWriter(_fd, null);
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
         if (!_closing)
         {
             _closing = true;
-            _loop.SetReader(_fd, null);
+            _loop.SetReader(_fd, null, cancelReplaced: false);
         }
 
         _connLost++;
@@ -272,8 +272,8 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         _socketClosed = true;
-        _loop.SetReader(_fd, null);
-        _loop.SetWriter(_fd, null);
+        _loop.SetReader(_fd, null, cancelReplaced: false);
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
         DropBuffer();
         _socket.Dispose();
     }
@@ -289,7 +289,7 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         _readingPaused = true;
-        _loop.SetReader(_fd, null);
+        _loop.SetReader(_fd, null, cancelReplaced: false);
     }
 
     /// <inheritdoc/>
@@ -303,7 +303,7 @@ internal sealed class SelectorSocketTransport : ITransport
         _readingPaused = false;
         if (_started)
         {
-            _loop.SetReader(_fd, _readHandle);
+            _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
         }
     }
 
@@ -397,7 +397,7 @@ internal sealed class SelectorSocketTransport : ITransport
     private void ReadEof()
     {
         // No more reads: the peer sent FIN. Stop watching, or level-triggered readiness spins.
-        _loop.SetReader(_fd, null);
+        _loop.SetReader(_fd, null, cancelReplaced: false);
         bool keepOpen;
         try
         {
@@ -461,7 +461,7 @@ internal sealed class SelectorSocketTransport : ITransport
             }
 
             Append(data);
-            _loop.SetWriter(_fd, _writeHandle);
+            _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
         }
         else
         {
@@ -522,7 +522,7 @@ internal sealed class SelectorSocketTransport : ITransport
     {
         if (_buffer is null || _connLost > 0)
         {
-            _loop.SetWriter(_fd, null);
+            _loop.SetWriter(_fd, null, cancelReplaced: false);
             return;
         }
 
@@ -546,7 +546,7 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         DropBuffer();
-        _loop.SetWriter(_fd, null);
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
         MaybeResumeProtocol();
         if (_closing)
         {
