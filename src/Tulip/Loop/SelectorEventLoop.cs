@@ -161,10 +161,11 @@ public partial class SelectorEventLoop : BaseEventLoop
 
     /// <summary>
     /// Sets (or with null, clears) the reader of <paramref name="fd"/>; a replaced reader's handle is
-    /// cancelled. Returns whether a reader was set before. The transports use this with a handle
-    /// they keep, so re-arming allocates nothing.
+    /// cancelled unless <paramref name="cancelReplaced"/> is false. Returns whether a reader was set
+    /// before. The transports use this with a handle they keep, so re-arming allocates nothing; they
+    /// pass <c>cancelReplaced: false</c> because a cancelled handle can never run again.
     /// </summary>
-    internal bool SetReader(int fd, Handle? reader)
+    internal bool SetReader(int fd, Handle? reader, bool cancelReplaced = true)
     {
         _registrations.TryGetValue(fd, out var reg);
         var old = reg?.Reader;
@@ -180,7 +181,7 @@ public partial class SelectorEventLoop : BaseEventLoop
             return false;
         }
 
-        if (old is not null && !ReferenceEquals(old, reader))
+        if (cancelReplaced && old is not null && !ReferenceEquals(old, reader))
         {
             old.Cancel();
         }
@@ -190,7 +191,7 @@ public partial class SelectorEventLoop : BaseEventLoop
     }
 
     /// <summary>As <see cref="SetReader"/> for the writer.</summary>
-    internal bool SetWriter(int fd, Handle? writer)
+    internal bool SetWriter(int fd, Handle? writer, bool cancelReplaced = true)
     {
         _registrations.TryGetValue(fd, out var reg);
         var old = reg?.Writer;
@@ -206,7 +207,7 @@ public partial class SelectorEventLoop : BaseEventLoop
             return false;
         }
 
-        if (old is not null && !ReferenceEquals(old, writer))
+        if (cancelReplaced && old is not null && !ReferenceEquals(old, writer))
         {
             old.Cancel();
         }

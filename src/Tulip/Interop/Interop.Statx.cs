@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+
+namespace Tulip;
+
+internal static partial class Interop
+{
+    private const int AT_FDCWD = -100;
+    private const int AT_SYMLINK_NOFOLLOW = 0x100;
+    private const uint STATX_TYPE = 0x1;
+    private const uint STATX_INO = 0x100;
+
+    /// <summary>S_IFMT: the file-type bits of a mode.</summary>
+    internal const int S_IFMT = 0xF000;
+
+    /// <summary>S_IFSOCK: a socket.</summary>
+    internal const int S_IFSOCK = 0xC000;
+
+    /// <summary>
+    /// struct statx (linux/stat.h): unlike struct stat its layout is the same on every architecture,
+    /// which is why it is used here. Only the leading fields are named; the rest is padding to its 256 bytes.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential, Size = 256)]
+    internal struct StatxBuffer
+    {
+        public uint Mask;
+        public uint BlockSize;
+        public ulong Attributes;
+        public uint NLink;
+        public uint Uid;
+        public uint Gid;
+        public ushort Mode;
+        private ushort _spare0;
+        public ulong Inode;
+    }
+
+    /// <summary>statx(2) (glibc 2.28+): 0, or -1 with errno set.</summary>
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Statx(int dirFd, string path, int flags, uint mask, out StatxBuffer buffer);
+
+    /// <summary>The file-type bits (<see cref="S_IFMT"/>) and inode of <paramref name="path"/>, not following a symlink; false if it does not exist.</summary>
+    internal static bool TryGetFileType(string path, out int fileType, out ulong inode)
+    {
+        if (Statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, out var buffer) != 0)
+        {
+            fileType = 0;
+            inode = 0;
+            return false;
+        }
+
+        fileType = buffer.Mode & S_IFMT;
+        inode = buffer.Inode;
+        return true;
+    }
+}

@@ -1,0 +1,545 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Threading;
+
+namespace Tulip;
+
+// Stream connections and servers (PEP 3156 "Internet connections"): the loop makes the sockets,
+// connects or listens without blocking, and hands each connected socket to a
+// SelectorSocketTransport joined to a protocol from the caller's factory (seed 003: transports
+// come from the loop). Any failure or cancellation before the transport owns the socket closes it.
+public partial class SelectorEventLoop
+{
+    /// <summary>
+    /// Bytes read per recv for <see cref="IProtocol"/> transports. asyncio reads up to 256 KiB;
+    /// 64 KiB is one TCP window on loopback and keeps the shared buffer off the large object heap.
+    /// </summary>
+    internal const int MaxReadSize = 64 * 1024;
+
+    private const int SOL_SOCKET = 1;
+    private const int SO_REUSEPORT = 15;
+
+    private static readonly ConnectionOptions s_defaultConnectionOptions = new();
+    private static readonly ServerOptions s_defaultServerOptions = new();
+
+    // One read buffer per loop: every IProtocol transport reads into it and hands DataReceived a
+    // span of it, valid only during the call. Owned by the loop thread.
+    private byte[]? _readBuffer;
+
+    internal byte[] ReadBuffer => _readBuffer ??= new byte[MaxReadSize];
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Every address <paramref name="host"/> resolves to is tried in turn (or, with
+    /// <see cref="ConnectionOptions.HappyEyeballsDelay"/>, staggered as RFC 8305 says). When all
+    /// fail, a <see cref="SocketException"/> is thrown if they failed alike, otherwise an
+    /// <see cref="AggregateException"/> of every failure. Cancelling at any stage closes the socket.
+    /// </remarks>
+    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        options ??= s_defaultConnectionOptions;
+        ThrowIfTls(options.Ssl is not null);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        Socket socket;
+        if (options.Socket is { } given)
+        {
+            if (host is not null)
+            {
+                throw new ArgumentException("Give host and port, or ConnectionOptions.Socket, not both.", nameof(host));
+            }
+
+            CheckStreamSocket(given);
+            socket = given;
+            socket.Blocking = false;
+        }
+        else
+        {
+            if (host is null)
+            {
+                throw new ArgumentException("No host given, and no ConnectionOptions.Socket: nothing to connect to.", nameof(host));
+            }
+
+            var infos = await GetAddrInfoAsync(host, port, options.Family, SocketType.Stream, ProtocolType.Tcp, cancellationToken: cancellationToken);
+            var order = Interleave(infos, options.Interleave ?? (options.HappyEyeballsDelay is null ? 0 : 1));
+            socket = options.HappyEyeballsDelay is { } delay
+                ? await HappyEyeballsConnectAsync(order, options.LocalEndPoint, delay)
+                : await ConnectInTurnAsync(order, options.LocalEndPoint);
+        }
+
+        bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
+        return await MakeTransportAsync(socket, protocolFactory, tcp && options.NoDelay);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A null <paramref name="hosts"/> binds the wildcard of IPv4 and of IPv6 (the IPv6 socket is
+    /// IPv6-only, so both can bind the same port). The sockets listen at once, even with
+    /// <see cref="ServerOptions.StartServing"/> false: connections wait in the backlog until
+    /// <see cref="Server.StartServing"/>.
+    /// </remarks>
+    public override async LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
+        ServerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        options ??= s_defaultServerOptions;
+        ThrowIfTls(options.Ssl is not null);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        var sockets = new List<Socket>();
+        try
+        {
+            if (options.Socket is { } given)
+            {
+                if (hosts is not null)
+                {
+                    throw new ArgumentException("Give hosts and port, or ServerOptions.Socket, not both.", nameof(hosts));
+                }
+
+                CheckStreamSocket(given);
+                sockets.Add(given);
+            }
+            else
+            {
+                var endPoints = new List<IPEndPoint>();
+                foreach (string? host in hosts ?? [null!])
+                {
+                    var infos = await GetAddrInfoAsync(host, port, options.Family, SocketType.Stream, ProtocolType.Tcp, AddressInfoFlags.Passive, cancellationToken);
+                    foreach (var info in infos)
+                    {
+                        if (!endPoints.Contains(info.EndPoint))
+                        {
+                            endPoints.Add(info.EndPoint);
+                        }
+                    }
+                }
+
+                foreach (var endPoint in endPoints)
+                {
+                    var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(socket);
+                    ConfigureListener(socket, options);
+                    if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+                    {
+                        // IPV6_V6ONLY, as asyncio: the IPv4 wildcard gets its own socket on the same port.
+                        socket.DualMode = false;
+                    }
+
+                    BindWithContext(socket, endPoint);
+                }
+            }
+
+            foreach (var socket in sockets)
+            {
+                socket.Blocking = false;
+                socket.Listen(options.Backlog);
+            }
+        }
+        catch
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            throw;
+        }
+
+        var server = new SelectorServer(this, protocolFactory, sockets, options, null, 0);
+        if (options.StartServing)
+        {
+            server.StartServing();
+        }
+
+        return server;
+    }
+
+    /// <inheritdoc/>
+    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateUnixConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        string? path, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        options ??= s_defaultConnectionOptions;
+        ThrowIfTls(options.Ssl is not null);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        Socket socket;
+        if (options.Socket is { } given)
+        {
+            if (path is not null)
+            {
+                throw new ArgumentException("Give a path, or ConnectionOptions.Socket, not both.", nameof(path));
+            }
+
+            CheckStreamSocket(given);
+            socket = given;
+            socket.Blocking = false;
+        }
+        else
+        {
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                socket.Blocking = false;
+                await SockConnectAsync(socket, new UnixDomainSocketEndPoint(path), cancellationToken);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        return await MakeTransportAsync(socket, protocolFactory, noDelay: false);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A socket file left at <paramref name="path"/> by a dead server is removed first (any other
+    /// kind of file is left alone, and binding then fails). Closing the server removes the socket
+    /// file it made, unless something else has replaced it since.
+    /// </remarks>
+    public override LoopTask<Server> CreateUnixServerAsync(Func<IBaseProtocol> protocolFactory, string? path,
+        ServerOptions? options = null, CancellationToken cancellationToken = default) =>
+        CreateUnixServerCoreAsync(protocolFactory, path, options ?? s_defaultServerOptions, cancellationToken);
+
+    /// <inheritdoc/>
+    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Socket socket, SslServerAuthenticationOptions? ssl = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        CheckStreamSocket(socket);
+        ThrowIfTls(ssl is not null);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        socket.Blocking = false;
+        bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
+        return await MakeTransportAsync(socket, protocolFactory, tcp);
+    }
+
+#pragma warning disable CS1998 // Kept async so argument errors surface through the task, as in the other Create*Async methods.
+    private async LoopTask<Server> CreateUnixServerCoreAsync(Func<IBaseProtocol> protocolFactory, string? path,
+        ServerOptions options, CancellationToken cancellationToken)
+#pragma warning restore CS1998
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ThrowIfTls(options.Ssl is not null);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        Socket socket;
+        ulong inode = 0;
+        string? ownedPath = null;
+        if (options.Socket is { } given)
+        {
+            if (path is not null)
+            {
+                throw new ArgumentException("Give a path, or ServerOptions.Socket, not both.", nameof(path));
+            }
+
+            CheckStreamSocket(given);
+            socket = given;
+        }
+        else
+        {
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            bool abstractName = path[0] == '\0';
+            if (!abstractName && Interop.TryGetFileType(path, out int type, out _) && type == Interop.S_IFSOCK)
+            {
+                File.Delete(path); // a stale socket from a server that did not clean up
+            }
+
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                BindWithContext(socket, new UnixDomainSocketEndPoint(path));
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            if (!abstractName && Interop.TryGetFileType(path, out _, out inode))
+            {
+                ownedPath = path;
+            }
+        }
+
+        try
+        {
+            socket.Blocking = false;
+            socket.Listen(options.Backlog);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var server = new SelectorServer(this, protocolFactory, [socket], options, ownedPath, inode);
+        if (options.StartServing)
+        {
+            server.StartServing();
+        }
+
+        return server;
+    }
+
+    /// <summary>
+    /// Joins a connected socket to a new protocol. The socket is closed if anything fails before the
+    /// transport owns it; after that, a failure or cancellation closes the transport.
+    /// </summary>
+    private async LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
+        where TProtocol : IBaseProtocol
+    {
+        var waiter = new Future<VoidResult>(this);
+        TProtocol protocol;
+        SelectorSocketTransport transport;
+        try
+        {
+            if (noDelay)
+            {
+                socket.NoDelay = true;
+            }
+
+            protocol = protocolFactory();
+            if (protocol is null)
+            {
+                throw new InvalidOperationException("The protocol factory returned null.");
+            }
+
+            transport = new SelectorSocketTransport(this, socket, protocol, waiter, null);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        try
+        {
+            await waiter;
+        }
+        catch
+        {
+            transport.Close();
+            throw;
+        }
+
+        return (transport, protocol);
+    }
+
+    /// <summary>Tries each address in turn; throws every failure together if none connects.</summary>
+    private async LoopTask<Socket> ConnectInTurnAsync(IReadOnlyList<AddressInfo> infos, EndPoint? localEndPoint)
+    {
+        var errors = new List<Exception>();
+        foreach (var info in infos)
+        {
+            var socket = new Socket(info.Family, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                socket.Blocking = false;
+                if (localEndPoint is not null)
+                {
+                    BindWithContext(socket, localEndPoint);
+                }
+
+                await SockConnectAsync(socket, info.EndPoint);
+                return socket;
+            }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                errors.Add(new SocketException((int)ex.SocketErrorCode, $"connect to {info.EndPoint}: {ex.Message}"));
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw ConnectFailure(errors);
+    }
+
+    /// <summary>
+    /// RFC 8305 section 5: starts the next attempt when the previous one has not finished after
+    /// <paramref name="delay"/> seconds (or has failed); the first to connect wins, the others are
+    /// cancelled and their sockets closed.
+    /// </summary>
+    private async LoopTask<Socket> HappyEyeballsConnectAsync(IReadOnlyList<AddressInfo> infos, EndPoint? localEndPoint, double delay)
+    {
+        var errors = new List<Exception>();
+        var attempts = new List<LoopTask<Socket>>();
+        var pending = new List<LoopTask<Socket>>();
+        Socket? winner = null;
+        int next = 0;
+        try
+        {
+            while (winner is null && (next < infos.Count || pending.Count > 0))
+            {
+                if (next < infos.Count)
+                {
+                    var attempt = ConnectInTurnAsync([infos[next++]], localEndPoint);
+                    attempts.Add(attempt);
+                    pending.Add(attempt);
+                }
+
+                // Wait for any attempt to finish, or for the delay (only while there is another address to start).
+                var wake = new Future<VoidResult>(this);
+                Action<Future> onDone = _ => wake.TrySetResult(default);
+                foreach (var p in pending)
+                {
+                    p.AddDoneCallback(onDone);
+                }
+
+                var timer = next < infos.Count ? CallLater(delay, static f => f.TrySetResult(default), wake) : null;
+                try
+                {
+                    await wake;
+                }
+                finally
+                {
+                    timer?.Cancel();
+                    foreach (var p in pending)
+                    {
+                        p.RemoveDoneCallback(onDone);
+                    }
+                }
+
+                for (int i = pending.Count - 1; i >= 0; i--)
+                {
+                    var p = pending[i];
+                    if (!p.Done)
+                    {
+                        continue;
+                    }
+
+                    pending.RemoveAt(i);
+                    if (p.Exception() is { } ex)
+                    {
+                        errors.AddRange(ex is AggregateException agg ? agg.InnerExceptions : [ex]);
+                    }
+                    else if (!p.Cancelled)
+                    {
+                        winner ??= p.Result();
+                        if (!ReferenceEquals(winner, p.Result()))
+                        {
+                            p.Result().Dispose();
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (var p in pending)
+            {
+                p.Cancel();
+            }
+
+            if (winner is null)
+            {
+                foreach (var p in attempts)
+                {
+                    if (p.Done && !p.Cancelled && p.Exception() is null)
+                    {
+                        p.Result().Dispose();
+                    }
+                }
+            }
+        }
+
+        // Attempts still connecting when a winner was found are cancelled above; their sockets are
+        // closed by ConnectInTurnAsync as the cancellation reaches them.
+        return winner ?? throw ConnectFailure(errors);
+    }
+
+    private static Exception ConnectFailure(List<Exception> errors)
+    {
+        if (errors.Count == 0)
+        {
+            return new SocketException((int)SocketError.HostNotFound, "No address to connect to.");
+        }
+
+        if (errors.Count == 1 || errors.All(e => e is SocketException s && s.SocketErrorCode == ((SocketException)errors[0]).SocketErrorCode))
+        {
+            return errors[0];
+        }
+
+        return new AggregateException("Multiple exceptions: " + string.Join("; ", errors.Select(e => e.Message)), errors);
+    }
+
+    /// <summary>Orders addresses as RFC 8305 section 4: alternating families, <paramref name="interleave"/> of the first family at a time (0: as resolved).</summary>
+    private static IReadOnlyList<AddressInfo> Interleave(IReadOnlyList<AddressInfo> infos, int interleave)
+    {
+        if (interleave <= 0 || infos.Count < 2)
+        {
+            return infos;
+        }
+
+        var first = infos.Where(i => i.Family == infos[0].Family).ToList();
+        var rest = infos.Where(i => i.Family != infos[0].Family).ToList();
+        var order = new List<AddressInfo>(infos.Count);
+        int a = 0, b = 0;
+        while (a < first.Count || b < rest.Count)
+        {
+            for (int k = 0; k < interleave && a < first.Count; k++)
+            {
+                order.Add(first[a++]);
+            }
+
+            if (b < rest.Count)
+            {
+                order.Add(rest[b++]);
+            }
+        }
+
+        return order;
+    }
+
+    private static void ConfigureListener(Socket socket, ServerOptions options)
+    {
+        if (options.ReuseAddress)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        }
+
+        if (options.ReusePort)
+        {
+            socket.SetRawSocketOption(SOL_SOCKET, SO_REUSEPORT, BitConverter.GetBytes(1));
+        }
+    }
+
+    private static void BindWithContext(Socket socket, EndPoint endPoint)
+    {
+        try
+        {
+            socket.Bind(endPoint);
+        }
+        catch (SocketException ex)
+        {
+            throw new SocketException((int)ex.SocketErrorCode, $"error while attempting to bind on address {endPoint}: {ex.Message}");
+        }
+    }
+
+    private static void CheckStreamSocket(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (socket.SocketType != SocketType.Stream)
+        {
+            throw new ArgumentException($"A stream socket is needed; got {socket.SocketType}.", nameof(socket));
+        }
+    }
+
+    private static void ThrowIfTls(bool requested)
+    {
+        if (requested)
+        {
+            throw new NotSupportedException("TLS is not implemented on SelectorEventLoop yet: connect without Ssl options.");
+        }
+    }
+}

@@ -1,0 +1,674 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Tulip;
+
+/// <summary>
+/// A stream transport over a non-blocking socket on a <see cref="SelectorEventLoop"/>: asyncio's
+/// <c>_SelectorSocketTransport</c>. Used for TCP and UNIX stream sockets alike.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Reads: one <c>recv</c> per readiness event, into the loop's shared read buffer for an
+/// <see cref="IProtocol"/>, or into <see cref="IBufferedProtocol.GetBuffer"/> for a buffered one.
+/// Writes: <see cref="Write"/> sends at once when nothing is pending and buffers only what the
+/// kernel refuses; the writer is registered only while there is a backlog.
+/// </para>
+/// <para>
+/// The reader and writer handles are made once per transport, so re-arming allocates nothing.
+/// Protocol calls go through the loop's ready queue as in asyncio: <c>ConnectionMade</c> and
+/// <c>ConnectionLost</c> are scheduled, never called from inside <c>Write</c> or <c>Close</c>.
+/// Everything here is owned by the loop thread.
+/// </para>
+/// </remarks>
+internal sealed class SelectorSocketTransport : ITransport
+{
+    /// <summary>asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes after close are dropped, and logged once this many have been.</summary>
+    private const int LogThresholdForLostWrites = 5;
+
+    /// <summary>asyncio's default high-water mark (64 KiB); the low mark defaults to a quarter of it.</summary>
+    internal const int DefaultHighWater = 64 * 1024;
+
+    private static readonly Action<object?, object?> s_start = static (t, w) => ((SelectorSocketTransport)t!).Start((Future<VoidResult>?)w);
+    private static readonly Action<object?, object?> s_connectionLost = static (t, e) => ((SelectorSocketTransport)t!).CallConnectionLost((Exception?)e);
+
+    private readonly SelectorEventLoop _loop;
+    private readonly Socket _socket;
+    private readonly int _fd;
+    private readonly SelectorServer? _server;
+    private readonly Dictionary<string, object?> _extra;
+    private readonly StateHandle<SelectorSocketTransport> _readHandle;
+    private readonly StateHandle<SelectorSocketTransport> _writeHandle;
+
+    private IBaseProtocol _protocol;
+    private IProtocol? _streamProtocol;
+    private IBufferedProtocol? _bufferedProtocol;
+
+    // The write backlog: bytes [_bufStart, _bufEnd) of a pooled array; null when empty.
+    private byte[]? _buffer;
+    private int _bufStart;
+    private int _bufEnd;
+
+    private int _highWater = DefaultHighWater;
+    private int _lowWater = DefaultHighWater / 4;
+    private bool _protocolPaused;   // PauseWriting was called and ResumeWriting not yet
+    private bool _readingPaused;    // PauseReading was called
+    private bool _started;          // ConnectionMade ran; the reader may be registered
+    private bool _closing;
+    private bool _eof;              // WriteEof was called
+    private bool _eofSent;          // shutdown(SHUT_WR) done
+    private int _connLost;          // >0 once ConnectionLost is scheduled
+    private int _droppedWrites;     // writes dropped because the transport was closing
+    private bool _socketClosed;
+
+    internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, SelectorServer? server)
+    {
+        _loop = loop;
+        _socket = socket;
+        _fd = checked((int)socket.Handle);
+        _server = server;
+        _extra = new Dictionary<string, object?>(3) { ["socket"] = socket };
+        try
+        {
+            _extra["sockname"] = socket.LocalEndPoint;
+        }
+        catch (SocketException)
+        {
+            // Not bound: asyncio leaves the key out too.
+        }
+
+        try
+        {
+            _extra["peername"] = socket.RemoteEndPoint;
+        }
+        catch (SocketException)
+        {
+            // ENOTCONN: the peer already went away; GetExtraInfo gives the default.
+        }
+
+        _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
+        _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
+        _protocol = null!;
+        SetProtocol(protocol);
+        server?.Attach(this);
+        loop.ScheduleInternal(s_start, this, waiter);
+    }
+
+    /// <inheritdoc/>
+    public bool IsClosing => _closing;
+
+    /// <inheritdoc/>
+    public bool IsReading => !_readingPaused && !_closing;
+
+    /// <inheritdoc/>
+    public bool CanWriteEof => true;
+
+    /// <inheritdoc/>
+    public object? GetExtraInfo(string name, object? defaultValue = null) =>
+        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+
+    /// <inheritdoc/>
+    public void SetProtocol(IBaseProtocol protocol)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        if (protocol is IBufferedProtocol buffered)
+        {
+            _bufferedProtocol = buffered;
+            _streamProtocol = null;
+        }
+        else if (protocol is IProtocol stream)
+        {
+            _streamProtocol = stream;
+            _bufferedProtocol = null;
+        }
+        else
+        {
+            throw new ArgumentException($"A stream transport needs an {nameof(IProtocol)} or an {nameof(IBufferedProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
+        }
+
+        _protocol = protocol;
+    }
+
+    /// <inheritdoc/>
+    public IBaseProtocol GetProtocol() => _protocol;
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        string state = _socketClosed ? "closed" : _closing ? "closing" : "open";
+        return $"<SelectorSocketTransport fd={_fd} {state} buffered={GetWriteBufferSize()}>";
+    }
+
+    // ---- Lifecycle -------------------------------------------------------------------------
+
+    private void Start(Future<VoidResult>? waiter)
+    {
+        if (_connLost > 0)
+        {
+            // Aborted before it started: ConnectionMade never runs, nor does ConnectionLost (asyncio).
+            waiter?.TrySetException(new SocketException((int)SocketError.ConnectionAborted));
+            return;
+        }
+
+        try
+        {
+            _protocol.ConnectionMade(this);
+        }
+        catch (Exception ex)
+        {
+            waiter?.TrySetException(ex);
+            FatalError(ex, "Fatal error: protocol.ConnectionMade() call failed.");
+            return;
+        }
+
+        _started = true;
+        if (!_closing && !_readingPaused)
+        {
+            _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
+        }
+
+        waiter?.TrySetResult(default);
+    }
+
+    /// <inheritdoc/>
+    public void Close()
+    {
+        if (_closing)
+        {
+            return;
+        }
+
+        _closing = true;
+        _loop.SetReader(_fd, null, cancelReplaced: false);
+        if (_buffer is null)
+        {
+            _connLost++;
+            _loop.ScheduleInternal(s_connectionLost, this, null);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Abort() => ForceClose(null, abortive: true);
+
+    private void FatalError(Exception ex, string message)
+    {
+        if (ex is not SocketException)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext(message) { Exception = ex, Transport = this, Protocol = _protocol });
+        }
+        else if (_loop.Debug && _loop.Logger.IsEnabled(LogLevel.Debug))
+        {
+            _loop.Logger.LogDebug(ex, "{Transport}: {Message}", this, message);
+        }
+
+        ForceClose(ex, abortive: false);
+    }
+
+    private void ForceClose(Exception? ex, bool abortive)
+    {
+        if (_connLost > 0)
+        {
+            return;
+        }
+
+        if (abortive && !_socketClosed)
+        {
+            try
+            {
+                // SO_LINGER {on, 0}: close(2) sends RST and drops unsent data.
+                _socket.LingerState = new LingerOption(true, 0);
+            }
+            catch (SocketException)
+            {
+                // The connection is already broken: nothing to reset.
+            }
+        }
+
+        DropBuffer();
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
+        if (!_closing)
+        {
+            _closing = true;
+            _loop.SetReader(_fd, null, cancelReplaced: false);
+        }
+
+        _connLost++;
+        _loop.ScheduleInternal(s_connectionLost, this, ex);
+    }
+
+    private void CallConnectionLost(Exception? ex)
+    {
+        try
+        {
+            if (_started)
+            {
+                _protocol.ConnectionLost(ex);
+            }
+        }
+        catch (Exception callbackError)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ConnectionLost()")
+            {
+                Exception = callbackError,
+                Transport = this,
+                Protocol = _protocol,
+            });
+        }
+        finally
+        {
+            CloseSocket();
+            _server?.Detach(this);
+        }
+    }
+
+    private void CloseSocket()
+    {
+        if (_socketClosed)
+        {
+            return;
+        }
+
+        _socketClosed = true;
+        _loop.SetReader(_fd, null, cancelReplaced: false);
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
+        DropBuffer();
+        _socket.Dispose();
+    }
+
+    // ---- Reading -----------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void PauseReading()
+    {
+        if (_closing || _readingPaused)
+        {
+            return;
+        }
+
+        _readingPaused = true;
+        _loop.SetReader(_fd, null, cancelReplaced: false);
+    }
+
+    /// <inheritdoc/>
+    public void ResumeReading()
+    {
+        if (_closing || !_readingPaused)
+        {
+            return;
+        }
+
+        _readingPaused = false;
+        if (_started)
+        {
+            _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
+        }
+    }
+
+    private void OnReadable()
+    {
+        if (_closing || _readingPaused)
+        {
+            return;
+        }
+
+        if (_bufferedProtocol is { } buffered)
+        {
+            ReadIntoProtocolBuffer(buffered);
+            return;
+        }
+
+        var buffer = _loop.ReadBuffer;
+        int n = _socket.Receive(buffer, SocketFlags.None, out SocketError error);
+        if (error != SocketError.Success)
+        {
+            HandleReadError(error);
+            return;
+        }
+
+        if (n == 0)
+        {
+            ReadEof();
+            return;
+        }
+
+        try
+        {
+            _streamProtocol!.DataReceived(new ReadOnlySpan<byte>(buffer, 0, n));
+        }
+        catch (Exception ex)
+        {
+            FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
+        }
+    }
+
+    private void ReadIntoProtocolBuffer(IBufferedProtocol protocol)
+    {
+        Memory<byte> memory;
+        try
+        {
+            memory = protocol.GetBuffer(-1);
+            if (memory.IsEmpty)
+            {
+                throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
+            }
+        }
+        catch (Exception ex)
+        {
+            FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
+            return;
+        }
+
+        int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
+        if (error != SocketError.Success)
+        {
+            HandleReadError(error);
+            return;
+        }
+
+        if (n == 0)
+        {
+            ReadEof();
+            return;
+        }
+
+        try
+        {
+            protocol.BufferUpdated(n);
+        }
+        catch (Exception ex)
+        {
+            FatalError(ex, "Fatal error: protocol.BufferUpdated() call failed.");
+        }
+    }
+
+    private void HandleReadError(SocketError error)
+    {
+        if (error is SocketError.WouldBlock or SocketError.Interrupted)
+        {
+            return;
+        }
+
+        FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+    }
+
+    private void ReadEof()
+    {
+        // No more reads: the peer sent FIN. Stop watching, or level-triggered readiness spins.
+        _loop.SetReader(_fd, null, cancelReplaced: false);
+        bool keepOpen;
+        try
+        {
+            keepOpen = _bufferedProtocol is { } buffered ? buffered.EofReceived() : _streamProtocol!.EofReceived();
+        }
+        catch (Exception ex)
+        {
+            FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
+            return;
+        }
+
+        if (!keepOpen)
+        {
+            Close();
+        }
+        else
+        {
+            // Reading is over for good; IsReading reports false from now on.
+            _readingPaused = true;
+        }
+    }
+
+    // ---- Writing -----------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        if (_eof)
+        {
+            ThrowWriteAfterEof();
+        }
+
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        if (_closing || _connLost > 0)
+        {
+            DropWrite();
+            return;
+        }
+
+        if (_buffer is null)
+        {
+            // Nothing pending: try the socket first, and buffer only what it refuses.
+            int n = _socket.Send(data, SocketFlags.None, out SocketError error);
+            if (error == SocketError.Success)
+            {
+                if (n == data.Length)
+                {
+                    return;
+                }
+
+                data = data.Slice(n);
+            }
+            else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+            {
+                FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+                return;
+            }
+
+            Append(data);
+            _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+        }
+        else
+        {
+            Append(data);
+        }
+
+        MaybePauseProtocol();
+    }
+
+    /// <inheritdoc/>
+    public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        foreach (var chunk in data)
+        {
+            Write(chunk.Span);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void WriteEof()
+    {
+        if (_closing || _eof)
+        {
+            return;
+        }
+
+        _eof = true;
+        if (_buffer is null)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    /// <inheritdoc/>
+    public int GetWriteBufferSize() => _bufEnd - _bufStart;
+
+    /// <inheritdoc/>
+    public (int Low, int High) GetWriteBufferLimits() => (_lowWater, _highWater);
+
+    /// <inheritdoc/>
+    public void SetWriteBufferLimits(int? high = null, int? low = null)
+    {
+        int h = high ?? (low is { } l ? 4 * l : DefaultHighWater);
+        int lo = low ?? h / 4;
+        if (h < 0 || lo < 0 || lo > h)
+        {
+            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high),
+                $"The marks must satisfy 0 <= low <= high; got high={h}, low={lo}.");
+        }
+
+        _highWater = h;
+        _lowWater = lo;
+        MaybePauseProtocol();
+    }
+
+    private void OnWritable()
+    {
+        if (_buffer is null || _connLost > 0)
+        {
+            _loop.SetWriter(_fd, null, cancelReplaced: false);
+            return;
+        }
+
+        int n = _socket.Send(new ReadOnlySpan<byte>(_buffer, _bufStart, _bufEnd - _bufStart), SocketFlags.None, out SocketError error);
+        if (error != SocketError.Success)
+        {
+            if (error is SocketError.WouldBlock or SocketError.Interrupted)
+            {
+                return;
+            }
+
+            FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+            return;
+        }
+
+        _bufStart += n;
+        if (_bufStart < _bufEnd)
+        {
+            MaybeResumeProtocol();
+            return;
+        }
+
+        DropBuffer();
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
+        MaybeResumeProtocol();
+        if (_closing)
+        {
+            if (_connLost == 0)
+            {
+                _connLost++;
+                _loop.ScheduleInternal(s_connectionLost, this, null);
+            }
+        }
+        else if (_eof)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    private void ShutdownWrite()
+    {
+        if (_eofSent)
+        {
+            return;
+        }
+
+        _eofSent = true;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException ex)
+        {
+            FatalError(ex, "Fatal error on shutdown(SHUT_WR)");
+        }
+    }
+
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        int pending = _bufEnd - _bufStart;
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 4096));
+            _bufStart = _bufEnd = 0;
+        }
+        else if (_buffer.Length - _bufEnd < data.Length)
+        {
+            if (_buffer.Length - pending >= data.Length && pending <= _buffer.Length / 2)
+            {
+                // Enough room once the sent prefix is dropped: slide the pending bytes down.
+                Buffer.BlockCopy(_buffer, _bufStart, _buffer, 0, pending);
+            }
+            else
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(checked(pending + data.Length), checked(_buffer.Length * 2)));
+                Buffer.BlockCopy(_buffer, _bufStart, bigger, 0, pending);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = bigger;
+            }
+
+            _bufStart = 0;
+            _bufEnd = pending;
+        }
+
+        data.CopyTo(_buffer.AsSpan(_bufEnd));
+        _bufEnd += data.Length;
+    }
+
+    private void DropBuffer()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+
+        _bufStart = _bufEnd = 0;
+    }
+
+    private void DropWrite()
+    {
+        if (_droppedWrites >= LogThresholdForLostWrites)
+        {
+            _loop.Logger.LogWarning("socket.send() raised exception: the transport is closed, the write was dropped.");
+        }
+
+        _droppedWrites++;
+    }
+
+    private void MaybePauseProtocol()
+    {
+        if (_protocolPaused || GetWriteBufferSize() <= _highWater)
+        {
+            return;
+        }
+
+        _protocolPaused = true;
+        try
+        {
+            _protocol.PauseWriting();
+        }
+        catch (Exception ex)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
+        }
+    }
+
+    private void MaybeResumeProtocol()
+    {
+        if (!_protocolPaused || GetWriteBufferSize() > _lowWater)
+        {
+            return;
+        }
+
+        _protocolPaused = false;
+        try
+        {
+            _protocol.ResumeWriting();
+        }
+        catch (Exception ex)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowWriteAfterEof() =>
+        throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
+}

@@ -1,0 +1,220 @@
+using System.Net;
+using System.Net.Sockets;
+using Tulip;
+using static Tulip.Tests.Transports.TestUtil;
+
+namespace Tulip.Tests.Transports;
+
+/// <summary>
+/// The parts of the stream contract that count descriptors or change RLIMIT_NOFILE: cancelled
+/// connects leave no fd behind, and a full fd table pauses accepting instead of spinning. They run
+/// alone (<see cref="NativeFdCollection"/>) so no other test's fds disturb the counts.
+/// </summary>
+public abstract class StreamResourceTests
+{
+    protected StreamResourceTests(string backend) => Backend = backend;
+
+    protected string Backend { get; }
+
+    private static readonly string[] s_loopback = ["127.0.0.1"];
+
+    /// <summary>Warms up what .NET opens lazily on a first connection, then returns the fd count.</summary>
+    private static async LoopTask<int> Baseline(SelectorEventLoop loop, int port)
+    {
+        var (t, p) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
+        t.Close();
+        await p.Lost;
+        await Eventually(() => false, 5);
+        return OpenFdCount();
+    }
+
+    [Fact]
+    public void ConnectCancelledDuringResolution_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
+            int before = await Baseline(loop, PortOf(server));
+            var task = loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "localhost", PortOf(server));
+            task.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await task);
+            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+        });
+    }
+
+    [Fact]
+    public void ConnectCancelledWhileConnecting_ByToken_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
+            int before = await Baseline(loop, PortOf(server));
+            // A listener whose accept queue is full drops SYNs: a connect to it stays in progress.
+            using var full = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            full.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            full.Listen(0);
+            var fillers = new List<Socket>();
+            try
+            {
+                for (int i = 0; i < 4; i++)
+                {
+                    var f = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+                    fillers.Add(f);
+                    try { f.Connect(full.LocalEndPoint!); } catch (SocketException) { }
+                }
+
+                int baseFds = OpenFdCount();
+                using var cts = new CancellationTokenSource();
+                var task = loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", ((IPEndPoint)full.LocalEndPoint!).Port,
+                    cancellationToken: cts.Token);
+                await Tasks.Sleep(0.05);
+                Assert.False(task.Done, "the connect should still be in progress");
+                Assert.Equal(baseFds + 1, OpenFdCount());
+                cts.Cancel();
+                await Assert.ThrowsAsync<CancelledError>(async () => await task);
+                Assert.Equal(baseFds, OpenFdCount());
+            }
+            finally
+            {
+                foreach (var f in fillers)
+                {
+                    f.Dispose();
+                }
+            }
+
+            full.Dispose();
+            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+        });
+    }
+
+    [Fact]
+    public void ConnectCancelledBeforeConnectionMade_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
+            int before = await Baseline(loop, PortOf(server));
+            RecordingProtocol? made = null;
+            var task = loop.CreateConnectionAsync(() =>
+            {
+                // Connected, transport about to be made: cancel now.
+                Tasks.CurrentTask()!.Cancel();
+                return made = new RecordingProtocol(loop);
+            }, "127.0.0.1", PortOf(server));
+            await Assert.ThrowsAsync<CancelledError>(async () => await task);
+            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+            Assert.NotNull(made);
+            Assert.Empty(made!.Errors);
+        });
+    }
+
+    [Fact]
+    public void ProtocolFactoryThrows_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
+            int before = await Baseline(loop, PortOf(server));
+            await Assert.ThrowsAsync<FormatException>(async () =>
+                await loop.CreateConnectionAsync<RecordingProtocol>(() => throw new FormatException("no"), "127.0.0.1", PortOf(server)));
+            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+        });
+    }
+
+    [Fact]
+    public void ServerOutOfFds_PausesAcceptingThenResumesByItself()
+    {
+        const int clients = 20;
+        var reports = new List<ExceptionContext>();
+        Run(Backend, async loop =>
+        {
+            int made = 0;
+            await using var server = await loop.CreateServerAsync(() => new CountingProtocol(() => made++), s_loopback, 0,
+                new ServerOptions { StartServing = false });
+            var sockets = new List<Socket>();
+            var fillers = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
+            Assert.Equal(0, Interop.GetRLimit(Interop.RLIMIT_NOFILE, out var saved));
+            try
+            {
+                for (int i = 0; i < clients; i++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(s);
+                    s.Connect(server.Sockets[0].LocalEndPoint!); // completes from the backlog, before any accept
+                }
+
+                // The fd table is now full but for exactly 3 free slots.
+                int maxFd = Directory.GetFiles("/proc/self/fd").Select(f => int.Parse(Path.GetFileName(f))).Max();
+                var lowered = new Interop.RLimit { Current = (ulong)maxFd + 1, Maximum = saved.Maximum };
+                Assert.Equal(0, Interop.SetRLimit(Interop.RLIMIT_NOFILE, lowered));
+                try
+                {
+                    while (true)
+                    {
+                        fillers.Add(File.OpenHandle("/dev/null"));
+                    }
+                }
+                catch (IOException)
+                {
+                    // EMFILE: full.
+                }
+
+                for (int i = 0; i < 3; i++)
+                {
+                    fillers[^1].Dispose();
+                    fillers.RemoveAt(fillers.Count - 1);
+                }
+
+                server.StartServing();
+                Assert.True(await Eventually(() => reports.Count > 0), "EMFILE was never reported");
+                Assert.Equal(3, made);
+                // Paused, not spinning: more loop iterations bring no more reports or accepts.
+                for (int i = 0; i < 20; i++)
+                {
+                    await Tasks.Sleep(0);
+                }
+
+                Assert.Single(reports);
+                Assert.Equal("socket.accept() out of system resource", reports[0].Message);
+                Assert.Equal(3, made);
+            }
+            finally
+            {
+                foreach (var f in fillers)
+                {
+                    f.Dispose();
+                }
+
+                Interop.SetRLimit(Interop.RLIMIT_NOFILE, saved);
+            }
+
+            // Accepting resumes by itself (after asyncio's 1 s) and drains the backlog.
+            Assert.True(await Eventually(() => made == clients, 5000), $"accepted {made} of {clients}");
+            Assert.Single(reports);
+            foreach (var s in sockets)
+            {
+                s.Dispose();
+            }
+
+            server.Close();
+            server.CloseClients();
+        }, errors: reports);
+    }
+
+    private sealed class CountingProtocol(Action onMade) : Protocol
+    {
+        public override void ConnectionMade(IBaseTransport transport) => onMade();
+    }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollStreamResourceTests : StreamResourceTests
+{
+    public EpollStreamResourceTests() : base("epoll") { }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class PollStreamResourceTests : StreamResourceTests
+{
+    public PollStreamResourceTests() : base("poll") { }
+}

@@ -1,0 +1,563 @@
+using System.Net;
+using System.Net.Sockets;
+using Tulip;
+using static Tulip.Tests.Transports.TestUtil;
+
+namespace Tulip.Tests.Transports;
+
+/// <summary>
+/// The stream-transport contract (issue 3), written once and bound to every backend: TCP
+/// connections and servers, half-close, close and abort, flow control, transfers, servers with
+/// idle clients. Each test runs its own loop.
+/// </summary>
+public abstract class StreamTransportContractTests
+{
+    protected StreamTransportContractTests(string backend) => Backend = backend;
+
+    protected string Backend { get; }
+
+    private static readonly string[] s_loopback = ["127.0.0.1"];
+
+    private static async LoopTask<Server> EchoServer(SelectorEventLoop loop) =>
+        await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
+
+    [Fact]
+    public void ConnectionRefused_Throws()
+    {
+        Run(Backend, async loop =>
+        {
+            int port = FreePort();
+            var ex = await Assert.ThrowsAsync<SocketException>(async () =>
+                await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port));
+            Assert.Equal(SocketError.ConnectionRefused, ex.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void Connect_GivesTransportWithExtraInfoAndNoDelay()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var (transport, protocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            Assert.True(protocol.Made.Done);
+            Assert.Same(transport, protocol.Transport);
+            var socket = Assert.IsType<Socket>(transport.GetExtraInfo("socket"));
+            Assert.True(socket.NoDelay);
+            Assert.Equal(PortOf(server), Assert.IsType<IPEndPoint>(transport.GetExtraInfo("peername")).Port);
+            Assert.IsType<IPEndPoint>(transport.GetExtraInfo("sockname"));
+            Assert.Equal("x", transport.GetExtraInfo("nope", "x"));
+            Assert.Equal((16 * 1024, 64 * 1024), transport.GetWriteBufferLimits());
+            Assert.True(transport.IsReading);
+            Assert.True(transport.CanWriteEof);
+            transport.Close();
+            Assert.True(transport.IsClosing);
+            Assert.Null(await protocol.Lost);
+            Assert.Empty(protocol.Errors);
+        });
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(1023)]
+    [InlineData(1025)]
+    [InlineData(65535)]
+    [InlineData(65537)]
+    [InlineData((1 << 20) - 1)]
+    [InlineData((1 << 20) + 1)]
+    [InlineData((16 << 20) - 1)]
+    [InlineData((16 << 20) + 1)]
+    public void Transfer_IsByteExact(int size)
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            var data = Pattern(size);
+            // In pieces of varying size, as an application would write.
+            int offset = 0, piece = 1;
+            while (offset < size)
+            {
+                int n = Math.Min(piece, size - offset);
+                transport.Write(data.AsSpan(offset, n));
+                offset += n;
+                piece = piece * 3 + 7;
+            }
+
+            transport.WriteEof();
+            Assert.Throws<InvalidOperationException>(() => transport.Write(new byte[1]));
+            Assert.True(await client.Eof);
+            Assert.Null(await client.Lost);
+            Assert.Equal(size, client.ReceivedCount);
+            Assert.True(data.AsSpan().SequenceEqual(client.Received));
+            Assert.Empty(client.Errors);
+        });
+    }
+
+    [Fact]
+    public void HalfClose_ClientShutsWriteSide_ServerStillReplies()
+    {
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop) { KeepOpenOnEof = true }, s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.Write("question"u8);
+            transport.WriteEof();
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Eof.Done));
+            Assert.Equal("question"u8.ToArray(), serverSide!.Received);
+            Assert.False(serverSide.Transport.IsClosing);
+            serverSide.Transport.Write("answer"u8);
+            serverSide.Transport.Close();
+            Assert.Null(await client.Lost);
+            Assert.Equal("answer"u8.ToArray(), client.Received);
+            Assert.True(client.Eof.Done);
+            Assert.Null(await serverSide.Lost);
+            Assert.Empty(client.Errors);
+            Assert.Empty(serverSide.Errors);
+        });
+    }
+
+    [Fact]
+    public void HalfClose_ServerShutsWriteSide_ClientStillReplies()
+    {
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop) { KeepOpenOnEof = true }, "127.0.0.1", PortOf(server));
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            serverSide!.Transport.Write("hello"u8);
+            serverSide.Transport.WriteEof();
+            Assert.True(await client.Eof);
+            Assert.False(transport.IsClosing);
+            transport.Write("still here"u8);
+            transport.WriteEof();
+            Assert.True(await serverSide.Eof);
+            Assert.Null(await serverSide.Lost); // its EofReceived returned false: it closes
+            transport.Close();
+            Assert.Null(await client.Lost);
+            Assert.Equal("hello"u8.ToArray(), client.Received);
+            Assert.Equal("still here"u8.ToArray(), serverSide.Received);
+        });
+    }
+
+    [Fact]
+    public void Close_WithFiveMegabytesBuffered_DeliversAllThenFin()
+    {
+        const int size = 5 << 20;
+        Run(Backend, async loop =>
+        {
+            var data = Pattern(size);
+            int bufferedAtClose = -1;
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.PauseReading(); // the kernel buffers fill: the server must buffer the rest
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            serverSide!.Transport.Write(data);
+            bufferedAtClose = serverSide.Transport.GetWriteBufferSize();
+            serverSide.Transport.Close();
+            Assert.True(serverSide.Transport.IsClosing);
+            Assert.False(serverSide.Lost.Done);
+            transport.ResumeReading();
+            Assert.True(await client.Eof);
+            Assert.Null(await client.Lost);
+            Assert.Null(await serverSide.Lost);
+            Assert.True(bufferedAtClose > 0, "the test must close with data still buffered");
+            Assert.True(data.AsSpan().SequenceEqual(client.Received));
+        });
+    }
+
+    [Fact]
+    public void Abort_SendsRstAndLosesConnectionAtOnce()
+    {
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.PauseReading();
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            serverSide!.Transport.Write(Pattern(4 << 20)); // buffered data that Abort drops
+            Assert.True(serverSide.Transport.GetWriteBufferSize() > 0);
+            serverSide.Transport.Abort();
+            Assert.True(serverSide.Transport.IsClosing);
+            Assert.Equal(0, serverSide.Transport.GetWriteBufferSize());
+            await Tasks.Sleep(0);
+            Assert.True(serverSide.Lost.Done, "ConnectionLost runs in the next iteration after Abort");
+            Assert.Null(serverSide.Lost.Result());
+            transport.ResumeReading();
+            var ex = Assert.IsType<SocketException>(await client.Lost);
+            Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+            Assert.True(client.ReceivedCount < 4 << 20);
+        });
+    }
+
+    [Fact]
+    public void PeerThatNeverReads_PausesWritingAtHighMark_MemoryBounded()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(() => new NeverReads(), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            var chunk = new byte[16 * 1024];
+            long written = 0;
+            // A protocol that honours PauseWriting stops here: it writes only while not paused.
+            while (!client.Paused.Done)
+            {
+                transport.Write(chunk);
+                written += chunk.Length;
+                if (transport.GetWriteBufferSize() == 0)
+                {
+                    await Tasks.Sleep(0); // the kernel took it all: let it fill
+                }
+
+                Assert.True(written < 256L << 20, "PauseWriting never came");
+            }
+
+            Assert.Equal(1, client.PauseCount);
+            int buffered = transport.GetWriteBufferSize();
+            Assert.InRange(buffered, 64 * 1024 + 1, 64 * 1024 + chunk.Length);
+            // Let the kernel drain the buffer? The peer never reads, so nothing moves and no resume comes.
+            for (int i = 0; i < 20; i++)
+            {
+                await Tasks.Sleep(0);
+            }
+
+            Assert.Equal(buffered, transport.GetWriteBufferSize());
+            Assert.Equal(0, client.ResumeCount);
+            transport.Abort();
+            await client.Lost;
+            server.AbortClients(); // its side never reads, so it would never see the RST
+        });
+    }
+
+    [Fact]
+    public void FlowControl_ResumesAtLowMark_WithCustomLimits()
+    {
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            serverSide!.Transport.PauseReading();
+            transport.SetWriteBufferLimits(high: 1000);
+            Assert.Equal((250, 1000), transport.GetWriteBufferLimits());
+            Assert.Throws<ArgumentOutOfRangeException>(() => transport.SetWriteBufferLimits(high: 10, low: 20));
+            long total = 0;
+            var chunk = new byte[64 * 1024];
+            while (!client.Paused.Done)
+            {
+                transport.Write(chunk);
+                total += chunk.Length;
+                if (!client.Paused.Done)
+                {
+                    await Tasks.Sleep(0);
+                }
+            }
+
+            Assert.False(client.Resumed.Done);
+            serverSide.Transport.ResumeReading();
+            Assert.True(await client.Resumed);
+            Assert.True(transport.GetWriteBufferSize() <= 250);
+            Assert.True(await serverSide.WaitBytes(loop, total));
+            Assert.Equal(1, client.PauseCount);
+            Assert.Equal(1, client.ResumeCount);
+            Assert.Empty(client.Errors);
+            transport.Close();
+            await client.Lost;
+        });
+    }
+
+    [Fact]
+    public void PauseReading_StopsDataReceived_ResumeDeliversIt()
+    {
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            var serverTransport = serverSide!.Transport;
+            serverTransport.PauseReading();
+            serverTransport.PauseReading(); // idempotent
+            Assert.False(serverTransport.IsReading);
+            transport.Write("while paused"u8);
+            var serverSocket = (Socket)serverTransport.GetExtraInfo("socket")!;
+            Assert.True(await Eventually(() => serverSocket.Available == "while paused".Length));
+            for (int i = 0; i < 10; i++)
+            {
+                await Tasks.Sleep(0);
+            }
+
+            Assert.Equal(0, serverSide.ReceivedCount);
+            serverTransport.ResumeReading();
+            Assert.True(serverTransport.IsReading);
+            Assert.True(await serverSide.WaitBytes(loop, "while paused".Length));
+            Assert.Equal("while paused"u8.ToArray(), serverSide.Received);
+            transport.Close();
+            Assert.Null(await serverSide.Lost);
+        });
+    }
+
+    [Fact]
+    public void WritesAfterClose_AreDropped()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.Close();
+            for (int i = 0; i < 10; i++)
+            {
+                transport.Write("dropped"u8); // no throw, nothing buffered
+            }
+
+            Assert.Equal(0, transport.GetWriteBufferSize());
+            Assert.Null(await client.Lost);
+            Assert.Equal(0, client.ReceivedCount);
+        });
+    }
+
+    [Fact]
+    public void ThousandConcurrentConnections_AllEcho()
+    {
+        const int count = 1000;
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { Backlog = 1024 });
+            int port = PortOf(server);
+            async LoopTask<bool> One(int i)
+            {
+                var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
+                var message = System.Text.Encoding.ASCII.GetBytes($"connection {i} says hello");
+                transport.Write(message);
+                bool ok = await client.WaitBytes(loop, message.Length) && client.Received.AsSpan().SequenceEqual(message);
+                transport.Close();
+                await client.Lost;
+                return ok;
+            }
+
+            var tasks = new LoopTask<bool>[count];
+            for (int i = 0; i < count; i++)
+            {
+                tasks[i] = One(i);
+            }
+
+            var results = await Tasks.Gather(tasks);
+            Assert.All(results, Assert.True);
+        }, timeoutSeconds: 120);
+    }
+
+    [Fact]
+    public void ServerClose_WithIdleClients_CloseClientsGivesThemEof()
+    {
+        Run(Backend, async loop =>
+        {
+            var server = await EchoServer(loop);
+            Assert.True(server.IsServing);
+            var clients = new List<RecordingProtocol>();
+            for (int i = 0; i < 5; i++)
+            {
+                var (_, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                clients.Add(client);
+            }
+
+            Assert.True(await Eventually(() => ((SelectorServer)server).ClientCount == 5));
+            server.Close();
+            Assert.False(server.IsServing);
+            Assert.Empty(server.Sockets);
+            var waitClosed = server.WaitClosedAsync();
+            await Tasks.Sleep(0);
+            Assert.False(waitClosed.Done, "WaitClosedAsync waits for the connections too");
+            server.CloseClients();
+            await waitClosed;
+            foreach (var client in clients)
+            {
+                Assert.Null(await client.Lost);
+                Assert.True(client.Eof.Done);
+            }
+
+            await server.WaitClosedAsync(); // done: returns at once
+        });
+    }
+
+    [Fact]
+    public void ServerClose_AbortClients_ResetsThem()
+    {
+        Run(Backend, async loop =>
+        {
+            var server = await EchoServer(loop);
+            var clients = new List<RecordingProtocol>();
+            for (int i = 0; i < 3; i++)
+            {
+                var (_, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                clients.Add(client);
+            }
+
+            Assert.True(await Eventually(() => ((SelectorServer)server).ClientCount == 3));
+            server.Close();
+            server.AbortClients();
+            await server.WaitClosedAsync();
+            foreach (var client in clients)
+            {
+                var ex = Assert.IsType<SocketException>(await client.Lost);
+                Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+            }
+        });
+    }
+
+    [Fact]
+    public void Server_StartServingLater_AndServeForeverEndsOnClose()
+    {
+        Run(Backend, async loop =>
+        {
+            var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
+            Assert.False(server.IsServing);
+            var serving = server.ServeForeverAsync();
+            Assert.True(server.IsServing);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.Write("ping"u8);
+            Assert.True(await client.WaitBytes(loop, 4));
+            transport.Close();
+            await client.Lost;
+            server.Close();
+            await serving;
+            Assert.True(serving.Done);
+        });
+    }
+
+    [Fact]
+    public void Server_NullHost_BindsIPv4AndIPv6()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), null, 0);
+            Assert.Contains(server.Sockets, s => s.AddressFamily == AddressFamily.InterNetwork);
+            Assert.Contains(server.Sockets, s => s.AddressFamily == AddressFamily.InterNetworkV6);
+            var v4 = server.Sockets.First(s => s.AddressFamily == AddressFamily.InterNetwork);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", ((IPEndPoint)v4.LocalEndPoint!).Port);
+            transport.Write("x"u8);
+            Assert.True(await client.WaitBytes(loop, 1));
+            transport.Close();
+            await client.Lost;
+        });
+    }
+
+    [Fact]
+    public void ProtocolFactoryThrows_SurfacesItsException()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var ex = await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
+                await loop.CreateConnectionAsync<RecordingProtocol>(() => throw new InvalidTimeZoneException("factory"), "127.0.0.1", PortOf(server)));
+            Assert.Equal("factory", ex.Message);
+        });
+    }
+
+    [Fact]
+    public void ExistingConnectedSocket_IsWrapped()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            await loop.SockConnectAsync(socket, new IPEndPoint(IPAddress.Loopback, PortOf(server)));
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), null, 0, new ConnectionOptions { Socket = socket });
+            transport.Write("wrapped"u8);
+            Assert.True(await client.WaitBytes(loop, 7));
+            transport.Close();
+            await client.Lost;
+            Assert.Throws<ObjectDisposedException>(() => socket.Send(new byte[1]));
+        });
+    }
+
+    [Fact]
+    public void HappyEyeballs_ConnectsToTheAddressThatListens()
+    {
+        Run(Backend, async loop =>
+        {
+            // "localhost" may resolve to ::1 and 127.0.0.1; only IPv4 listens, so any IPv6 attempt fails.
+            await using var server = await EchoServer(loop);
+            var options = new ConnectionOptions { HappyEyeballsDelay = 0.05 };
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "localhost", PortOf(server), options);
+            transport.Write("he"u8);
+            Assert.True(await client.WaitBytes(loop, 2));
+            transport.Close();
+            await client.Lost;
+        });
+    }
+
+    [Fact]
+    public void BufferedProtocol_ReceivesIntoItsOwnBuffer()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var client = new BufferedRecorder(loop);
+            var (transport, _) = await loop.CreateConnectionAsync(() => client, "127.0.0.1", PortOf(server));
+            var data = Pattern(300_000);
+            transport.Write(data);
+            transport.WriteEof();
+            await client.Lost;
+            Assert.True(data.AsSpan().SequenceEqual(client.Received.ToArray()));
+            Assert.True(client.Updates > 1);
+        });
+    }
+
+    /// <summary>A peer that never reads: what it is sent stays in the kernel's buffers.</summary>
+    private sealed class NeverReads : Protocol
+    {
+        public override void ConnectionMade(IBaseTransport transport) => ((ITransport)transport).PauseReading();
+    }
+
+    private sealed class BufferedRecorder : IBufferedProtocol
+    {
+        private readonly byte[] _buffer = new byte[4096];
+
+        public BufferedRecorder(IEventLoop loop) => Lost = loop.CreateFuture<Exception?>();
+
+        public Future<Exception?> Lost { get; }
+
+        public MemoryStream Received { get; } = new();
+
+        public int Updates { get; private set; }
+
+        public void ConnectionMade(IBaseTransport transport)
+        {
+        }
+
+        public Memory<byte> GetBuffer(int sizeHint) => _buffer;
+
+        public void BufferUpdated(int bytesWritten)
+        {
+            Updates++;
+            Received.Write(_buffer, 0, bytesWritten);
+        }
+
+        public bool EofReceived() => false;
+
+        public void ConnectionLost(Exception? exception) => Lost.TrySetResult(exception);
+
+        public void PauseWriting()
+        {
+        }
+
+        public void ResumeWriting()
+        {
+        }
+    }
+}
+
+public sealed class EpollStreamTransportTests : StreamTransportContractTests
+{
+    public EpollStreamTransportTests() : base("epoll") { }
+}
+
+public sealed class PollStreamTransportTests : StreamTransportContractTests
+{
+    public PollStreamTransportTests() : base("poll") { }
+}

@@ -1,0 +1,196 @@
+using System.Net;
+using System.Net.Sockets;
+using Tulip;
+
+namespace Tulip.Tests.Transports;
+
+/// <summary>
+/// A stream protocol that records what the transport does to it, with futures to await each
+/// milestone, and checks the PEP's call order as it goes.
+/// </summary>
+internal class RecordingProtocol : IProtocol
+{
+    private readonly MemoryStream _data = new();
+
+    public RecordingProtocol(IEventLoop loop)
+    {
+        Made = loop.CreateFuture<ITransport>();
+        Eof = loop.CreateFuture<bool>();
+        Lost = loop.CreateFuture<Exception?>();
+        Paused = loop.CreateFuture<bool>();
+        Resumed = loop.CreateFuture<bool>();
+    }
+
+    public Future<ITransport> Made { get; }
+
+    public Future<bool> Eof { get; }
+
+    /// <summary>Completes with ConnectionLost's exception (null for a clean close).</summary>
+    public Future<Exception?> Lost { get; }
+
+    public Future<bool> Paused { get; }
+
+    public Future<bool> Resumed { get; }
+
+    public ITransport Transport => Made.Result();
+
+    public bool KeepOpenOnEof { get; set; }
+
+    public int PauseCount { get; private set; }
+
+    public int ResumeCount { get; private set; }
+
+    public List<string> Errors { get; } = new();
+
+    public long ReceivedCount => _data.Length;
+
+    public byte[] Received => _data.ToArray();
+
+    /// <summary>Called when at least <see cref="WaitBytes"/> bytes have arrived.</summary>
+    private (long Count, Future<bool> Future)? _byteWaiter;
+
+    public Future<bool> WaitBytes(IEventLoop loop, long count)
+    {
+        var f = loop.CreateFuture<bool>();
+        if (_data.Length >= count)
+        {
+            f.SetResult(true);
+        }
+        else
+        {
+            _byteWaiter = (count, f);
+        }
+
+        return f;
+    }
+
+    public virtual void ConnectionMade(IBaseTransport transport)
+    {
+        if (Made.Done) Errors.Add("ConnectionMade twice");
+        Made.SetResult((ITransport)transport);
+    }
+
+    public virtual void DataReceived(ReadOnlySpan<byte> data)
+    {
+        if (!Made.Done) Errors.Add("DataReceived before ConnectionMade");
+        if (Eof.Done) Errors.Add("DataReceived after EofReceived");
+        if (Lost.Done) Errors.Add("DataReceived after ConnectionLost");
+        _data.Write(data);
+        if (_byteWaiter is { } w && _data.Length >= w.Count)
+        {
+            _byteWaiter = null;
+            w.Future.TrySetResult(true);
+        }
+    }
+
+    public virtual bool EofReceived()
+    {
+        if (Eof.Done) Errors.Add("EofReceived twice");
+        Eof.TrySetResult(true);
+        return KeepOpenOnEof;
+    }
+
+    public virtual void ConnectionLost(Exception? exception)
+    {
+        if (Lost.Done) Errors.Add("ConnectionLost twice");
+        Lost.TrySetResult(exception);
+        _byteWaiter?.Future.TrySetResult(false);
+    }
+
+    public virtual void PauseWriting()
+    {
+        PauseCount++;
+        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        Paused.TrySetResult(true);
+    }
+
+    public virtual void ResumeWriting()
+    {
+        ResumeCount++;
+        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        Resumed.TrySetResult(true);
+    }
+}
+
+/// <summary>The echo server of the benchmark contract: echoes, and stops reading while its peer is not keeping up.</summary>
+internal sealed class EchoProtocol : Protocol
+{
+    private ITransport _transport = null!;
+
+    public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+
+    public override void DataReceived(ReadOnlySpan<byte> data) => _transport.Write(data);
+
+    public override bool EofReceived() => false;
+
+    public override void PauseWriting() => _transport.PauseReading();
+
+    public override void ResumeWriting() => _transport.ResumeReading();
+}
+
+internal static class TestUtil
+{
+    /// <summary>Runs <paramref name="body"/> on a new loop of <paramref name="backend"/>; cancels it after <paramref name="timeoutSeconds"/> so no test hangs.</summary>
+    public static void Run(string backend, Func<SelectorEventLoop, LoopTask> body, double timeoutSeconds = 60, List<ExceptionContext>? errors = null)
+    {
+        using var loop = new SelectorEventLoop(backend);
+        var unexpected = errors ?? new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, ctx) => unexpected.Add(ctx));
+        loop.RunUntilComplete(async () =>
+        {
+            var task = body(loop);
+            var timer = loop.CallLater(timeoutSeconds, () => task.Cancel($"test timed out after {timeoutSeconds} s"));
+            // A task stuck awaiting a .NET Task cannot be cancelled: stop the loop instead, which fails the test.
+            var stopper = loop.CallLater(timeoutSeconds + 5, loop.Stop);
+            try
+            {
+                await task;
+            }
+            finally
+            {
+                timer.Cancel();
+                stopper.Cancel();
+            }
+        });
+        if (errors is null)
+        {
+            Assert.True(unexpected.Count == 0, "exception handler called: " + string.Join("\n", unexpected));
+        }
+    }
+
+    /// <summary>A port nothing listens on: bound, then closed.</summary>
+    public static int FreePort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    public static int PortOf(Server server) => ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+
+    public static byte[] Pattern(int length)
+    {
+        var data = new byte[length];
+        var rng = new Random(length);
+        rng.NextBytes(data);
+        return data;
+    }
+
+    public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
+
+    /// <summary>Yields to the loop until <paramref name="condition"/> holds, at most <paramref name="iterations"/> times (a bounded wait).</summary>
+    public static async LoopTask<bool> Eventually(Func<bool> condition, int iterations = 2000)
+    {
+        for (int i = 0; i < iterations; i++)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            await Tasks.Sleep(0.001);
+        }
+
+        return condition();
+    }
+}
