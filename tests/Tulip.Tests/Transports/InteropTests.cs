@@ -107,6 +107,9 @@ internal static class PythonPeer
 }
 
 /// <summary>Python's asyncio and Twisted as the peer, as server and as client (issue 3's interop tests).</summary>
+// Child Python processes and their sockets close on their own schedule: keep these out of the way of
+// the tests that count fds (they run in the same non-parallel collection).
+[Collection(NativeFdCollection.Name)]
 public abstract class InteropTests
 {
     private const int Size = (1 << 20) + 7;
@@ -178,11 +181,13 @@ public abstract class InteropTests
     public void TwistedClient_TulipServer() => PeerClientAgainstTulip(PythonPeer.TwistedClient);
 }
 
+[Collection(NativeFdCollection.Name)]
 public sealed class EpollInteropTests : InteropTests
 {
     public EpollInteropTests() : base("epoll") { }
 }
 
+[Collection(NativeFdCollection.Name)]
 public sealed class PollInteropTests : InteropTests
 {
     public PollInteropTests() : base("poll") { }
