@@ -48,16 +48,9 @@ public partial class SelectorEventLoop
         ThrowIfTls(options.Ssl is not null);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         Socket socket;
-        if (options.Socket is { } given)
+        if (TakeGivenSocket(options, host, nameof(host), "Give host and port, or ConnectionOptions.Socket, not both.") is { } given)
         {
-            if (host is not null)
-            {
-                throw new ArgumentException("Give host and port, or ConnectionOptions.Socket, not both.", nameof(host));
-            }
-
-            CheckStreamSocket(given);
             socket = given;
-            socket.Blocking = false;
         }
         else
         {
@@ -168,16 +161,9 @@ public partial class SelectorEventLoop
         ThrowIfTls(options.Ssl is not null);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         Socket socket;
-        if (options.Socket is { } given)
+        if (TakeGivenSocket(options, path, nameof(path), "Give a path, or ConnectionOptions.Socket, not both.") is { } given)
         {
-            if (path is not null)
-            {
-                throw new ArgumentException("Give a path, or ConnectionOptions.Socket, not both.", nameof(path));
-            }
-
-            CheckStreamSocket(given);
             socket = given;
-            socket.Blocking = false;
         }
         else
         {
@@ -541,5 +527,26 @@ public partial class SelectorEventLoop
         {
             throw new NotSupportedException("TLS is not implemented on SelectorEventLoop yet: connect without Ssl options.");
         }
+    }
+
+    /// <summary>
+    /// The connected socket given in <paramref name="options"/>, checked and made non-blocking, or
+    /// null when none was given. Giving both a socket and an address is refused.
+    /// </summary>
+    private static Socket? TakeGivenSocket(ConnectionOptions options, string? address, string paramName, string conflictMessage)
+    {
+        if (options.Socket is not { } given)
+        {
+            return null;
+        }
+
+        if (address is not null)
+        {
+            throw new ArgumentException(conflictMessage, paramName);
+        }
+
+        CheckStreamSocket(given);
+        given.Blocking = false;
+        return given;
     }
 }
