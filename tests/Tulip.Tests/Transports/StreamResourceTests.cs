@@ -143,9 +143,10 @@ public abstract class StreamResourceTests
                     s.Connect(server.Sockets[0].LocalEndPoint!); // completes from the backlog, before any accept
                 }
 
-                // The fd table is now full but for exactly 3 free slots.
+                // Lower the limit to 3 above the highest fd in use, fill every free slot below it (holes
+                // included; there may be none), then free exactly 3: the fd table is full but for 3 slots.
                 int maxFd = Directory.GetFiles("/proc/self/fd").Select(f => int.Parse(Path.GetFileName(f))).Max();
-                var lowered = new Interop.RLimit { Current = (ulong)maxFd + 1, Maximum = saved.Maximum };
+                var lowered = new Interop.RLimit { Current = (ulong)maxFd + 4, Maximum = saved.Maximum };
                 Assert.Equal(0, Interop.SetRLimit(Interop.RLIMIT_NOFILE, lowered));
                 try
                 {
@@ -159,6 +160,7 @@ public abstract class StreamResourceTests
                     // EMFILE: full.
                 }
 
+                Assert.True(fillers.Count >= 3, $"only {fillers.Count} fds could be opened under the lowered limit");
                 for (int i = 0; i < 3; i++)
                 {
                     fillers[^1].Dispose();
