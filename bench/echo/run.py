@@ -17,6 +17,9 @@ usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... 
   idle        10,000 idle connections held (bench/echo/idle_conns.py): RSS per connection of every
               server, and Tulip's managed heap per connection, in one run
   startup     time from process start to the first echoed byte (median of 5)
+  cpu         server CPU time (user and system, /proc/PID/stat) per echo, for A/B runs of a hot-path
+              change: `run.py cpu base='/tmp/a/EchoServer {port}' new='/tmp/b/EchoServer {port}'`
+              (CONNS and SIZE in the environment; default 10 x 1024)
   all         all of the above, in that order
 
 Every section prints a Markdown table with the command behind it and the load average before and
@@ -51,8 +54,10 @@ LOADGEN = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'echo-loadgen')
 # name -> server command ({port} is replaced). The first is the baseline of every ratio.
 SERVERS = {
     'c-epoll': '/tmp/c_epoll_echo {port}',
-    'tulip': f'{ROOT}/scripts/echo-server {{port}} protocol epoll',
-    'tulip-buffered': f'{ROOT}/scripts/echo-server {{port}} buffered epoll',
+    # scripts/echo-server execs this binary; run directly, so a source edited during a run cannot
+    # make the wrapper rebuild between rounds (ensure_tulip builds it once, before the section).
+    'tulip': f'{ECHO_BIN} {{port}} protocol epoll',
+    'tulip-buffered': f'{ECHO_BIN} {{port}} buffered epoll',
     'uvloop': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol uvloop',
     'asyncio': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol asyncio',
     'uvloop-streams': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} streams uvloop',
@@ -79,6 +84,13 @@ def run(cmd, **kw):
 
 
 # ---- build ---------------------------------------------------------------------------------------
+
+def ensure_tulip():
+    """Builds the Tulip echo server if a source changed (what scripts/echo-server does on each start)."""
+    run([os.path.join(ROOT, 'scripts', 'echo-server'), '0'], capture_output=True)  # builds, then exits 2 on port 0
+    if not os.path.exists(ECHO_BIN):
+        sys.exit('run.py: the Tulip echo server did not build; run scripts/echo-server to see why')
+
 
 def build():
     run(['gcc', '-O2', '-o', '/tmp/c_epoll_echo', os.path.join(PEERS_DIR, 'c_epoll_echo.c')], check=True)
@@ -279,12 +291,7 @@ WAITS = ('epoll_wait', 'epoll_pwait', 'epoll_pwait2')
 
 
 def direct_cmd(name):
-    """The server command without the scripts/echo-server wrapper, so strace sees only the server."""
-    cmd = SERVERS[name]
-    if name.startswith('tulip'):
-        mode = 'buffered' if name == 'tulip-buffered' else 'protocol'
-        cmd = f'{ECHO_BIN} {{port}} {mode} epoll'
-    return cmd
+    return SERVERS[name]
 
 
 def parse_strace(path):
@@ -471,17 +478,70 @@ def startup():
     out()
 
 
+# ---- CPU time per echo ---------------------------------------------------------------------------
+
+def cpu_ticks(pid):
+    """User and system CPU of the whole process (all threads), in clock ticks, from /proc/PID/stat."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def cpu():
+    """Server CPU time per echo: less sensitive to the other core's load than req/s, for A/B runs."""
+    custom = [a.split('=', 1) for a in sys.argv[1:] if '=' in a and not a.startswith('--')]
+    servers = custom or [(k, SERVERS[k]) for k in ('c-epoll', 'tulip', 'tulip-buffered', 'uvloop')]
+    conns = int(os.environ.get('CONNS', 10))
+    size = int(os.environ.get('SIZE', 1024))
+    duration, rounds = (2, 1) if QUICK else (5, 3)
+    hz = os.sysconf('SC_CLK_TCK')
+    out(f'Load average before: {loadavg()}')
+    out()
+    out(f'{conns} connections x {size} B; server CPU over {duration} s of steady load, median of {rounds} rounds (rotating order)')
+    out()
+    out('| server | req/s | user µs/echo | sys µs/echo | total µs/echo | rounds (total µs/echo) |')
+    out('|---|---:|---:|---:|---:|---|')
+    results = {name: [] for name, _ in servers}
+    for r in range(rounds):
+        for name, cmd in servers[r % len(servers):] + servers[:r % len(servers)]:
+            port = next_port()
+            srv = Server(cmd, port)
+            try:
+                srv.wait_echo()
+                lg = subprocess.Popen(['taskset', '-c', '1', LOADGEN, '127.0.0.1', str(port), str(conns), str(size),
+                                       str(duration), '2'], stdout=subprocess.PIPE, text=True)
+                time.sleep(2)
+                u0, s0 = cpu_ticks(srv.pid())
+                time.sleep(duration)
+                u1, s1 = cpu_ticks(srv.pid())
+                res = json.loads(lg.communicate()[0])
+            finally:
+                srv.stop()
+            echoes = res['rps'] * duration
+            results[name].append((res['rps'], (u1 - u0) / hz * 1e6 / echoes, (s1 - s0) / hz * 1e6 / echoes))
+    for name, _ in servers:
+        rs = results[name]
+        totals = [u + s for _, u, s in rs]
+        out(f'| {name} | {fmt(statistics.median(x[0] for x in rs))} | {statistics.median(x[1] for x in rs):.2f} | '
+            f'{statistics.median(x[2] for x in rs):.2f} | {statistics.median(totals):.2f} | {", ".join(f"{t:.2f}" for t in totals)} |')
+    out()
+    out(f'Load average after: {loadavg()}')
+    out()
+
+
 SECTIONS = {'build': build, 'throughput': throughput, 'alloc': alloc, 'syscalls': syscalls, 'idle': idle,
-            'startup': startup}
+            'startup': startup, 'cpu': cpu}
 
 
 def main():
-    wanted = [a for a in sys.argv[1:] if not a.startswith('--')] or ['all']
+    wanted = [a for a in sys.argv[1:] if not a.startswith('--') and '=' not in a] or ['all']
     if 'all' in wanted:
-        wanted = list(SECTIONS)
+        wanted = [w for w in SECTIONS if w != 'cpu']
     unknown = [w for w in wanted if w not in SECTIONS]
     if unknown:
         sys.exit(f'run.py: unknown section {unknown[0]!r}; expected one of {", ".join(SECTIONS)} or all')
+    if any(w != 'build' for w in wanted):
+        ensure_tulip()
     for w in wanted:
         out(f'## {w}')
         out()

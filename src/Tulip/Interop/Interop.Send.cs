@@ -1,0 +1,15 @@
+using System.Runtime.InteropServices;
+
+namespace Tulip;
+
+internal static partial class Interop
+{
+    /// <summary>MSG_NOSIGNAL: a send on a connection the peer closed fails with EPIPE instead of raising SIGPIPE.</summary>
+    internal const int MSG_NOSIGNAL = 0x4000;
+
+    /// <summary>send(2): bytes sent, -1 with errno set: read it with <see cref="GetErrnoAfterFailure"/> at once.</summary>
+    /// <remarks>Called by the stream transports on their non-blocking socket's fd, without
+    /// <c>SetLastError</c> for the reason <see cref="Recv"/> gives; they pass <see cref="MSG_NOSIGNAL"/>.</remarks>
+    [LibraryImport(Libc, EntryPoint = "send")]
+    internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
+}
