@@ -20,6 +20,8 @@ usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... 
   cpu         server CPU time (user and system, /proc/PID/stat) per echo, for A/B runs of a hot-path
               change: `run.py cpu base='/tmp/a/EchoServer {port}' new='/tmp/b/EchoServer {port}'`
               (CONNS and SIZE in the environment; default 10 x 1024)
+  instructions  user-space instructions per echo under callgrind (valgrind), same arguments as cpu:
+              the load-immune figure for judging a hot-path change
   all         all of the above, in that order
 
 Every section prints a Markdown table with the command behind it and the load average before and
@@ -529,14 +531,55 @@ def cpu():
     out()
 
 
+# ---- instructions per echo (callgrind) ---------------------------------------------------------
+
+def instructions():
+    """User-space instructions per echo under callgrind: immune to the other engineers' load."""
+    custom = [a.split('=', 1) for a in sys.argv[1:] if '=' in a and not a.startswith('--')]
+    servers = custom or [(k, SERVERS[k]) for k in ('c-epoll', 'tulip', 'tulip-buffered', 'uvloop')]
+    conns = int(os.environ.get('CONNS', 10))
+    size = int(os.environ.get('SIZE', 1024))
+    warm, duration = (5, 2) if QUICK else (20, 10)
+    out(f'{conns} connections x {size} B; every thread of the server under valgrind --tool=callgrind, counters zeroed'
+        f' after {warm} s of load (JIT tier-up done), then {duration} s counted')
+    out()
+    out('| server | echoes counted | instructions | instructions/echo |')
+    out('|---|---:|---:|---:|')
+    for name, cmd in servers:
+        port = next_port()
+        with tempfile.TemporaryDirectory() as d:
+            cg = os.path.join(d, 'cg.out')
+            # taskset execs valgrind, which runs the server in its own process: srv.pid() is the one to control
+            srv = Server(f'valgrind --tool=callgrind --callgrind-out-file={cg} ' + cmd, port,
+                         env={'DOTNET_EnableWriteXorExecute': '0'})
+            try:
+                srv.wait_echo(timeout=120)
+                loadgen(port, conns, size, warm, 0)
+                run(['callgrind_control', '-z', str(srv.pid())], capture_output=True, check=True)
+                res = loadgen(port, conns, size, duration, 0)
+                run(['callgrind_control', '-d', str(srv.pid())], capture_output=True, check=True)
+            finally:
+                srv.stop()
+            total = 0
+            for f in os.listdir(d):
+                if f.startswith('cg.out.'):
+                    with open(os.path.join(d, f)) as fh:
+                        for line in fh:
+                            if line.startswith('totals:'):
+                                total += int(line.split()[1])
+        echoes = res['rps'] * duration
+        out(f'| {name} | {fmt(echoes)} | {fmt(total)} | {fmt(total / echoes)} |')
+    out()
+
+
 SECTIONS = {'build': build, 'throughput': throughput, 'alloc': alloc, 'syscalls': syscalls, 'idle': idle,
-            'startup': startup, 'cpu': cpu}
+            'startup': startup, 'cpu': cpu, 'instructions': instructions}
 
 
 def main():
     wanted = [a for a in sys.argv[1:] if not a.startswith('--') and '=' not in a] or ['all']
     if 'all' in wanted:
-        wanted = [w for w in SECTIONS if w != 'cpu']
+        wanted = [w for w in SECTIONS if w not in ('cpu', 'instructions')]
     unknown = [w for w in wanted if w not in SECTIONS]
     if unknown:
         sys.exit(f'run.py: unknown section {unknown[0]!r}; expected one of {", ".join(SECTIONS)} or all')
