@@ -22,6 +22,12 @@ public partial class SelectorEventLoop
     /// </summary>
     private const int SendFileChunkSize = 64 * 1024;
 
+    /// <summary>
+    /// Whether sendfile(2) is tried at all. Defaults to true; tests turn it off to run the fallback
+    /// on files the kernel would send natively.
+    /// </summary>
+    internal bool UseNativeSendFile { get; set; } = true;
+
     /// <inheritdoc/>
     public override async LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
         bool fallback = true, CancellationToken cancellationToken = default)
@@ -199,8 +205,13 @@ public partial class SelectorEventLoop
     }
 
     /// <summary>Why sendfile(2) cannot be tried for <paramref name="file"/>, or null if it can.</summary>
-    private static string? NativeSendFileRefusal(FileStream file)
+    private string? NativeSendFileRefusal(FileStream file)
     {
+        if (!UseNativeSendFile)
+        {
+            return "sendfile(2) is turned off on this loop";
+        }
+
         if (!OperatingSystem.IsLinux())
         {
             return "sendfile(2) is used on Linux only";
