@@ -356,19 +356,6 @@ public abstract class SendFileContractTests
         return (server, peer);
     }
 
-    /// <summary>A recording peer that can start with reading paused (a peer that does not read yet).</summary>
-    private sealed class PeerProtocol(IEventLoop loop, bool pauseReading) : RecordingProtocol(loop)
-    {
-        public override void ConnectionMade(IBaseTransport transport)
-        {
-            base.ConnectionMade(transport);
-            if (pauseReading)
-            {
-                ((ITransport)transport).PauseReading();
-            }
-        }
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
