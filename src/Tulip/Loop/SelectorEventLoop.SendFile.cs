@@ -56,6 +56,12 @@ public partial class SelectorEventLoop
             throw new NotSupportedException($"SendFileAsync is not supported for {transport.GetType().Name}: it needs a stream transport made by this loop.");
         }
 
+        if (socketTransport.IsClosing)
+        {
+            // Before looking at the socket, which is disposed once the transport has closed.
+            throw new InvalidOperationException("The transport is closing: SendFileAsync cannot send on it.");
+        }
+
         CheckIoCall(FdOf(socketTransport.Socket));
         CheckSendFileArguments(socketTransport.Socket, file, offset, count);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);

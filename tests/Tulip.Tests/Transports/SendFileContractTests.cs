@@ -537,6 +537,8 @@ public abstract class SendFileContractTests
                 var closing = await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SendFileAsync(transport, stream));
                 Assert.Contains("closing", closing.Message);
                 await client.Lost;
+                closing = await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SendFileAsync(transport, stream));
+                Assert.Contains("closing", closing.Message);
             }
         });
     }
