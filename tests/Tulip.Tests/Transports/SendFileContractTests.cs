@@ -423,6 +423,39 @@ public abstract class SendFileContractTests
         });
     }
 
+    [Fact]
+    public void SendFile_WriteEofDuringTheSend_ShutsDownAfterTheFile()
+    {
+        using var file = new TempFile(4 << 20);
+        Run(Backend, async loop =>
+        {
+            var (server, peerFuture) = await RecordingServer(loop, pauseReading: true);
+            await using (server)
+            {
+                var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                client.KeepOpenOnEof = true;
+                var peer = await peerFuture;
+                peer.KeepOpenOnEof = true;
+                using var stream = file.OpenRead();
+                var sending = loop.SendFileAsync(transport, stream);
+                Assert.False(sending.Done);
+                transport.WriteEof(); // a FIN now would cut the file short: it waits for the send
+                Assert.Throws<InvalidOperationException>(() => transport.Write("x"u8));
+                peer.Transport.ResumeReading();
+                Assert.Equal(4 << 20, await sending);
+                Assert.True(await peer.Eof);
+                AssertSameBytes(file.Content, peer.Received);
+                // Half-closed, still reading: the peer's reply arrives.
+                peer.Transport.Write("bye"u8);
+                peer.Transport.Close();
+                Assert.True(await client.Eof);
+                Assert.Equal("bye"u8.ToArray(), client.Received);
+                transport.Close();
+                Assert.Null(await client.Lost);
+            }
+        });
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
