@@ -19,8 +19,11 @@ internal static partial class Interop
         public const int EINVAL = 22;
         public const int ENFILE = 23;
         public const int EMFILE = 24;
+        public const int ESPIPE = 29;
         public const int EPIPE = 32;
         public const int ENOSYS = 38;
+        public const int EOVERFLOW = 75;
+        public const int EOPNOTSUPP = 95;
         public const int EADDRINUSE = 98;
         public const int EADDRNOTAVAIL = 99;
         public const int ENETDOWN = 100;
@@ -52,8 +55,11 @@ internal static partial class Interop
             EINVAL => nameof(EINVAL),
             ENFILE => nameof(ENFILE),
             EMFILE => nameof(EMFILE),
+            ESPIPE => nameof(ESPIPE),
             EPIPE => nameof(EPIPE),
             ENOSYS => nameof(ENOSYS),
+            EOVERFLOW => nameof(EOVERFLOW),
+            EOPNOTSUPP => nameof(EOPNOTSUPP),
             EADDRINUSE => nameof(EADDRINUSE),
             EADDRNOTAVAIL => nameof(EADDRNOTAVAIL),
             ENETDOWN => nameof(ENETDOWN),

@@ -201,9 +201,28 @@ public interface IEventLoop : IDisposable
     LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
         SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Sends a file over <paramref name="transport"/> (sendfile(2) where possible); returns the bytes sent.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// (null: to the end) over <paramref name="transport"/>, with sendfile(2) where possible; returns
+    /// the bytes sent. asyncio's <c>loop.sendfile</c>.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// What was written before is sent first: the call waits for the transport's write buffer to
+    /// drain. While it runs the transport does not read, and <see cref="IWriteTransport.Write"/>
+    /// throws; both resume when it ends, however it ends. <see cref="IBaseTransport.Close"/> lets it
+    /// finish and then closes; <see cref="IWriteTransport.Abort"/> stops it.
+    /// </para>
+    /// <para>
+    /// With <paramref name="fallback"/> true (the default), a file sendfile(2) cannot send is read and
+    /// written instead. The file's position ends at <c>offset + sent</c>, also when cancelled.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="SendfileNotAvailableError"><paramref name="fallback"/> is false and sendfile(2) cannot be used.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="count"/> is not positive.</exception>
+    /// <exception cref="InvalidOperationException">The transport is closing, or already sending a file.</exception>
     LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default);
+        bool fallback = true, CancellationToken cancellationToken = default);
 
     /// <summary>Creates a datagram endpoint bound to <paramref name="localAddress"/> and/or connected to <paramref name="remoteAddress"/>.</summary>
     LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
@@ -233,9 +252,23 @@ public interface IEventLoop : IDisposable
     /// <summary>Sends a datagram to <paramref name="address"/>; returns the bytes sent.</summary>
     LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default);
 
-    /// <summary>Sends a file over a socket (sendfile(2), with a fallback); returns the bytes sent.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// (null: to the end) over a connected, non-blocking stream socket, with sendfile(2) where
+    /// possible; returns the bytes sent. asyncio's <c>loop.sock_sendfile</c>.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="fallback"/> true (the default), a file sendfile(2) cannot send (not a
+    /// regular file, or refused by the kernel) is read and sent instead. The file's position ends at
+    /// <c>offset + sent</c>, also when the call is cancelled, so the bytes that reached the socket and
+    /// the position agree and the socket stays usable.
+    /// </remarks>
+    /// <exception cref="SendfileNotAvailableError"><paramref name="fallback"/> is false and sendfile(2) cannot be used.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking or not a stream socket, or the file is not readable.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="count"/> is not positive.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
     LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default);
+        bool fallback = true, CancellationToken cancellationToken = default);
 
     // ---- I/O callbacks (optional: readiness multiplexers) ----------------------------------
 

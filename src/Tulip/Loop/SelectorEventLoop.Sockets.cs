@@ -1,6 +1,4 @@
 using System;
-using System.Buffers;
-using System.IO;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -13,9 +11,6 @@ namespace Tulip;
 // leaves no registration behind for an fd its caller is about to close.
 public partial class SelectorEventLoop
 {
-    /// <summary>Bytes read from a file per chunk by the sendfile fallbacks (asyncio uses 256 KiB; 64 KiB keeps the rented buffer off the LOH).</summary>
-    private const int SendFileChunkSize = 64 * 1024;
-
     private static readonly Action<Future<VoidResult>> s_setReady = static f => f.TrySetResult(default);
 
     /// <inheritdoc/>
@@ -161,46 +156,6 @@ public partial class SelectorEventLoop
         }
     }
 
-    /// <inheritdoc/>
-    /// <remarks>
-    /// This version always uses the read-and-send fallback (asyncio's <c>_sock_sendfile_fallback</c>);
-    /// the file position is left after the last byte sent, as asyncio does.
-    /// </remarks>
-    public override async LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default)
-    {
-        CheckNonBlocking(socket);
-        ArgumentNullException.ThrowIfNull(file);
-        CheckSendFileArguments(offset, count);
-        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(SendFileChunkSize);
-        long sent = 0;
-        try
-        {
-            file.Seek(offset, SeekOrigin.Begin);
-            while (count is null || sent < count)
-            {
-                int want = (int)Math.Min(chunk.Length, count is { } c ? c - sent : chunk.Length);
-                // A regular file read does not block on the network; the loop thread reads it directly, as asyncio's fallback does in an executor.
-                int n = file.Read(chunk, 0, want);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                await SockSendAllAsync(socket, chunk.AsMemory(0, n), cancellationToken);
-                sent += n;
-            }
-
-            return sent;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(chunk);
-            file.Seek(offset + sent, SeekOrigin.Begin);
-        }
-    }
-
     /// <summary>Waits until <paramref name="fd"/> is readable; the reader is gone when this returns or throws.</summary>
     private async LoopTask WaitReadableAsync(int fd)
     {
@@ -216,31 +171,23 @@ public partial class SelectorEventLoop
         }
     }
 
-    /// <summary>Waits until <paramref name="fd"/> is writable; the writer is gone when this returns or throws.</summary>
-    private async LoopTask WaitWritableAsync(int fd)
+    /// <summary>
+    /// Waits until <paramref name="fd"/> is writable; the writer is gone when this returns or throws.
+    /// A <paramref name="session"/> (SendFileAsync on a transport) can end the wait early.
+    /// </summary>
+    private async LoopTask WaitWritableAsync(int fd, SendFileSession? session = null)
     {
         var ready = new Future<VoidResult>(this);
         SetWriter(fd, new StateHandle<Future<VoidResult>>(this, s_setReady, ready));
+        session?.Arm(ready);
         try
         {
             await ready;
         }
         finally
         {
+            session?.Disarm();
             SetWriter(fd, null);
-        }
-    }
-
-    private static void CheckSendFileArguments(long offset, long? count)
-    {
-        if (offset < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, "The offset must be non-negative.");
-        }
-
-        if (count is <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count), count, "The count must be positive, or null for the rest of the file.");
         }
     }
 

@@ -64,6 +64,12 @@ internal sealed class SelectorSocketTransport : ITransport
     private int _droppedWrites;     // writes dropped because the transport was closing
     private bool _socketClosed;
 
+    // SendFileAsync: the session while one runs. ConnectionLost (and with it closing the socket)
+    // waits until it ends, so the send never finds its fd closed or reused under it.
+    private SendFileSession? _sendFile;
+    private bool _lostDeferred;
+    private Exception? _lostDeferredError;
+
     internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, SelectorServer? server)
     {
         _loop = loop;
@@ -105,6 +111,12 @@ internal sealed class SelectorSocketTransport : ITransport
 
     /// <inheritdoc/>
     public bool CanWriteEof => true;
+
+    /// <summary>The loop this transport belongs to.</summary>
+    internal SelectorEventLoop Loop => _loop;
+
+    /// <summary>The connected socket (owned by the transport).</summary>
+    internal Socket Socket => _socket;
 
     /// <inheritdoc/>
     public object? GetExtraInfo(string name, object? defaultValue = null) =>
@@ -185,8 +197,7 @@ internal sealed class SelectorSocketTransport : ITransport
         _loop.SetReader(_fd, null, cancelReplaced: false);
         if (_buffer is null)
         {
-            _connLost++;
-            _loop.ScheduleInternal(s_connectionLost, this, null);
+            ScheduleConnectionLost(null);
         }
     }
 
@@ -235,7 +246,21 @@ internal sealed class SelectorSocketTransport : ITransport
             _loop.SetReader(_fd, null, cancelReplaced: false);
         }
 
+        _sendFile?.Interrupt(ex);
+        ScheduleConnectionLost(ex);
+    }
+
+    /// <summary>Schedules ConnectionLost, or, while a SendFileAsync runs, leaves it to <see cref="EndSendFile"/>.</summary>
+    private void ScheduleConnectionLost(Exception? ex)
+    {
         _connLost++;
+        if (_sendFile is not null)
+        {
+            _lostDeferred = true;
+            _lostDeferredError = ex;
+            return;
+        }
+
         _loop.ScheduleInternal(s_connectionLost, this, ex);
     }
 
@@ -430,6 +455,11 @@ internal sealed class SelectorSocketTransport : ITransport
             ThrowWriteAfterEof();
         }
 
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
         if (data.IsEmpty)
         {
             return;
@@ -472,13 +502,147 @@ internal sealed class SelectorSocketTransport : ITransport
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// With nothing pending, the buffers go to the kernel in one sendmsg(2) per
+    /// <see cref="Interop.SendVectorMax"/> of them, pinned where they are: nothing is copied when the
+    /// socket takes it all. What it refuses (the rest of a partly sent buffer, and every buffer after
+    /// it) is copied into the write buffer, in order.
+    /// </remarks>
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        foreach (var chunk in data)
+        if (_eof)
         {
-            Write(chunk.Span);
+            ThrowWriteAfterEof();
         }
+
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
+        if (_closing || _connLost > 0)
+        {
+            DropWrite();
+            return;
+        }
+
+        using var chunks = data.GetEnumerator();
+        if (_buffer is null)
+        {
+            var batch = new MemoryBatch();
+            bool more = true;
+            while (more)
+            {
+                int count = 0;
+                while (count < Interop.SendVectorMax && (more = chunks.MoveNext()))
+                {
+                    if (!chunks.Current.IsEmpty)
+                    {
+                        batch[count++] = chunks.Current;
+                    }
+                }
+
+                if (count == 0)
+                {
+                    return;
+                }
+
+                long sent = SendVector(ref batch, count, out long total, out int errno);
+                if (sent == total)
+                {
+                    continue;
+                }
+
+                if (sent < 0)
+                {
+                    if (errno != Interop.Errno.EAGAIN)
+                    {
+                        FatalError(Interop.GetExceptionForErrno(errno, $"sendmsg(fd {_fd})"), "Fatal write error on socket transport");
+                        return;
+                    }
+
+                    sent = 0;
+                }
+
+                // The socket is full: buffer the unsent tail of this batch, then everything after it.
+                for (int i = 0; i < count; i++)
+                {
+                    var chunk = batch[i].Span;
+                    if (sent >= chunk.Length)
+                    {
+                        sent -= chunk.Length;
+                        continue;
+                    }
+
+                    Append(chunk.Slice((int)sent));
+                    sent = 0;
+                }
+
+                _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+                break;
+            }
+        }
+
+        while (chunks.MoveNext())
+        {
+            Append(chunks.Current.Span);
+        }
+
+        MaybePauseProtocol();
+    }
+
+    /// <summary>
+    /// One sendmsg(2) of <paramref name="count"/> buffers, pinned for the call: the bytes sent, or -1
+    /// with <paramref name="errno"/> (EAGAIN when the socket is full). EINTR is retried.
+    /// </summary>
+    private unsafe long SendVector(ref MemoryBatch batch, int count, out long total, out int errno)
+    {
+        var pins = new PinBatch();
+        Interop.IoVec* iov = stackalloc Interop.IoVec[count];
+        total = 0;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i] = batch[i].Pin();
+                iov[i].Base = pins[i].Pointer;
+                iov[i].Length = (nuint)batch[i].Length;
+                total += batch[i].Length;
+            }
+
+            var message = new Interop.MsgHdr { Iov = iov, IovLength = (nuint)count };
+            while (true)
+            {
+                nint n = Interop.SendMsg(_fd, &message, Interop.MSG_NOSIGNAL);
+                errno = n < 0 ? Interop.GetLastErrno() : 0;
+                if (n >= 0 || errno != Interop.Errno.EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i].Dispose();
+            }
+        }
+    }
+
+    /// <summary>Up to <see cref="Interop.SendVectorMax"/> buffers for one vectored send, on the stack.</summary>
+    [System.Runtime.CompilerServices.InlineArray(Interop.SendVectorMax)]
+    private struct MemoryBatch
+    {
+        private ReadOnlyMemory<byte> _element;
+    }
+
+    /// <summary>The pins of a <see cref="MemoryBatch"/> while the kernel reads it.</summary>
+    [System.Runtime.CompilerServices.InlineArray(Interop.SendVectorMax)]
+    private struct PinBatch
+    {
+        private MemoryHandle _element;
     }
 
     /// <inheritdoc/>
@@ -490,7 +654,7 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         _eof = true;
-        if (_buffer is null)
+        if (_buffer is null && _sendFile is null)
         {
             ShutdownWrite();
         }
@@ -548,15 +712,86 @@ internal sealed class SelectorSocketTransport : ITransport
         DropBuffer();
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         MaybeResumeProtocol();
+        _sendFile?.Drained?.TrySetResult(default);
         if (_closing)
         {
             if (_connLost == 0)
             {
-                _connLost++;
-                _loop.ScheduleInternal(s_connectionLost, this, null);
+                ScheduleConnectionLost(null);
             }
         }
-        else if (_eof)
+        else if (_eof && _sendFile is null)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    // ---- SendFileAsync -----------------------------------------------------------------------
+
+    /// <summary>
+    /// Enters sendfile mode (asyncio's <c>_make_empty_waiter</c> with the pause of
+    /// <c>_sendfile_native</c>): reading pauses, <see cref="Write"/> throws, and the returned session's
+    /// <see cref="SendFileSession.Drained"/> completes once what is buffered has been sent.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The transport is closing, or a send is already running.</exception>
+    internal SendFileSession BeginSendFile()
+    {
+        if (_closing || _connLost > 0)
+        {
+            throw new InvalidOperationException("The transport is closing: SendFileAsync cannot send on it.");
+        }
+
+        if (_sendFile is not null)
+        {
+            throw new InvalidOperationException("SendFileAsync is already running on this transport: await it before starting another.");
+        }
+
+        if (_eof)
+        {
+            throw new InvalidOperationException("Cannot send a file after WriteEof(): the write side is shut down.");
+        }
+
+        _sendFile = new SendFileSession
+        {
+            Drained = _buffer is null ? null : new Future<VoidResult>(_loop),
+            ResumeReading = IsReading,
+        };
+        PauseReading();
+        return _sendFile;
+    }
+
+    /// <summary>
+    /// Leaves sendfile mode however the send ended: a close or abort that came meanwhile takes
+    /// effect now; otherwise reading resumes if it was on, and a <see cref="WriteEof"/> made
+    /// meanwhile is carried out.
+    /// </summary>
+    internal void EndSendFile(SendFileSession session)
+    {
+        if (!ReferenceEquals(session, _sendFile))
+        {
+            return;
+        }
+
+        _sendFile = null;
+        if (_lostDeferred)
+        {
+            _lostDeferred = false;
+            _loop.ScheduleInternal(s_connectionLost, this, _lostDeferredError);
+            _lostDeferredError = null;
+            return;
+        }
+
+        if (_closing)
+        {
+            return;
+        }
+
+        if (session.ResumeReading)
+        {
+            ResumeReading();
+        }
+
+        if (_eof && _buffer is null)
         {
             ShutdownWrite();
         }
@@ -667,6 +902,10 @@ internal sealed class SelectorSocketTransport : ITransport
             _loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowSendFileInProgress() =>
+        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowWriteAfterEof() =>

@@ -112,6 +112,19 @@ internal class RecordingProtocol : IProtocol
     }
 }
 
+/// <summary>A recording peer that can start with reading paused (a peer that does not read until told).</summary>
+internal sealed class PeerProtocol(IEventLoop loop, bool pauseReading) : RecordingProtocol(loop)
+{
+    public override void ConnectionMade(IBaseTransport transport)
+    {
+        base.ConnectionMade(transport);
+        if (pauseReading)
+        {
+            ((ITransport)transport).PauseReading();
+        }
+    }
+}
+
 /// <summary>The echo server of the benchmark contract: echoes, and stops reading while its peer is not keeping up.</summary>
 internal sealed class EchoProtocol : Protocol
 {
