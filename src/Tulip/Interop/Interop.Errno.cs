@@ -21,6 +21,7 @@ internal static partial class Interop
         public const int EMFILE = 24;
         public const int EPIPE = 32;
         public const int ENOSYS = 38;
+        public const int EMSGSIZE = 90;
         public const int EADDRINUSE = 98;
         public const int EADDRNOTAVAIL = 99;
         public const int ENETDOWN = 100;
@@ -54,6 +55,7 @@ internal static partial class Interop
             EMFILE => nameof(EMFILE),
             EPIPE => nameof(EPIPE),
             ENOSYS => nameof(ENOSYS),
+            EMSGSIZE => nameof(EMSGSIZE),
             EADDRINUSE => nameof(EADDRINUSE),
             EADDRNOTAVAIL => nameof(EADDRNOTAVAIL),
             ENETDOWN => nameof(ENETDOWN),
