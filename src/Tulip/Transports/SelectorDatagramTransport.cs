@@ -81,6 +81,8 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     private readonly Dictionary<EndPoint, SocketAddress> _destinations = new();
     private readonly EndPoint _template;
 
+    private EndPoint? _unnamed;
+
     private IDatagramProtocol _protocol;
 
     // The send backlog, one entry per datagram, oldest first. Payloads are rented arrays.
@@ -355,26 +357,21 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     /// <summary>The <see cref="EndPoint"/> for the address recvfrom just wrote: from the cache, or made once and cached.</summary>
     private EndPoint SenderOf(int length)
     {
+        if (_family == AddressFamily.Unix && length <= 2)
+        {
+            // An unbound UNIX sender has no name (asyncio's None): Linux gives the family alone, gVisor nothing.
+            return _unnamed ??= _template.Create(new SocketAddress(AddressFamily.Unix, 2)); // .NET cannot construct an empty path, only parse one
+        }
+
         _fromScratch.Size = Math.Min(length, _fromScratch.Buffer.Length);
         if (_senders.TryGetValue(_fromScratch, out var known))
         {
             return known;
         }
 
-        var key = new SocketAddress(_family, Math.Max(_fromScratch.Size, 2));
+        var key = new SocketAddress(_family, _fromScratch.Size);
         _fromScratch.Buffer.Span[.._fromScratch.Size].CopyTo(key.Buffer.Span);
-        key.Size = _fromScratch.Size;
-        EndPoint endPoint;
-        if (_family == AddressFamily.Unix && key.Size <= 2)
-        {
-            // An unbound sender (autobind off): it has no name, as asyncio's None/''.
-            endPoint = new UnixDomainSocketEndPoint(string.Empty);
-        }
-        else
-        {
-            endPoint = _template.Create(key);
-        }
-
+        var endPoint = _template.Create(key);
         if (_senders.Count >= AddressCacheLimit)
         {
             _senders.Clear();
