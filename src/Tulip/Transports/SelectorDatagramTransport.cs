@@ -76,7 +76,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     // Where recvfrom writes the sender's address; reused for every datagram.
     private readonly SocketAddress _fromScratch;
     // sender's raw address -> its EndPoint, handed to DatagramReceived (shared between calls).
-    private readonly Dictionary<SocketAddress, EndPoint> _senders = new();
+    private readonly Dictionary<SocketAddress, EndPoint> _senders = new(RawAddressComparer.Instance);
     // destination EndPoint (our own copy as key) -> its raw address, for sendto.
     private readonly Dictionary<EndPoint, SocketAddress> _destinations = new();
     private readonly EndPoint _template;
@@ -662,6 +662,26 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     private static void ThrowNoAddress() =>
         throw new ArgumentNullException("address",
             "This endpoint has no remote address: give the address to send to.");
+
+    /// <summary>
+    /// Compares raw addresses by their first <see cref="SocketAddress.Size"/> bytes only. With
+    /// SocketAddress's own equality the reused 110-byte receive buffer of a UNIX socket never matched
+    /// a cached path held in a buffer of its own size (the UNIX contract test saw a new EndPoint per datagram).
+    /// </summary>
+    private sealed class RawAddressComparer : IEqualityComparer<SocketAddress>
+    {
+        public static readonly RawAddressComparer Instance = new();
+
+        public bool Equals(SocketAddress? x, SocketAddress? y) =>
+            x is not null && y is not null && x.Size == y.Size && x.Buffer.Span[..x.Size].SequenceEqual(y.Buffer.Span[..y.Size]);
+
+        public int GetHashCode(SocketAddress address)
+        {
+            var hash = default(HashCode);
+            hash.AddBytes(address.Buffer.Span[..address.Size]);
+            return hash.ToHashCode();
+        }
+    }
 
     /// <summary>A datagram waiting for the socket: its payload (a rented array), where it goes (null: the connected peer), and the address as the caller gave it (for error messages).</summary>
     private readonly record struct PendingDatagram(byte[] Data, int Length, SocketAddress? Destination, EndPoint? Address);

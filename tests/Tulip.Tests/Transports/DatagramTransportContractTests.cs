@@ -373,6 +373,7 @@ public abstract class DatagramTransportContractTests
             Assert.Equal("hi b"u8.ToArray(), pb.Datagrams[0].Data);
             Assert.Equal(big, pb.Datagrams[1].Data);
             Assert.Equal(aPath.ToString(), pb.Datagrams[0].From.ToString());
+            Assert.Same(pb.Datagrams[0].From, pb.Datagrams[1].From); // the sender's address is cached, not made per datagram
             b.SendTo("hi a"u8, pb.Datagrams[0].From); // reply to the address as received
             Assert.True(await pa.WaitDatagrams(1));
             Assert.Equal("hi a"u8.ToArray(), pa.Datagrams[0].Data);
@@ -574,6 +575,12 @@ public abstract class DatagramTransportContractTests
             }
 
             Assert.Throws<ArgumentOutOfRangeException>(() => open.SetWriteBufferLimits(high: 10, low: 20));
+
+            // Too large for UDP: the kernel refuses it (EMSGSIZE), the protocol hears of it, nothing is buffered.
+            var tooLarge = po.NextError();
+            open.SendTo(new byte[70_000], SockName(connected));
+            Assert.Equal(SocketError.MessageSize, Assert.IsType<SocketException>(await tooLarge).SocketErrorCode);
+            Assert.Equal(0, open.GetWriteBufferSize());
 
             // After all that, both endpoints still work.
             connected.SendTo("still fine"u8);
