@@ -23,6 +23,7 @@ internal static partial class Interop
         public const int EPIPE = 32;
         public const int ENOSYS = 38;
         public const int EOVERFLOW = 75;
+        public const int EMSGSIZE = 90;
         public const int EOPNOTSUPP = 95;
         public const int EADDRINUSE = 98;
         public const int EADDRNOTAVAIL = 99;
@@ -59,6 +60,7 @@ internal static partial class Interop
             EPIPE => nameof(EPIPE),
             ENOSYS => nameof(ENOSYS),
             EOVERFLOW => nameof(EOVERFLOW),
+            EMSGSIZE => nameof(EMSGSIZE),
             EOPNOTSUPP => nameof(EOPNOTSUPP),
             EADDRINUSE => nameof(EADDRINUSE),
             EADDRNOTAVAIL => nameof(EADDRNOTAVAIL),

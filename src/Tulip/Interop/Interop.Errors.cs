@@ -76,9 +76,22 @@ internal static partial class Interop
         Errno.EADDRINUSE => SocketError.AddressAlreadyInUse,
         Errno.EADDRNOTAVAIL => SocketError.AddressNotAvailable,
         Errno.EINPROGRESS => SocketError.InProgress,
+        Errno.EMSGSIZE => SocketError.MessageSize,
+        Errno.ENOBUFS => SocketError.NoBufferSpaceAvailable,
         Errno.EALREADY => SocketError.AlreadyInProgress,
         _ => SocketError.SocketError,
     };
+
+    /// <summary>
+    /// As <see cref="GetExceptionForErrno"/>, but always a <see cref="SocketException"/>: for the errors
+    /// a socket operation reports to a protocol (a datagram protocol's <c>ErrorReceived</c>), where
+    /// EACCES (a broadcast without SO_BROADCAST) and EPERM (a firewall) are socket errors too.
+    /// </summary>
+    internal static SocketException GetSocketExceptionForErrno(int errno, string operation)
+    {
+        SocketError socketError = errno is Errno.EACCES or Errno.EPERM ? SocketError.AccessDenied : GetSocketError(errno);
+        return new SocketException((int)socketError, FormatMessage(errno, operation, null, Marshal.GetPInvokeErrorMessage(errno)));
+    }
 
     private static string FormatMessage(int errno, string operation, string? path, string description)
     {

@@ -4,9 +4,6 @@ namespace Tulip;
 
 internal static partial class Interop
 {
-    /// <summary>MSG_NOSIGNAL: a send on a connection the peer has closed fails with EPIPE instead of raising SIGPIPE.</summary>
-    internal const int MSG_NOSIGNAL = 0x4000;
-
     /// <summary>
     /// How many buffers one vectored send takes. IOV_MAX is 1024 on Linux; 64 keeps the iovec array
     /// and the pins on the caller's stack, and more buffers than that simply take another call.
