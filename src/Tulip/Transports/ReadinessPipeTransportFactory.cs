@@ -1,0 +1,97 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading;
+
+namespace Tulip;
+
+/// <summary>
+/// The library's <see cref="IPipeTransportFactory"/> for every <see cref="IReadinessEventLoop"/>:
+/// pipe transports driven by fd readiness and non-blocking read(2)/write(2), as asyncio's unix loop.
+/// </summary>
+internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
+{
+    internal static readonly ReadinessPipeTransportFactory Instance = new();
+
+    private ReadinessPipeTransportFactory()
+    {
+    }
+
+    /// <inheritdoc/>
+    public async LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(IEventLoop loop,
+        Func<TProtocol> protocolFactory, SafeHandle pipe, IDisposable? owner, CancellationToken cancellationToken)
+        where TProtocol : IBaseProtocol
+    {
+        var readiness = ReadinessOf(loop);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        var fd = PipeFd.Take(pipe, owner, forWriting: false);
+        var waiter = loop.CreateFuture<VoidResult>();
+        ReadPipeTransport transport;
+        TProtocol protocol;
+        try
+        {
+            protocol = MakeProtocol(protocolFactory);
+            ReadPipeTransport.CheckReadProtocol(protocol);
+            transport = new ReadPipeTransport(readiness, fd, protocol, waiter);
+        }
+        catch
+        {
+            fd.GiveBack();
+            throw;
+        }
+
+        try
+        {
+            await waiter;
+        }
+        catch
+        {
+            transport.CloseNow();
+            throw;
+        }
+
+        return (transport, protocol);
+    }
+
+    /// <inheritdoc/>
+    public async LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(IEventLoop loop,
+        Func<TProtocol> protocolFactory, SafeHandle pipe, IDisposable? owner, CancellationToken cancellationToken)
+        where TProtocol : IBaseProtocol
+    {
+        var readiness = ReadinessOf(loop);
+        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        var fd = PipeFd.Take(pipe, owner, forWriting: true);
+        var waiter = loop.CreateFuture<VoidResult>();
+        WritePipeTransport transport;
+        TProtocol protocol;
+        try
+        {
+            protocol = MakeProtocol(protocolFactory);
+            transport = new WritePipeTransport(readiness, fd, protocol, waiter);
+        }
+        catch
+        {
+            fd.GiveBack();
+            throw;
+        }
+
+        try
+        {
+            await waiter;
+        }
+        catch
+        {
+            transport.CloseNow();
+            throw;
+        }
+
+        return (transport, protocol);
+    }
+
+    private static IReadinessEventLoop ReadinessOf(IEventLoop loop) =>
+        loop as IReadinessEventLoop ?? throw new ArgumentException(
+            $"The fd-readiness pipe transports need an {nameof(IReadinessEventLoop)}; {loop.GetType().Name} is not one. " +
+            $"Register an {nameof(IPipeTransportFactory)} that suits it in loop.Transports.", nameof(loop));
+
+    private static TProtocol MakeProtocol<TProtocol>(Func<TProtocol> protocolFactory) =>
+        protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
+}
