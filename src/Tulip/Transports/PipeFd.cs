@@ -36,17 +36,18 @@ internal sealed class PipeFd
     internal bool IsReleased => _released;
 
     /// <summary>
-    /// Checks <paramref name="handle"/> and takes it for a transport: asyncio's checks (a pipe, FIFO,
+    /// Checks <paramref name="pipe"/> and takes it for a transport: asyncio's checks (a pipe, FIFO,
     /// socket or character device; anything else cannot be polled), plus the access mode, so a read
     /// end given for writing fails here with a clear message instead of with EBADF on the first write.
     /// </summary>
     /// <exception cref="ArgumentException">The fd is not open, is of the wrong kind, or is not open for <paramref name="forWriting"/>.</exception>
-    internal static PipeFd Take(SafeHandle handle, IDisposable? owner, bool forWriting)
+    internal static PipeFd Take(SafeHandle pipe, IDisposable? owner, bool forWriting)
     {
+        var handle = pipe;
         ObjectDisposedException.ThrowIf(handle.IsClosed, handle);
         if (handle.IsInvalid)
         {
-            throw new ArgumentException("The handle is invalid: it has no file descriptor.", nameof(handle));
+            throw new ArgumentException("The handle is invalid: it has no file descriptor.", nameof(pipe));
         }
 
         int fd = checked((int)handle.DangerousGetHandle());
@@ -55,7 +56,7 @@ internal sealed class PipeFd
         {
             var cause = Interop.GetIOExceptionForErrno(errno, $"fstat(fd {fd})");
             throw errno == Interop.Errno.EBADF
-                ? new ArgumentException($"fd {fd} is not an open file descriptor: {method} needs the fd of an open pipe.", nameof(handle), cause)
+                ? new ArgumentException($"fd {fd} is not an open file descriptor: {method} needs the fd of an open pipe.", nameof(pipe), cause)
                 : cause;
         }
 
@@ -63,7 +64,7 @@ internal sealed class PipeFd
         {
             throw new ArgumentException(
                 $"fd {fd} is {Describe(fileType)}, which cannot be polled: {method} takes a pipe, a FIFO, a socket or a character device " +
-                "(asyncio refuses the same). Read or write a file with FileStream, off the loop thread (RunInExecutor).", nameof(handle));
+                "(asyncio refuses the same). Read or write a file with FileStream, off the loop thread (RunInExecutor).", nameof(pipe));
         }
 
         int flags = Interop.Fcntl(fd, Interop.F_GETFL);
@@ -77,7 +78,7 @@ internal sealed class PipeFd
         {
             throw new ArgumentException(
                 $"fd {fd} is open {(forWriting ? "read-only" : "write-only")}: {method} needs {(forWriting ? "the write end" : "the read end")} of the pipe.",
-                nameof(handle));
+                nameof(pipe));
         }
 
         bool addedRef = false;

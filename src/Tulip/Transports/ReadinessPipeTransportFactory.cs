@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Runtime.InteropServices;
 using System.Threading;
 
@@ -25,6 +26,7 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var fd = PipeFd.Take(pipe, owner, forWriting: false);
         var waiter = loop.CreateFuture<VoidResult>();
+        ProbeWatchable(readiness, fd);
         ReadPipeTransport transport;
         TProtocol protocol;
         try
@@ -61,6 +63,7 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var fd = PipeFd.Take(pipe, owner, forWriting: true);
         var waiter = loop.CreateFuture<VoidResult>();
+        ProbeWatchable(readiness, fd);
         WritePipeTransport transport;
         TProtocol protocol;
         try
@@ -85,6 +88,34 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
         }
 
         return (transport, protocol);
+    }
+
+    /// <summary>
+    /// Registers the fd once and removes it, so an fd the multiplexer cannot watch fails the call
+    /// with a clear message (epoll refuses some character devices, /dev/null among them, with EPERM;
+    /// poll accepts them) instead of failing later inside a loop callback. Gives the fd back on failure.
+    /// </summary>
+    private static void ProbeWatchable(IReadinessEventLoop loop, PipeFd fd)
+    {
+        var probe = loop.CreateIoHandle(static _ => { }, 0);
+        try
+        {
+            loop.SetReader(fd.Fd, probe);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            fd.GiveBack();
+            string backend = loop is SelectorEventLoop selector ? $"the {selector.SelectorName} selector" : loop.GetType().Name;
+            throw new ArgumentException(
+                $"fd {fd.Fd} cannot be watched by {backend}: {ex.Message} (epoll refuses devices that do not support polling, " +
+                "such as /dev/null; the poll backend takes them).", ex);
+        }
+        finally
+        {
+            probe.Cancel();
+        }
+
+        loop.SetReader(fd.Fd, null);
     }
 
     private static IReadinessEventLoop ReadinessOf(IEventLoop loop) =>
