@@ -35,6 +35,9 @@ public interface IReadinessEventLoop : IEventLoop
     /// <see cref="IEventLoop.AddReader(int, Action)"/>), so it can be set again later. Setting the
     /// handle already set costs no system call.
     /// </summary>
+    /// <remarks>Clearing does not cancel: a run already queued for the current iteration still
+    /// happens once, so the callback must check the transport's own state (paused, closing) first,
+    /// as the library's transports do.</remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fd"/> is negative.</exception>
     /// <exception cref="ArgumentException">The handle is cancelled, or the fd is the loop's own.</exception>
     /// <exception cref="InvalidOperationException">The loop is closed.</exception>
