@@ -54,6 +54,9 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <summary>Registered fds (for tests and diagnostics).</summary>
     internal int RegistrationCount => _registrations.Count;
 
+    /// <summary>Whether a reader or writer is set for <paramref name="fd"/>.</summary>
+    internal bool IsRegistered(int fd) => _registrations.ContainsKey(fd);
+
     // Generation 0 is never used for a registration, so the wake-up fd's token is unique.
     private ulong WakeupToken => (uint)_wakeup.ReadFd;
 

@@ -119,14 +119,10 @@ internal sealed class PipeFd
 
         _released = true;
         _handle.DangerousRelease();
-        if (_owner is not null)
-        {
-            _owner.Dispose();
-        }
-        else
-        {
-            _handle.Dispose();
-        }
+        _owner?.Dispose();
+        // And the handle itself, even after its stream: a NetworkStream that does not own its
+        // socket leaves it open, but the transport owns the pipe. A second Dispose is a no-op.
+        _handle.Dispose();
     }
 
     private static string Describe(int fileType) => fileType switch

@@ -97,6 +97,14 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
     /// </summary>
     private static void ProbeWatchable(IReadinessEventLoop loop, PipeFd fd)
     {
+        if (loop is SelectorEventLoop owner && owner.IsRegistered(fd.Fd))
+        {
+            // asyncio's _ensure_fd_no_transport: a second watcher would silently take the fd's events.
+            fd.GiveBack();
+            throw new ArgumentException(
+                $"fd {fd.Fd} is already watched by this loop (by another transport, or AddReader/AddWriter): give each pipe to one transport.");
+        }
+
         var probe = loop.CreateIoHandle(static _ => { }, 0);
         try
         {

@@ -490,6 +490,39 @@ public abstract class PipeTransportContractTests
     }
 
     [Fact]
+    public void AnFdAlreadyWatched_IsRefused()
+    {
+        Run(Backend, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe.ReadFd, ownsHandle: false));
+            var ex = await Assert.ThrowsAsync<ArgumentException>(async () =>
+                await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe.ReadFd, ownsHandle: false)));
+            Assert.Contains("already watched", ex.Message);
+            PipeTestNative.WriteAll(pipe.WriteFd, "still the first's"u8);
+            Assert.True(await p.WaitBytes(loop, 17));
+            t.Close();
+            await p.Lost;
+        });
+    }
+
+    [Fact]
+    public void NetworkStreamNotOwningItsSocket_TheTransportStillClosesTheFd()
+    {
+        Run(Backend, async loop =>
+        {
+            var (a, b) = PipeTestNative.StreamSocketPair();
+            using var peer = new Socket(new SafeSocketHandle(b, ownsHandle: true));
+            var socket = new Socket(new SafeSocketHandle(a, ownsHandle: true));
+            var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), new NetworkStream(socket, ownsSocket: false));
+            t.Close();
+            await p.Lost;
+            Assert.True(socket.SafeHandle.IsClosed);
+            Assert.Equal(0, peer.Receive(new byte[1])); // the peer sees EOF: the fd was closed
+        });
+    }
+
+    [Fact]
     public void ConnectionMadeThrows_ReportedAndThePipeClosed()
     {
         var errors = new List<ExceptionContext>();
