@@ -13,8 +13,12 @@ namespace Tulip.Extras;
 /// </summary>
 public interface ISeqPacketTransportFactory
 {
-    /// <summary>Connects <paramref name="socket"/> (an unconnected SOCK_SEQPACKET socket) to <paramref name="endPoint"/> without blocking the loop.</summary>
-    LoopTask ConnectAsync(IEventLoop loop, Socket socket, EndPoint endPoint, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes a SOCK_SEQPACKET socket and connects it to <paramref name="endPoint"/> without blocking
+    /// the loop. While the listener's backlog is full the connect is retried until it gets in (or is cancelled).
+    /// </summary>
+    /// <exception cref="SocketException">The connect failed (nothing listens there, or a listener of another type).</exception>
+    LoopTask<Socket> ConnectAsync(IEventLoop loop, EndPoint endPoint, CancellationToken cancellationToken);
 
     /// <summary>
     /// Makes a transport over the connected <paramref name="socket"/>, which it then owns, joined to

@@ -54,17 +54,7 @@ public static class SeqPacket
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var implementation = ImplementationFor(loop);
-        var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-        try
-        {
-            await implementation.ConnectAsync(loop, socket, new UnixDomainSocketEndPoint(path), cancellationToken);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
+        var socket = await implementation.ConnectAsync(loop, new UnixDomainSocketEndPoint(path), cancellationToken);
         return await WrapAsync(loop, protocolFactory, socket, cancellationToken);
     }
 

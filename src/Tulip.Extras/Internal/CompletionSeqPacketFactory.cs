@@ -9,13 +9,28 @@ namespace Tulip.Extras.Internal;
 internal sealed class CompletionSeqPacketFactory : ISeqPacketTransportFactory
 {
     /// <inheritdoc/>
-    public async LoopTask ConnectAsync(IEventLoop loop, Socket socket, EndPoint endPoint, CancellationToken cancellationToken)
+    public async LoopTask<Socket> ConnectAsync(IEventLoop loop, EndPoint endPoint, CancellationToken cancellationToken)
     {
         var completions = CompletionsOf(loop);
-        var done = loop.CreateFuture<Exception?>();
-        completions.WhenCompleted(socket.ConnectAsync(endPoint, cancellationToken), static (f, e) => f.SetResult(e), done);
-        if (await done is { } error)
+        var backoff = new ConnectBackoff();
+        while (true)
         {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+            var done = loop.CreateFuture<Exception?>();
+            completions.WhenCompleted(socket.ConnectAsync(endPoint, cancellationToken), static (f, e) => f.SetResult(e), done);
+            var error = await done;
+            if (error is null)
+            {
+                return socket;
+            }
+
+            socket.Dispose();
+            if (error is SocketException { SocketErrorCode: SocketError.WouldBlock })
+            {
+                await backoff.WaitAsync(cancellationToken); // the backlog is full: see ConnectBackoff
+                continue;
+            }
+
             if (error is OperationCanceledException)
             {
                 throw new CancelledError("The connect was cancelled.");

@@ -9,20 +9,49 @@ namespace Tulip.Extras.Internal;
 internal sealed class ReadinessSeqPacketFactory : ISeqPacketTransportFactory
 {
     /// <inheritdoc/>
-    public async LoopTask ConnectAsync(IEventLoop loop, Socket socket, EndPoint endPoint, CancellationToken cancellationToken)
+    public async LoopTask<Socket> ConnectAsync(IEventLoop loop, EndPoint endPoint, CancellationToken cancellationToken)
     {
         var readiness = ReadinessOf(loop);
-        socket.Blocking = false;
-        try
+        var backoff = new ConnectBackoff();
+        while (true)
         {
-            socket.Connect(endPoint);
-            return;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-        {
-            // A UNIX listener whose backlog is full: wait until the socket is writable, then ask SO_ERROR.
-        }
+            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified) { Blocking = false };
+            try
+            {
+                try
+                {
+                    socket.Connect(endPoint); // an AF_UNIX connect completes at once when the backlog has room
+                    return socket;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.InProgress)
+                {
+                    await WaitWritableAsync(loop, readiness, socket, cancellationToken);
+                    var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                    if (error != SocketError.Success)
+                    {
+                        throw new SocketException((int)error);
+                    }
 
+                    return socket;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+                {
+                    // The backlog is full: see ConnectBackoff. This socket is spent; try a new one.
+                }
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            socket.Dispose();
+            await backoff.WaitAsync(cancellationToken);
+        }
+    }
+
+    private static async LoopTask WaitWritableAsync(IEventLoop loop, IReadinessEventLoop readiness, Socket socket, CancellationToken cancellationToken)
+    {
         int fd = (int)socket.Handle;
         var writable = loop.CreateFuture<bool>();
         var handle = readiness.CreateIoHandle(static f => f.TrySetResult(true), writable);
@@ -38,12 +67,6 @@ internal sealed class ReadinessSeqPacketFactory : ISeqPacketTransportFactory
         {
             readiness.SetWriter(fd, null);
             handle.Cancel();
-        }
-
-        var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-        if (error != SocketError.Success)
-        {
-            throw new SocketException((int)error);
         }
     }
 

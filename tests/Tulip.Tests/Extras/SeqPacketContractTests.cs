@@ -266,6 +266,80 @@ public abstract class SeqPacketContractTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void ConnectAsync_WhileTheListenersBacklogIsFull_CompletesOnceAccepted()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"tulip-seqpacket-{Guid.NewGuid():N}");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        var fillers = new List<Socket>();
+        try
+        {
+            // Fill the backlog: a UNIX connect then fails with EAGAIN instead of blocking.
+            while (true)
+            {
+                var filler = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified) { Blocking = false };
+                fillers.Add(filler);
+                try
+                {
+                    filler.Connect(new UnixDomainSocketEndPoint(path));
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+                {
+                    filler.Dispose();
+                    fillers.Remove(filler);
+                    break;
+                }
+
+                Assert.True(fillers.Count < 100, "the backlog never filled");
+            }
+
+            Run(async loop =>
+            {
+                var connect = SeqPacket.ConnectAsync(loop, () => new MessageRecorder(loop), path);
+                for (int i = 0; i < 5; i++)
+                {
+                    await Tasks.Sleep(0.01);
+                }
+
+                Assert.False(connect.Done, "the connect should wait while the backlog is full: " + (connect.Done ? connect.Exception()?.ToString() ?? "succeeded" : ""));
+                var accepted = new List<Socket>();
+                while (accepted.Count < fillers.Count + 1)
+                {
+                    accepted.Add(listener.Accept()); // frees the backlog; the waiting connect gets in
+                    if (accepted.Count == fillers.Count)
+                    {
+                        await Eventually(() => connect.Done, 10_000);
+                        Assert.True(connect.Done);
+                    }
+                }
+
+                var (client, pc) = await connect;
+                var (server, ps) = await SeqPacket.WrapAsync(loop, () => new MessageRecorder(loop), accepted[^1]);
+                client.Send("in at last"u8);
+                Assert.True(await ps.WaitMessages(loop, 1));
+                client.Close();
+                server.Close();
+                await pc.Lost;
+                await ps.Lost;
+                foreach (var a in accepted.Take(accepted.Count - 1))
+                {
+                    a.Dispose();
+                }
+            });
+        }
+        finally
+        {
+            foreach (var f in fillers)
+            {
+                f.Dispose();
+            }
+
+            File.Delete(path);
+        }
+    }
 }
 
 public sealed class EpollReadinessSeqPacketTests : SeqPacketContractTests
