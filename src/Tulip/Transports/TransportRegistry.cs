@@ -90,6 +90,7 @@ public sealed class TransportRegistry
     /// <exception cref="NotSupportedException">Neither a registered implementation nor the fallback suits this loop; the message names both.</exception>
     public TFeature Require<TFeature>(Func<IEventLoop, TFeature?> fallback) where TFeature : class =>
         Resolve(fallback) ?? throw new NotSupportedException(
-            $"{_loop.GetType().Name} has no implementation of {typeof(TFeature).FullName}: it is neither an {nameof(IReadinessEventLoop)} " +
-            $"nor an {nameof(ICompletionEventLoop)} the feature knows. Register one with loop.Transports.Register<{typeof(TFeature).Name}>(...).");
+            $"{_loop.GetType().Name} has no implementation of {typeof(TFeature).FullName}: none is registered on this loop, and the feature's " +
+            $"fallback has none for this kind of loop (it picks by {nameof(IReadinessEventLoop)}, {nameof(ICompletionEventLoop)}...). " +
+            $"Register one with loop.Transports.Register<{typeof(TFeature).Name}>(...).");
 }
