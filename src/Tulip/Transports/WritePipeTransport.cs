@@ -168,12 +168,126 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     }
 
     /// <inheritdoc/>
+    /// <remarks>With nothing pending, the buffers go out in one writev(2) (per IOV_MAX of them), and
+    /// only what the pipe refuses is buffered; behind a backlog they are buffered in order.</remarks>
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        foreach (var chunk in data)
+        if (_eof || _buffer is not null || Closing || LostScheduled)
         {
-            Write(chunk.Span);
+            // Behind a backlog (or after the end) the buffers queue, or are refused, exactly as separate writes.
+            foreach (var chunk in data)
+            {
+                Write(chunk.Span);
+            }
+
+            return;
+        }
+
+        var chunks = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent(16);
+        int count = 0;
+        try
+        {
+            foreach (var chunk in data)
+            {
+                if (chunk.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (count == chunks.Length)
+                {
+                    var bigger = ArrayPool<ReadOnlyMemory<byte>>.Shared.Rent(count * 2);
+                    chunks.AsSpan(0, count).CopyTo(bigger);
+                    chunks.AsSpan(0, count).Clear();
+                    ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(chunks);
+                    chunks = bigger;
+                }
+
+                chunks[count++] = chunk;
+            }
+
+            WriteGathered(chunks.AsSpan(0, count));
+        }
+        finally
+        {
+            chunks.AsSpan(0, count).Clear(); // drop the references before the array goes back to the pool
+            ArrayPool<ReadOnlyMemory<byte>>.Shared.Return(chunks);
+        }
+    }
+
+    /// <summary>writev(2) with nothing pending: what the pipe takes is done, the rest (in order) is buffered.</summary>
+    private unsafe void WriteGathered(ReadOnlySpan<ReadOnlyMemory<byte>> chunks)
+    {
+        int next = 0;
+        while (next < chunks.Length)
+        {
+            int batch = Math.Min(chunks.Length - next, Interop.IOV_MAX);
+            var pins = ArrayPool<MemoryHandle>.Shared.Rent(batch);
+            var iov = ArrayPool<Interop.IoVec>.Shared.Rent(batch);
+            long total = 0;
+            nint n;
+            try
+            {
+                for (int k = 0; k < batch; k++)
+                {
+                    var chunk = chunks[next + k];
+                    pins[k] = chunk.Pin();
+                    iov[k] = new Interop.IoVec { Base = pins[k].Pointer, Length = (nuint)chunk.Length };
+                    total += chunk.Length;
+                }
+
+                fixed (Interop.IoVec* vectors = iov)
+                {
+                    n = Interop.Writev(Fd, vectors, batch);
+                }
+            }
+            finally
+            {
+                for (int k = 0; k < batch; k++)
+                {
+                    pins[k].Dispose();
+                }
+
+                ArrayPool<MemoryHandle>.Shared.Return(pins, clearArray: true);
+                ArrayPool<Interop.IoVec>.Shared.Return(iov);
+            }
+
+            if (n < 0)
+            {
+                int errno = Interop.GetLastErrno();
+                if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
+                {
+                    FatalError(Interop.GetIOExceptionForErrno(errno, $"writev(fd {Fd})"), "Fatal write error on pipe transport");
+                    return;
+                }
+
+                n = 0;
+            }
+
+            if (n == total)
+            {
+                next += batch;
+                continue;
+            }
+
+            // The pipe is full: skip what it took, buffer the rest of this chunk and every later one.
+            long written = n;
+            while (written >= chunks[next].Length)
+            {
+                written -= chunks[next].Length;
+                next++;
+            }
+
+            Append(chunks[next].Span.Slice((int)written));
+            for (next++; next < chunks.Length; next++)
+            {
+                Append(chunks[next].Span);
+            }
+
+            SetWriter(_writeHandle);
+            MaybePauseProtocol();
+            return;
         }
     }
 

@@ -149,6 +149,48 @@ public abstract class PipeTransportContractTests
     }
 
     [Fact]
+    public void WritePipe_WriteLines_ManyBuffers_GatheredAndBufferedInOrder()
+    {
+        Run(Backend, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
+            var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
+            // 3000 buffers (more than IOV_MAX), 0 to 400 bytes each, ~600 KB: the pipe takes a part
+            // of one writev, the rest is buffered in order; then more lines behind the backlog.
+            var rng = new Random(6);
+            var chunks = Enumerable.Range(0, 3000).Select(_ => { var b = new byte[rng.Next(0, 400)]; rng.NextBytes(b); return (ReadOnlyMemory<byte>)b; }).ToList();
+            wt.WriteLines(chunks);
+            Assert.True(wt.GetWriteBufferSize() > 0);
+            wt.WriteLines([Encoding.ASCII.GetBytes("tail\n")]);
+            wt.Close();
+            Assert.Null(await writer.Lost);
+            Assert.Null(await reader.Lost);
+            var expected = chunks.SelectMany(c => c.ToArray()).Concat(Encoding.ASCII.GetBytes("tail\n")).ToArray();
+            Assert.Equal(expected, reader.Received);
+            Assert.True(writer.PauseCount >= 1);
+        });
+    }
+
+    [Fact]
+    public void WritePipe_WriteLines_SmallFitsAtOnce()
+    {
+        Run(Backend, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
+            wt.WriteLines([Encoding.ASCII.GetBytes("a"), ReadOnlyMemory<byte>.Empty, Encoding.ASCII.GetBytes("bc")]);
+            wt.WriteLines([]);
+            Assert.Equal(0, wt.GetWriteBufferSize());
+            var buffer = new byte[8];
+            Assert.Equal(3, ReadFd(pipe.ReadFd, buffer));
+            Assert.Equal("abc", Encoding.ASCII.GetString(buffer, 0, 3));
+            wt.Close();
+            await writer.Lost;
+        });
+    }
+
+    [Fact]
     public void WritePipe_Abort_DropsTheBuffer()
     {
         Run(Backend, async loop =>
