@@ -9,6 +9,7 @@ internal static partial class Interop
         public const int ENOENT = 2;
         public const int ESRCH = 3;
         public const int EINTR = 4;
+        public const int EIO = 5;
         public const int EBADF = 9;
         public const int ECHILD = 10;
         public const int EAGAIN = 11;
@@ -47,6 +48,7 @@ internal static partial class Interop
             ENOENT => nameof(ENOENT),
             ESRCH => nameof(ESRCH),
             EINTR => nameof(EINTR),
+            EIO => nameof(EIO),
             EBADF => nameof(EBADF),
             ECHILD => nameof(ECHILD),
             EAGAIN => nameof(EAGAIN),

@@ -46,6 +46,23 @@ internal static partial class Interop
         }
     }
 
+    /// <summary>
+    /// For fds that are not sockets (pipes, FIFOs, terminals): an <see cref="IOException"/> whose
+    /// HResult is the errno, as .NET's own file APIs raise, even for errnos that
+    /// <see cref="GetExceptionForErrno"/> turns into a <see cref="SocketException"/> (EPIPE above all:
+    /// a pipe whose reader went away is not a socket shut down).
+    /// </summary>
+    internal static IOException GetIOExceptionForErrno(int errno, string operation)
+    {
+        string description = errno switch
+        {
+            Errno.EPIPE => "broken pipe: the reading end is closed",
+            Errno.EBADF => "bad file descriptor",
+            _ => Marshal.GetPInvokeErrorMessage(errno),
+        };
+        return new IOException(FormatMessage(errno, operation, null, description), errno);
+    }
+
     /// <summary>Throws <see cref="GetExceptionForErrno"/>. Kept out of line so the callers' hot paths stay small.</summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -5,18 +5,10 @@ namespace Tulip;
 internal static partial class Interop
 {
     /// <summary>
-    /// How many buffers one vectored send takes. IOV_MAX is 1024 on Linux; 64 keeps the iovec array
+    /// How many buffers one vectored send takes (each an <see cref="IoVec"/>, declared with writev). IOV_MAX is 1024 on Linux; 64 keeps the iovec array
     /// and the pins on the caller's stack, and more buffers than that simply take another call.
     /// </summary>
     internal const int SendVectorMax = 64;
-
-    /// <summary>struct iovec: a base pointer and a length, naturally aligned on every ABI.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal unsafe struct IoVec
-    {
-        public void* Base;
-        public nuint Length;
-    }
 
     /// <summary>
     /// struct msghdr on 64-bit Linux (glibc): name, namelen (padded to 8), iov, iovlen (size_t),

@@ -124,16 +124,6 @@ public abstract partial class BaseEventLoop
     public bool RemoveWriter(Socket socket) => RemoveWriter(FdOf(socket));
 
     /// <inheritdoc/>
-    public virtual LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        SafeHandle pipe, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        SafeHandle pipe, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
     public virtual LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExecAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string program, IReadOnlyList<string> arguments, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
         where TProtocol : ISubprocessProtocol => throw Unsupported();

@@ -1,0 +1,264 @@
+using System;
+using System.IO;
+using System.IO.Pipes;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Win32.SafeHandles;
+
+namespace Tulip;
+
+// The transport seam (seed 002): the registry of transport implementations, the completion
+// capability every base loop offers, and the pipe methods, which resolve their implementation in
+// the registry like any third-party transport would.
+public abstract partial class BaseEventLoop : ICompletionEventLoop
+{
+    private TransportRegistry? _transports;
+
+    /// <inheritdoc/>
+    public TransportRegistry Transports => _transports ??= new TransportRegistry(this);
+
+    // ---- ICompletionEventLoop -------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void WhenCompleted<TState>(ValueTask<int> operation, Action<TState, int, Exception?> callback, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckCallable();
+        var completion = new IntCompletion<TState>(this, callback, state);
+        if (operation.IsCompleted)
+        {
+            completion.Take(operation);
+            ScheduleInternal(IntCompletion<TState>.Deliver, completion, null);
+            return;
+        }
+
+        var awaiter = operation.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            completion.Take(operation);
+            completion.Post();
+        });
+    }
+
+    /// <inheritdoc/>
+    public void WhenCompleted<TState>(ValueTask operation, Action<TState, Exception?> callback, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckCallable();
+        var completion = new VoidCompletion<TState>(this, callback, state);
+        if (operation.IsCompleted)
+        {
+            completion.Take(operation);
+            ScheduleInternal(VoidCompletion<TState>.Deliver, completion, null);
+            return;
+        }
+
+        var awaiter = operation.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            completion.Take(operation);
+            completion.Post();
+        });
+    }
+
+    /// <summary>Hands a completion that arrived on another thread to the loop; dropped if the loop has closed meanwhile.</summary>
+    private void PostCompletion(Action<object?, object?> deliver, object completion)
+    {
+        try
+        {
+            CallSoonThreadSafe(static c => c.Deliver(c.Completion, null), (Deliver: deliver, Completion: completion));
+        }
+        catch (InvalidOperationException) when (IsClosed)
+        {
+            // The loop closed before the operation completed: its transport went with it.
+        }
+    }
+
+    /// <summary>One pending operation with a count: the outcome is taken on the completing thread, delivered on the loop.</summary>
+    private sealed class IntCompletion<TState>(BaseEventLoop loop, Action<TState, int, Exception?> callback, TState state)
+    {
+        internal static readonly Action<object?, object?> Deliver = static (c, _) =>
+        {
+            var self = (IntCompletion<TState>)c!;
+            self._callback(self._state, self._result, self._error);
+        };
+
+        private readonly Action<TState, int, Exception?> _callback = callback;
+        private readonly TState _state = state;
+        private int _result;
+        private Exception? _error;
+
+        internal void Take(ValueTask<int> operation)
+        {
+            try
+            {
+                _result = operation.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+            }
+        }
+
+        internal void Post() => loop.PostCompletion(Deliver, this);
+    }
+
+    /// <summary>As <see cref="IntCompletion{TState}"/> for an operation without a result.</summary>
+    private sealed class VoidCompletion<TState>(BaseEventLoop loop, Action<TState, Exception?> callback, TState state)
+    {
+        internal static readonly Action<object?, object?> Deliver = static (c, _) =>
+        {
+            var self = (VoidCompletion<TState>)c!;
+            self._callback(self._state, self._error);
+        };
+
+        private readonly Action<TState, Exception?> _callback = callback;
+        private readonly TState _state = state;
+        private Exception? _error;
+
+        internal void Take(ValueTask operation)
+        {
+            try
+            {
+                operation.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+            }
+        }
+
+        internal void Post() => loop.PostCompletion(Deliver, this);
+    }
+
+    // ---- Pipes: resolved through the registry ------------------------------------------------
+
+    /// <inheritdoc/>
+    public LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        SafeHandle pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        _ = FdOf(pipe);
+        return PipeTransports().ConnectReadPipeAsync(this, protocolFactory, pipe, null, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Stream pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        var handle = HandleOfStream(pipe);
+        return PipeTransports().ConnectReadPipeAsync(this, protocolFactory, handle, pipe, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        int fd, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        var factory = PipeTransports();
+        var handle = HandleOfFd(fd);
+        try
+        {
+            return await factory.ConnectReadPipeAsync(this, protocolFactory, handle, null, cancellationToken);
+        }
+        catch
+        {
+            GiveBackFd(handle);
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        SafeHandle pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        _ = FdOf(pipe);
+        return PipeTransports().ConnectWritePipeAsync(this, protocolFactory, pipe, null, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Stream pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        var handle = HandleOfStream(pipe);
+        return PipeTransports().ConnectWritePipeAsync(this, protocolFactory, handle, pipe, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        int fd, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        var factory = PipeTransports();
+        var handle = HandleOfFd(fd);
+        try
+        {
+            return await factory.ConnectWritePipeAsync(this, protocolFactory, handle, null, cancellationToken);
+        }
+        catch
+        {
+            GiveBackFd(handle);
+            throw;
+        }
+    }
+
+    /// <summary>This loop's pipe implementation: the registered one, else fd readiness on a readiness loop.</summary>
+    private IPipeTransportFactory PipeTransports([CallerMemberName] string member = "")
+    {
+        CheckCallable();
+        return Transports.Resolve<IPipeTransportFactory>(static loop => loop is IReadinessEventLoop ? ReadinessPipeTransportFactory.Instance : null)
+            ?? throw Unsupported(member);
+    }
+
+    /// <summary>A handle that owns <paramref name="fd"/> from now on (the transport closes it).</summary>
+    private static SafeFileHandle HandleOfFd(int fd)
+    {
+        if (fd < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fd), fd, "A file descriptor is a non-negative integer: pass the fd of an open pipe.");
+        }
+
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>
+    /// After a failed call with a raw fd: if the transport never took the fd (so did not close it),
+    /// the wrapper must not close it either, now or when finalized: the fd is the caller's again.
+    /// </summary>
+    private static void GiveBackFd(SafeFileHandle handle)
+    {
+        if (!handle.IsClosed)
+        {
+            handle.SetHandleAsInvalid();
+        }
+    }
+
+    /// <summary>The fd handle inside a stream that wraps one.</summary>
+    private static SafeHandle HandleOfStream(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        SafeHandle handle = stream switch
+        {
+            FileStream file => file.SafeFileHandle,
+            PipeStream pipe => pipe.SafePipeHandle,
+            NetworkStream network => network.Socket.SafeHandle,
+            _ => throw new ArgumentException(
+                $"A {stream.GetType().Name} does not expose a file descriptor: give a FileStream, a PipeStream (AnonymousPipe*Stream) " +
+                "or a NetworkStream, or the fd's SafeHandle.", nameof(stream)),
+        };
+        _ = FdOf(handle);
+        return handle;
+    }
+}
