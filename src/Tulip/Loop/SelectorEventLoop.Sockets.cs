@@ -73,6 +73,12 @@ public partial class SelectorEventLoop
         }
 
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        if (socket.AddressFamily == AddressFamily.Unix)
+        {
+            await UnixConnectAsync(socket, address);
+            return;
+        }
+
         try
         {
             socket.Connect(address);
@@ -93,6 +99,30 @@ public partial class SelectorEventLoop
 
         // Reading Connected makes .NET record the finished non-blocking connect (RemoteEndPoint etc.).
         _ = socket.Connected;
+    }
+
+    // A non-blocking AF_UNIX connect never goes on in the background: it completes at once, fails, or
+    // fails with EAGAIN because the listener's backlog is full. Then nothing is in progress, and the
+    // socket polls writable at once, so waiting for writability (the TCP way) would hand back a socket
+    // that is not connected. Nothing signals room in another process's backlog, so try again, backing
+    // off from 1 ms to 50 ms, until it connects, fails otherwise, or the caller cancels.
+    private async LoopTask UnixConnectAsync(Socket socket, EndPoint address)
+    {
+        double delay = 0.001;
+        while (true)
+        {
+            try
+            {
+                socket.Connect(address);
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.TryAgain or SocketError.Interrupted)
+            {
+            }
+
+            await Tasks.Sleep(delay);
+            delay = Math.Min(delay * 2, 0.05);
+        }
     }
 
     /// <inheritdoc/>
