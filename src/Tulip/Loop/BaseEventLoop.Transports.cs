@@ -157,23 +157,11 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     }
 
     /// <inheritdoc/>
-    public async LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         int fd, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol
-    {
-        ArgumentNullException.ThrowIfNull(protocolFactory);
-        var factory = PipeTransports();
-        var handle = HandleOfFd(fd);
-        try
-        {
-            return await factory.ConnectReadPipeAsync(this, protocolFactory, handle, null, cancellationToken);
-        }
-        catch
-        {
-            GiveBackFd(handle);
-            throw;
-        }
-    }
+        where TProtocol : IBaseProtocol =>
+        ConnectPipeFdAsync(protocolFactory, fd, cancellationToken,
+            static (factory, loop, protocolFactory, handle, token) => factory.ConnectReadPipeAsync(loop, protocolFactory, handle, null, token));
 
     /// <inheritdoc/>
     public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
@@ -196,16 +184,27 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     }
 
     /// <inheritdoc/>
-    public async LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         int fd, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol
+        where TProtocol : IBaseProtocol =>
+        ConnectPipeFdAsync(protocolFactory, fd, cancellationToken,
+            static (factory, loop, protocolFactory, handle, token) => factory.ConnectWritePipeAsync(loop, protocolFactory, handle, null, token));
+
+    /// <summary>
+    /// The raw-fd overloads of both directions: wraps <paramref name="fd"/> in a handle the transport
+    /// will own and calls <paramref name="connect"/>; if that fails, the fd is the caller's again
+    /// (closed only if the transport had taken it). Every error, argument errors included, is the task's.
+    /// </summary>
+    private async LoopTask<TResult> ConnectPipeFdAsync<TResult, TProtocol>(Func<TProtocol> protocolFactory, int fd, CancellationToken cancellationToken,
+        Func<IPipeTransportFactory, BaseEventLoop, Func<TProtocol>, SafeFileHandle, CancellationToken, LoopTask<TResult>> connect,
+        [CallerMemberName] string member = "")
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
-        var factory = PipeTransports();
+        var factory = PipeTransports(member);
         var handle = HandleOfFd(fd);
         try
         {
-            return await factory.ConnectWritePipeAsync(this, protocolFactory, handle, null, cancellationToken);
+            return await connect(factory, this, protocolFactory, handle, cancellationToken);
         }
         catch
         {
