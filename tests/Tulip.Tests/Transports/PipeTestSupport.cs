@@ -59,9 +59,7 @@ internal static partial class PipeTestNative
 /// <summary>A protocol for either pipe side that records every call, checking the PEP's order as it goes.</summary>
 internal class PipeRecorder : IProtocol
 {
-    private readonly MemoryStream _data = new();
-    private (long Count, Future<bool> Future)? _byteWaiter;
-
+    private readonly ReceivedBytes _received = new();
     public PipeRecorder(IEventLoop loop)
     {
         Made = loop.CreateFuture<IBaseTransport>();
@@ -86,28 +84,15 @@ internal class PipeRecorder : IProtocol
 
     public int ResumeCount { get; private set; }
 
-    public long ReceivedCount => _data.Length;
+    public long ReceivedCount => _received.Count;
 
-    public byte[] Received => _data.ToArray();
+    public byte[] Received => _received.ToArray();
 
     public Action? OnResume { get; set; }
 
     public Action? OnData { get; set; }
 
-    public Future<bool> WaitBytes(IEventLoop loop, long count)
-    {
-        var f = loop.CreateFuture<bool>();
-        if (_data.Length >= count)
-        {
-            f.SetResult(true);
-        }
-        else
-        {
-            _byteWaiter = (count, f);
-        }
-
-        return f;
-    }
+    public Future<bool> WaitBytes(IEventLoop loop, long count) => _received.WaitFor(loop, count);
 
     public virtual void ConnectionMade(IBaseTransport transport)
     {
@@ -122,12 +107,7 @@ internal class PipeRecorder : IProtocol
         if (Eof.Done) Errors.Add("DataReceived after EofReceived");
         if (Lost.Done) Errors.Add("DataReceived after ConnectionLost");
         if (Calls.Count == 0 || Calls[^1] != "data") Calls.Add("data");
-        _data.Write(data);
-        if (_byteWaiter is { } w && _data.Length >= w.Count)
-        {
-            _byteWaiter = null;
-            w.Future.TrySetResult(true);
-        }
+        _received.Add(data);
 
         OnData?.Invoke();
     }
@@ -146,7 +126,7 @@ internal class PipeRecorder : IProtocol
         Calls.Add("lost");
         if (Lost.Done) Errors.Add("ConnectionLost twice");
         Lost.TrySetResult(exception);
-        _byteWaiter?.Future.TrySetResult(false);
+        _received.End();
     }
 
     public virtual void PauseWriting()

@@ -10,7 +10,7 @@ namespace Tulip.Tests.Transports;
 /// </summary>
 internal class RecordingProtocol : IProtocol
 {
-    private readonly MemoryStream _data = new();
+    private readonly ReceivedBytes _received = new();
 
     public RecordingProtocol(IEventLoop loop)
     {
@@ -42,27 +42,12 @@ internal class RecordingProtocol : IProtocol
 
     public List<string> Errors { get; } = new();
 
-    public long ReceivedCount => _data.Length;
+    public long ReceivedCount => _received.Count;
 
-    public byte[] Received => _data.ToArray();
+    public byte[] Received => _received.ToArray();
 
     /// <summary>Called when at least <see cref="WaitBytes"/> bytes have arrived.</summary>
-    private (long Count, Future<bool> Future)? _byteWaiter;
-
-    public Future<bool> WaitBytes(IEventLoop loop, long count)
-    {
-        var f = loop.CreateFuture<bool>();
-        if (_data.Length >= count)
-        {
-            f.SetResult(true);
-        }
-        else
-        {
-            _byteWaiter = (count, f);
-        }
-
-        return f;
-    }
+    public Future<bool> WaitBytes(IEventLoop loop, long count) => _received.WaitFor(loop, count);
 
     public virtual void ConnectionMade(IBaseTransport transport)
     {
@@ -75,12 +60,7 @@ internal class RecordingProtocol : IProtocol
         if (!Made.Done) Errors.Add("DataReceived before ConnectionMade");
         if (Eof.Done) Errors.Add("DataReceived after EofReceived");
         if (Lost.Done) Errors.Add("DataReceived after ConnectionLost");
-        _data.Write(data);
-        if (_byteWaiter is { } w && _data.Length >= w.Count)
-        {
-            _byteWaiter = null;
-            w.Future.TrySetResult(true);
-        }
+        _received.Add(data);
     }
 
     public virtual bool EofReceived()
@@ -94,7 +74,7 @@ internal class RecordingProtocol : IProtocol
     {
         if (Lost.Done) Errors.Add("ConnectionLost twice");
         Lost.TrySetResult(exception);
-        _byteWaiter?.Future.TrySetResult(false);
+        _received.End();
     }
 
     public virtual void PauseWriting()
@@ -139,6 +119,49 @@ internal sealed class EchoProtocol : Protocol
     public override void PauseWriting() => _transport.PauseReading();
 
     public override void ResumeWriting() => _transport.ResumeReading();
+}
+
+/// <summary>
+/// What a recording stream protocol received, with one waiter for "at least n bytes": shared by
+/// <see cref="RecordingProtocol"/> and <see cref="PipeRecorder"/>.
+/// </summary>
+internal sealed class ReceivedBytes
+{
+    private readonly MemoryStream _data = new();
+    private (long Count, Future<bool> Future)? _waiter;
+
+    public long Count => _data.Length;
+
+    public byte[] ToArray() => _data.ToArray();
+
+    /// <summary>A future that completes with true once <paramref name="count"/> bytes have arrived, or false if the connection is lost first.</summary>
+    public Future<bool> WaitFor(IEventLoop loop, long count)
+    {
+        var f = loop.CreateFuture<bool>();
+        if (_data.Length >= count)
+        {
+            f.SetResult(true);
+        }
+        else
+        {
+            _waiter = (count, f);
+        }
+
+        return f;
+    }
+
+    public void Add(ReadOnlySpan<byte> data)
+    {
+        _data.Write(data);
+        if (_waiter is { } w && _data.Length >= w.Count)
+        {
+            _waiter = null;
+            w.Future.TrySetResult(true);
+        }
+    }
+
+    /// <summary>The connection is lost: a pending waiter completes with false.</summary>
+    public void End() => _waiter?.Future.TrySetResult(false);
 }
 
 internal static class TestUtil
