@@ -59,9 +59,11 @@ internal static partial class PipeTestNative
 /// <summary>A protocol for either pipe side that records every call, checking the PEP's order as it goes.</summary>
 internal class PipeRecorder : IProtocol
 {
+    private readonly WritePauses _pauses;
     private readonly ReceivedBytes _received = new();
     public PipeRecorder(IEventLoop loop)
     {
+        _pauses = new WritePauses(Errors);
         Made = loop.CreateFuture<IBaseTransport>();
         Eof = loop.CreateFuture<bool>();
         Lost = loop.CreateFuture<Exception?>();
@@ -80,9 +82,9 @@ internal class PipeRecorder : IProtocol
 
     public List<string> Errors { get; } = new();
 
-    public int PauseCount { get; private set; }
+    public int PauseCount => _pauses.Pauses;
 
-    public int ResumeCount { get; private set; }
+    public int ResumeCount => _pauses.Resumes;
 
     public long ReceivedCount => _received.Count;
 
@@ -131,15 +133,13 @@ internal class PipeRecorder : IProtocol
 
     public virtual void PauseWriting()
     {
-        PauseCount++;
-        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        _pauses.Pause();
         Paused.TrySetResult(true);
     }
 
     public virtual void ResumeWriting()
     {
-        ResumeCount++;
-        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        _pauses.Resume();
         OnResume?.Invoke();
     }
 }

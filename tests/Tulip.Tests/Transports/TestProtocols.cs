@@ -10,10 +10,12 @@ namespace Tulip.Tests.Transports;
 /// </summary>
 internal class RecordingProtocol : IProtocol
 {
+    private readonly WritePauses _pauses;
     private readonly ReceivedBytes _received = new();
 
     public RecordingProtocol(IEventLoop loop)
     {
+        _pauses = new WritePauses(Errors);
         Made = loop.CreateFuture<ITransport>();
         Eof = loop.CreateFuture<bool>();
         Lost = loop.CreateFuture<Exception?>();
@@ -36,9 +38,9 @@ internal class RecordingProtocol : IProtocol
 
     public bool KeepOpenOnEof { get; set; }
 
-    public int PauseCount { get; private set; }
+    public int PauseCount => _pauses.Pauses;
 
-    public int ResumeCount { get; private set; }
+    public int ResumeCount => _pauses.Resumes;
 
     public List<string> Errors { get; } = new();
 
@@ -79,15 +81,13 @@ internal class RecordingProtocol : IProtocol
 
     public virtual void PauseWriting()
     {
-        PauseCount++;
-        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        _pauses.Pause();
         Paused.TrySetResult(true);
     }
 
     public virtual void ResumeWriting()
     {
-        ResumeCount++;
-        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        _pauses.Resume();
         Resumed.TrySetResult(true);
     }
 }
@@ -162,6 +162,29 @@ internal sealed class ReceivedBytes
 
     /// <summary>The connection is lost: a pending waiter completes with false.</summary>
     public void End() => _waiter?.Future.TrySetResult(false);
+}
+
+/// <summary>
+/// PauseWriting/ResumeWriting counts of a recording protocol, checking that they alternate, pause
+/// first, as the PEP promises; a violation goes to the protocol's error list.
+/// </summary>
+internal sealed class WritePauses(List<string> errors)
+{
+    public int Pauses { get; private set; }
+
+    public int Resumes { get; private set; }
+
+    public void Pause()
+    {
+        Pauses++;
+        if (Pauses != Resumes + 1) errors.Add("PauseWriting twice without ResumeWriting");
+    }
+
+    public void Resume()
+    {
+        Resumes++;
+        if (Pauses != Resumes) errors.Add("ResumeWriting without PauseWriting");
+    }
 }
 
 internal static class TestUtil
