@@ -12,32 +12,24 @@ internal sealed class CompletionSeqPacketFactory : ISeqPacketTransportFactory
     public async LoopTask<Socket> ConnectAsync(IEventLoop loop, EndPoint endPoint, CancellationToken cancellationToken)
     {
         var completions = CompletionsOf(loop);
-        var backoff = new ConnectBackoff();
-        while (true)
+        return await ConnectBackoff.ConnectAsync((loop, completions, endPoint, cancellationToken), static (socket, s) => TryConnectAsync(socket, s),
+            cancellationToken);
+    }
+
+    /// <summary>One connect: true once connected, false when the listener's backlog is full (EAGAIN: see <see cref="ConnectBackoff"/>).</summary>
+    private static async LoopTask<bool> TryConnectAsync(Socket socket,
+        (IEventLoop Loop, ICompletionEventLoop Completions, EndPoint EndPoint, CancellationToken Token) s)
+    {
+        var done = s.Loop.CreateFuture<Exception?>();
+        s.Completions.WhenCompleted(socket.ConnectAsync(s.EndPoint, s.Token), static (f, e) => f.SetResult(e), done);
+        var error = await done;
+        return error switch
         {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-            var done = loop.CreateFuture<Exception?>();
-            completions.WhenCompleted(socket.ConnectAsync(endPoint, cancellationToken), static (f, e) => f.SetResult(e), done);
-            var error = await done;
-            if (error is null)
-            {
-                return socket;
-            }
-
-            socket.Dispose();
-            if (error is SocketException { SocketErrorCode: SocketError.WouldBlock })
-            {
-                await backoff.WaitAsync(cancellationToken); // the backlog is full: see ConnectBackoff
-                continue;
-            }
-
-            if (error is OperationCanceledException)
-            {
-                throw new CancelledError("The connect was cancelled.");
-            }
-
-            throw error;
-        }
+            null => true,
+            SocketException { SocketErrorCode: SocketError.WouldBlock } => false,
+            OperationCanceledException => throw new CancelledError("The connect was cancelled."),
+            _ => throw error,
+        };
     }
 
     /// <inheritdoc/>

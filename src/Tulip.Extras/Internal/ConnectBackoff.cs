@@ -1,4 +1,5 @@
 using System;
+using System.Net.Sockets;
 using System.Threading;
 
 namespace Tulip.Extras.Internal;
@@ -17,6 +18,39 @@ internal struct ConnectBackoff
     private const double Max = 0.05;
 
     private double _next;
+
+    /// <summary>
+    /// Connects a new SOCK_SEQPACKET socket with <paramref name="attempt"/>, which returns true once
+    /// connected and false when the listener's backlog is full; then the socket is spent: it is
+    /// closed and, after the next pause, a fresh one tries. A socket whose attempt throws is closed too.
+    /// </summary>
+    public static async LoopTask<Socket> ConnectAsync<TState>(TState state, Func<Socket, TState, LoopTask<bool>> attempt,
+        CancellationToken cancellationToken)
+    {
+        var backoff = new ConnectBackoff();
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+            bool connected;
+            try
+            {
+                connected = await attempt(socket, state);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            if (connected)
+            {
+                return socket;
+            }
+
+            socket.Dispose();
+            await backoff.WaitAsync(cancellationToken);
+        }
+    }
 
     /// <summary>Sleeps on the loop's clock for the next pause.</summary>
     public LoopTask WaitAsync(CancellationToken cancellationToken)

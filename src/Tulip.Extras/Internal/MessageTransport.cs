@@ -11,14 +11,9 @@ namespace Tulip.Extras.Internal;
 /// </summary>
 internal abstract class MessageTransport : IMessageTransport
 {
-    /// <summary>The default high-water mark, as Tulip's stream transports (asyncio's 64 KiB).</summary>
-    private const int DefaultHighWater = 64 * 1024;
-
     private readonly Dictionary<string, object?> _extra;
     private Future<bool>? _connected;
-    private int _highWater = DefaultHighWater;
-    private int _lowWater = DefaultHighWater / 4;
-    private bool _protocolPaused;
+    private readonly WriteFlowControl _flow;
     private bool _socketClosed;
 
     protected MessageTransport(IEventLoop loop, Socket socket, IMessageProtocol protocol, Future<bool> connected)
@@ -28,6 +23,7 @@ internal abstract class MessageTransport : IMessageTransport
         Protocol = protocol;
         _connected = connected;
         _extra = new Dictionary<string, object?>(2) { ["socket"] = socket };
+        _flow = new WriteFlowControl(loop, this);
         loop.CallSoon(static t => t.Start(), this);
     }
 
@@ -159,23 +155,10 @@ internal abstract class MessageTransport : IMessageTransport
     public int GetWriteBufferSize() => QueuedBytes;
 
     /// <inheritdoc/>
-    public (int Low, int High) GetWriteBufferLimits() => (_lowWater, _highWater);
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
 
     /// <inheritdoc/>
-    public void SetWriteBufferLimits(int? high = null, int? low = null)
-    {
-        int h = high ?? (low is { } l ? 4 * l : DefaultHighWater);
-        int lo = low ?? h / 4;
-        if (h < 0 || lo < 0 || lo > h)
-        {
-            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high),
-                $"The marks must satisfy 0 <= low <= high; got high={h}, low={lo}.");
-        }
-
-        _highWater = h;
-        _lowWater = lo;
-        MaybePauseProtocol();
-    }
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, QueuedBytes);
 
     // ---- For the implementations ---------------------------------------------------------------
 
@@ -340,41 +323,9 @@ internal abstract class MessageTransport : IMessageTransport
         Socket.Dispose();
     }
 
-    private void MaybePauseProtocol()
-    {
-        if (_protocolPaused || QueuedBytes <= _highWater)
-        {
-            return;
-        }
+    private void MaybePauseProtocol() => _flow.MaybePause(QueuedBytes);
 
-        _protocolPaused = true;
-        try
-        {
-            Protocol.PauseWriting();
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
-
-    private void MaybeResumeProtocol()
-    {
-        if (!_protocolPaused || QueuedBytes > _lowWater)
-        {
-            return;
-        }
-
-        _protocolPaused = false;
-        try
-        {
-            Protocol.ResumeWriting();
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
+    private void MaybeResumeProtocol() => _flow.MaybeResume(QueuedBytes);
 
     /// <inheritdoc/>
     public override string ToString() => $"<{GetType().Name} {(Lost ? "closed" : Closing ? "closing" : "open")} queued={QueuedBytes}>";

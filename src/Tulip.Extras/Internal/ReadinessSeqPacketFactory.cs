@@ -12,41 +12,34 @@ internal sealed class ReadinessSeqPacketFactory : ISeqPacketTransportFactory
     public async LoopTask<Socket> ConnectAsync(IEventLoop loop, EndPoint endPoint, CancellationToken cancellationToken)
     {
         var readiness = ReadinessOf(loop);
-        var backoff = new ConnectBackoff();
-        while (true)
+        return await ConnectBackoff.ConnectAsync((loop, readiness, endPoint, cancellationToken), static (socket, s) => TryConnectAsync(socket, s),
+            cancellationToken);
+    }
+
+    /// <summary>One non-blocking connect: true once connected, false when the listener's backlog is full (EAGAIN: see <see cref="ConnectBackoff"/>).</summary>
+    private static async LoopTask<bool> TryConnectAsync(Socket socket,
+        (IEventLoop Loop, IReadinessEventLoop Readiness, EndPoint EndPoint, CancellationToken Token) s)
+    {
+        socket.Blocking = false;
+        try
         {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified) { Blocking = false };
-            try
+            socket.Connect(s.EndPoint); // an AF_UNIX connect completes at once when the backlog has room
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.InProgress)
+        {
+            await WaitWritableAsync(s.Loop, s.Readiness, socket, s.Token);
+            var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+            if (error != SocketError.Success)
             {
-                try
-                {
-                    socket.Connect(endPoint); // an AF_UNIX connect completes at once when the backlog has room
-                    return socket;
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.InProgress)
-                {
-                    await WaitWritableAsync(loop, readiness, socket, cancellationToken);
-                    var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-                    if (error != SocketError.Success)
-                    {
-                        throw new SocketException((int)error);
-                    }
-
-                    return socket;
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
-                {
-                    // The backlog is full: see ConnectBackoff. This socket is spent; try a new one.
-                }
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
+                throw new SocketException((int)error);
             }
 
-            socket.Dispose();
-            await backoff.WaitAsync(cancellationToken);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+        {
+            return false;
         }
     }
 

@@ -27,20 +27,7 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     {
         ArgumentNullException.ThrowIfNull(callback);
         CheckCallable();
-        var completion = new IntCompletion<TState>(this, callback, state);
-        if (operation.IsCompleted)
-        {
-            completion.Take(operation);
-            ScheduleInternal(IntCompletion<TState>.Deliver, completion, null);
-            return;
-        }
-
-        var awaiter = operation.ConfigureAwait(false).GetAwaiter();
-        awaiter.UnsafeOnCompleted(() =>
-        {
-            completion.Take(operation);
-            completion.Post();
-        });
+        new IntCompletion<TState>(this, operation, callback, state).Start(operation.IsCompleted, operation.ConfigureAwait(false).GetAwaiter());
     }
 
     /// <inheritdoc/>
@@ -48,50 +35,60 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     {
         ArgumentNullException.ThrowIfNull(callback);
         CheckCallable();
-        var completion = new VoidCompletion<TState>(this, callback, state);
-        if (operation.IsCompleted)
-        {
-            completion.Take(operation);
-            ScheduleInternal(VoidCompletion<TState>.Deliver, completion, null);
-            return;
-        }
-
-        var awaiter = operation.ConfigureAwait(false).GetAwaiter();
-        awaiter.UnsafeOnCompleted(() =>
-        {
-            completion.Take(operation);
-            completion.Post();
-        });
+        new VoidCompletion<TState>(this, operation, callback, state).Start(operation.IsCompleted, operation.ConfigureAwait(false).GetAwaiter());
     }
 
-    /// <summary>Hands a completion that arrived on another thread to the loop; dropped if the loop has closed meanwhile.</summary>
-    private void PostCompletion(Action<object?, object?> deliver, object completion)
+    /// <summary>
+    /// One pending operation: its outcome is taken on the thread that completes it (or at once, if it
+    /// already has) and handed to the callback on the loop thread, on a later iteration.
+    /// </summary>
+    private abstract class Completion(BaseEventLoop loop)
     {
-        try
+        private static readonly Action<object?, object?> s_deliver = static (c, _) => ((Completion)c!).Deliver();
+
+        /// <summary>Schedules the delivery now if <paramref name="completed"/>, else when <paramref name="awaiter"/> says the operation is done.</summary>
+        internal void Start<TAwaiter>(bool completed, TAwaiter awaiter)
+            where TAwaiter : ICriticalNotifyCompletion
         {
-            CallSoonThreadSafe(static c => c.Deliver(c.Completion, null), (Deliver: deliver, Completion: completion));
+            if (completed)
+            {
+                Take();
+                loop.ScheduleInternal(s_deliver, this, null);
+                return;
+            }
+
+            awaiter.UnsafeOnCompleted(OnCompleted);
         }
-        catch (InvalidOperationException) when (IsClosed)
+
+        /// <summary>Takes the operation's outcome, a result or an exception; never throws.</summary>
+        private protected abstract void Take();
+
+        /// <summary>Calls the callback with the outcome, on the loop thread.</summary>
+        private protected abstract void Deliver();
+
+        /// <summary>On the completing thread: the outcome goes to the loop; dropped if the loop has closed meanwhile.</summary>
+        private void OnCompleted()
         {
-            // The loop closed before the operation completed: its transport went with it.
+            Take();
+            try
+            {
+                loop.CallSoonThreadSafe(static c => c.Deliver(), this);
+            }
+            catch (InvalidOperationException) when (loop.IsClosed)
+            {
+                // The loop closed before the operation completed: its transport went with it.
+            }
         }
     }
 
-    /// <summary>One pending operation with a count: the outcome is taken on the completing thread, delivered on the loop.</summary>
-    private sealed class IntCompletion<TState>(BaseEventLoop loop, Action<TState, int, Exception?> callback, TState state)
+    /// <summary>A pending operation with a count.</summary>
+    private sealed class IntCompletion<TState>(BaseEventLoop loop, ValueTask<int> operation, Action<TState, int, Exception?> callback, TState state)
+        : Completion(loop)
     {
-        internal static readonly Action<object?, object?> Deliver = static (c, _) =>
-        {
-            var self = (IntCompletion<TState>)c!;
-            self._callback(self._state, self._result, self._error);
-        };
-
-        private readonly Action<TState, int, Exception?> _callback = callback;
-        private readonly TState _state = state;
         private int _result;
         private Exception? _error;
 
-        internal void Take(ValueTask<int> operation)
+        private protected override void Take()
         {
             try
             {
@@ -103,23 +100,16 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
             }
         }
 
-        internal void Post() => loop.PostCompletion(Deliver, this);
+        private protected override void Deliver() => callback(state, _result, _error);
     }
 
-    /// <summary>As <see cref="IntCompletion{TState}"/> for an operation without a result.</summary>
-    private sealed class VoidCompletion<TState>(BaseEventLoop loop, Action<TState, Exception?> callback, TState state)
+    /// <summary>A pending operation without a result.</summary>
+    private sealed class VoidCompletion<TState>(BaseEventLoop loop, ValueTask operation, Action<TState, Exception?> callback, TState state)
+        : Completion(loop)
     {
-        internal static readonly Action<object?, object?> Deliver = static (c, _) =>
-        {
-            var self = (VoidCompletion<TState>)c!;
-            self._callback(self._state, self._error);
-        };
-
-        private readonly Action<TState, Exception?> _callback = callback;
-        private readonly TState _state = state;
         private Exception? _error;
 
-        internal void Take(ValueTask operation)
+        private protected override void Take()
         {
             try
             {
@@ -131,7 +121,7 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
             }
         }
 
-        internal void Post() => loop.PostCompletion(Deliver, this);
+        private protected override void Deliver() => callback(state, _error);
     }
 
     // ---- Pipes: resolved through the registry ------------------------------------------------
@@ -157,23 +147,11 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     }
 
     /// <inheritdoc/>
-    public async LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         int fd, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol
-    {
-        ArgumentNullException.ThrowIfNull(protocolFactory);
-        var factory = PipeTransports();
-        var handle = HandleOfFd(fd);
-        try
-        {
-            return await factory.ConnectReadPipeAsync(this, protocolFactory, handle, null, cancellationToken);
-        }
-        catch
-        {
-            GiveBackFd(handle);
-            throw;
-        }
-    }
+        where TProtocol : IBaseProtocol =>
+        ConnectPipeFdAsync(protocolFactory, fd, cancellationToken,
+            static (factory, loop, protocolFactory, handle, token) => factory.ConnectReadPipeAsync(loop, protocolFactory, handle, null, token));
 
     /// <inheritdoc/>
     public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
@@ -196,16 +174,27 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
     }
 
     /// <inheritdoc/>
-    public async LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         int fd, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol
+        where TProtocol : IBaseProtocol =>
+        ConnectPipeFdAsync(protocolFactory, fd, cancellationToken,
+            static (factory, loop, protocolFactory, handle, token) => factory.ConnectWritePipeAsync(loop, protocolFactory, handle, null, token));
+
+    /// <summary>
+    /// The raw-fd overloads of both directions: wraps <paramref name="fd"/> in a handle the transport
+    /// will own and calls <paramref name="connect"/>; if that fails, the fd is the caller's again
+    /// (closed only if the transport had taken it). Every error, argument errors included, is the task's.
+    /// </summary>
+    private async LoopTask<TResult> ConnectPipeFdAsync<TResult, TProtocol>(Func<TProtocol> protocolFactory, int fd, CancellationToken cancellationToken,
+        Func<IPipeTransportFactory, BaseEventLoop, Func<TProtocol>, SafeFileHandle, CancellationToken, LoopTask<TResult>> connect,
+        [CallerMemberName] string member = "")
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
-        var factory = PipeTransports();
+        var factory = PipeTransports(member);
         var handle = HandleOfFd(fd);
         try
         {
-            return await factory.ConnectWritePipeAsync(this, protocolFactory, handle, null, cancellationToken);
+            return await connect(factory, this, protocolFactory, handle, cancellationToken);
         }
         catch
         {

@@ -68,43 +68,17 @@ public partial class SelectorEventLoop
         return await MakeDatagramTransportAsync(socket, protocolFactory, remote, remoteAddress);
     }
 
-    /// <summary>
-    /// Joins a datagram socket to a new protocol. The socket is closed if anything fails before the
-    /// transport owns it; after that, a failure or cancellation closes the transport.
-    /// </summary>
+    /// <summary>Joins a datagram socket to a new protocol: see <see cref="AttachTransportAsync"/>.</summary>
     private async LoopTask<(IDatagramTransport, TProtocol)> MakeDatagramTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory,
         EndPoint? remote, EndPoint? remoteAsGiven)
         where TProtocol : IDatagramProtocol
     {
-        var waiter = new Future<VoidResult>(this);
-        TProtocol protocol;
-        SelectorDatagramTransport transport;
-        try
-        {
-            protocol = protocolFactory();
-            if (protocol is null)
+        var (transport, protocol) = await AttachTransportAsync<IDatagramTransport, TProtocol, (EndPoint? Remote, EndPoint? AsGiven)>(socket, protocolFactory, (remote, remoteAsGiven),
+            static (loop, socket, protocolFactory, remotes, waiter) =>
             {
-                throw new InvalidOperationException("The protocol factory returned null.");
-            }
-
-            transport = new SelectorDatagramTransport(this, socket, protocol, remote, remoteAsGiven, waiter);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        try
-        {
-            await waiter;
-        }
-        catch
-        {
-            transport.Close();
-            throw;
-        }
-
+                var protocol = NewProtocol(protocolFactory);
+                return (new SelectorDatagramTransport(loop, socket, protocol, remotes.Remote, remotes.AsGiven, waiter), protocol);
+            });
         if (Debug && Logger.IsEnabled(LogLevel.Debug))
         {
             Logger.LogDebug("Datagram endpoint local={Local} remote={Remote} created: {Transport}", socket.LocalEndPoint, remote, transport);

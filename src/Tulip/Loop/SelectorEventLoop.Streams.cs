@@ -283,30 +283,38 @@ public partial class SelectorEventLoop
         return StartServer(new SelectorServer(this, protocolFactory, [socket], options, ownedPath, inode), options);
     }
 
-    /// <summary>
-    /// Joins a connected socket to a new protocol. The socket is closed if anything fails before the
-    /// transport owns it; after that, a failure or cancellation closes the transport.
-    /// </summary>
-    private async LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
-        where TProtocol : IBaseProtocol
-    {
-        var waiter = new Future<VoidResult>(this);
-        TProtocol protocol;
-        SelectorSocketTransport transport;
-        try
+    /// <summary>Joins a connected socket to a new protocol: see <see cref="AttachTransportAsync"/>.</summary>
+    private LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
+        where TProtocol : IBaseProtocol =>
+        AttachTransportAsync<ITransport, TProtocol, bool>(socket, protocolFactory, noDelay, static (loop, socket, protocolFactory, noDelay, waiter) =>
         {
             if (noDelay)
             {
                 socket.NoDelay = true;
             }
 
-            protocol = protocolFactory();
-            if (protocol is null)
-            {
-                throw new InvalidOperationException("The protocol factory returned null.");
-            }
+            var protocol = NewProtocol(protocolFactory);
+            return (new SelectorSocketTransport(loop, socket, protocol, waiter, null), protocol);
+        });
 
-            transport = new SelectorSocketTransport(this, socket, protocol, waiter, null);
+    /// <summary>
+    /// Joins a socket to a new protocol and transport (both made by <paramref name="make"/>, which
+    /// gets the protocol from <see cref="NewProtocol"/>) and waits
+    /// for ConnectionMade. The socket is closed if anything fails before the transport owns it; after
+    /// that, a failure or cancellation closes the transport. <typeparamref name="TTransport"/> is the
+    /// interface the caller returns, which the made transport implements.
+    /// </summary>
+    private async LoopTask<(TTransport, TProtocol)> AttachTransportAsync<TTransport, TProtocol, TState>(Socket socket, Func<TProtocol> protocolFactory,
+        TState state, Func<SelectorEventLoop, Socket, Func<TProtocol>, TState, Future<VoidResult>, (SelectorTransport, TProtocol)> make)
+        where TTransport : class, IBaseTransport
+        where TProtocol : IBaseProtocol
+    {
+        var waiter = new Future<VoidResult>(this);
+        TProtocol protocol;
+        SelectorTransport transport;
+        try
+        {
+            (transport, protocol) = make(this, socket, protocolFactory, state, waiter);
         }
         catch
         {
@@ -324,8 +332,12 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        return (transport, protocol);
+        return ((TTransport)(IBaseTransport)transport, protocol);
     }
+
+    /// <summary>Calls the caller's protocol factory; a null protocol is its mistake, said clearly.</summary>
+    private static TProtocol NewProtocol<TProtocol>(Func<TProtocol> protocolFactory) =>
+        protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
 
     /// <summary>Tries each address in turn; throws every failure together if none connects.</summary>
     private async LoopTask<Socket> ConnectInTurnAsync(IReadOnlyList<AddressInfo> infos, EndPoint? localEndPoint)

@@ -18,58 +18,46 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
     }
 
     /// <inheritdoc/>
-    public async LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(IEventLoop loop,
+    public LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(IEventLoop loop,
         Func<TProtocol> protocolFactory, SafeHandle pipe, IDisposable? owner, CancellationToken cancellationToken)
-        where TProtocol : IBaseProtocol
-    {
-        var readiness = ReadinessOf(loop);
-        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
-        var fd = PipeFd.Take(pipe, owner, forWriting: false);
-        var waiter = loop.CreateFuture<VoidResult>();
-        ProbeWatchable(readiness, fd);
-        ReadPipeTransport transport;
-        TProtocol protocol;
-        try
-        {
-            protocol = MakeProtocol(protocolFactory);
-            ReadPipeTransport.CheckReadProtocol(protocol);
-            transport = new ReadPipeTransport(readiness, fd, protocol, waiter);
-        }
-        catch
-        {
-            fd.GiveBack();
-            throw;
-        }
-
-        try
-        {
-            await waiter;
-        }
-        catch
-        {
-            transport.CloseNow();
-            throw;
-        }
-
-        return (transport, protocol);
-    }
+        where TProtocol : IBaseProtocol =>
+        ConnectAsync<IReadTransport, TProtocol>(loop, protocolFactory, pipe, owner, forWriting: false, cancellationToken,
+            static (readiness, fd, protocol, waiter) =>
+            {
+                ReadPipeTransport.CheckReadProtocol(protocol);
+                return new ReadPipeTransport(readiness, fd, protocol, waiter);
+            });
 
     /// <inheritdoc/>
-    public async LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(IEventLoop loop,
+    public LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(IEventLoop loop,
         Func<TProtocol> protocolFactory, SafeHandle pipe, IDisposable? owner, CancellationToken cancellationToken)
+        where TProtocol : IBaseProtocol =>
+        ConnectAsync<IWriteTransport, TProtocol>(loop, protocolFactory, pipe, owner, forWriting: true, cancellationToken,
+            static (readiness, fd, protocol, waiter) => new WritePipeTransport(readiness, fd, protocol, waiter));
+
+    /// <summary>
+    /// Both directions: takes the fd, probes it, makes the protocol and the transport with
+    /// <paramref name="makeTransport"/>, and waits for ConnectionMade. Before the transport exists a
+    /// failure gives the fd back as it was; after, it closes the transport (and with it the fd).
+    /// <typeparamref name="TTransport"/> is the interface the caller returns, which the made transport implements.
+    /// </summary>
+    private static async LoopTask<(TTransport Transport, TProtocol Protocol)> ConnectAsync<TTransport, TProtocol>(IEventLoop loop,
+        Func<TProtocol> protocolFactory, SafeHandle pipe, IDisposable? owner, bool forWriting, CancellationToken cancellationToken,
+        Func<IReadinessEventLoop, PipeFd, TProtocol, Future<VoidResult>, PipeTransport> makeTransport)
+        where TTransport : class, IBaseTransport
         where TProtocol : IBaseProtocol
     {
         var readiness = ReadinessOf(loop);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
-        var fd = PipeFd.Take(pipe, owner, forWriting: true);
+        var fd = PipeFd.Take(pipe, owner, forWriting);
         var waiter = loop.CreateFuture<VoidResult>();
         ProbeWatchable(readiness, fd);
-        WritePipeTransport transport;
+        PipeTransport transport;
         TProtocol protocol;
         try
         {
             protocol = MakeProtocol(protocolFactory);
-            transport = new WritePipeTransport(readiness, fd, protocol, waiter);
+            transport = makeTransport(readiness, fd, protocol, waiter);
         }
         catch
         {
@@ -87,7 +75,7 @@ internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
             throw;
         }
 
-        return (transport, protocol);
+        return ((TTransport)(IBaseTransport)transport, protocol);
     }
 
     /// <summary>

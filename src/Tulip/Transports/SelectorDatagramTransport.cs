@@ -3,7 +3,6 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 
 namespace Tulip;
 
@@ -30,7 +29,7 @@ namespace Tulip;
 /// </para>
 /// <para>Everything here is owned by the loop thread.</para>
 /// </remarks>
-internal sealed class SelectorDatagramTransport : IDatagramTransport
+internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTransport
 {
     /// <summary>
     /// Datagrams read per readiness event at most. libuv's <c>uv__udp_recvmsg</c> reads 32 before
@@ -51,17 +50,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     /// <summary>Senders (and destinations) remembered with their <see cref="EndPoint"/>; the cache is emptied when it reaches this size.</summary>
     private const int AddressCacheLimit = 1024;
 
-    /// <summary>asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES: sends after a fatal error are dropped, and logged once this many have been.</summary>
-    private const int LogThresholdForLostWrites = 5;
-
-    private static readonly Action<object?, object?> s_start = static (t, w) => ((SelectorDatagramTransport)t!).Start((Future<VoidResult>?)w);
-    private static readonly Action<object?, object?> s_connectionLost = static (t, e) => ((SelectorDatagramTransport)t!).CallConnectionLost((Exception?)e);
-
-    private readonly SelectorEventLoop _loop;
-    private readonly Socket _socket;
-    private readonly int _fd;
     private readonly AddressFamily _family;
-    private readonly Dictionary<string, object?> _extra;
     private readonly StateHandle<SelectorDatagramTransport> _readHandle;
     private readonly StateHandle<SelectorDatagramTransport> _writeHandle;
 
@@ -83,28 +72,18 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
 
     private EndPoint? _unnamed;
 
-    private IDatagramProtocol _protocol;
+    private IDatagramProtocol _datagramProtocol = null!;
 
     // The send backlog, one entry per datagram, oldest first. Payloads are rented arrays.
     private readonly Queue<PendingDatagram> _pending = new();
     private int _bufferSize;
 
-    private int _highWater = SelectorSocketTransport.DefaultHighWater;
-    private int _lowWater = SelectorSocketTransport.DefaultHighWater / 4;
-    private bool _protocolPaused;
-    private bool _started;          // ConnectionMade ran; the reader may be registered
-    private bool _closing;          // Close, Abort or a fatal error
     private bool _closedByUser;     // Close or Abort: SendTo is then a usage error
-    private int _connLost;          // >0 once ConnectionLost is scheduled
-    private int _droppedSends;
-    private bool _socketClosed;
 
     internal SelectorDatagramTransport(SelectorEventLoop loop, Socket socket, IDatagramProtocol protocol, EndPoint? remote, EndPoint? remoteAsGiven,
         Future<VoidResult>? waiter)
+        : base(loop, socket, "socket.sendto() raised exception: the datagram transport is closed, the datagram was dropped.")
     {
-        _loop = loop;
-        _socket = socket;
-        _fd = checked((int)socket.Handle);
         _family = socket.AddressFamily;
         _template = _family switch
         {
@@ -118,27 +97,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
             AddressFamily.InterNetworkV6 => 28,  // sizeof(struct sockaddr_in6)
             _ => 16,                             // sizeof(struct sockaddr_in)
         });
-        _extra = new Dictionary<string, object?>(3) { ["socket"] = socket };
-        try
-        {
-            _extra["sockname"] = socket.LocalEndPoint;
-        }
-        catch (SocketException)
-        {
-            // Not bound yet (the kernel binds on the first send): asyncio leaves the key out too.
-        }
-
-        EndPoint? peer = null;
-        try
-        {
-            peer = socket.RemoteEndPoint;
-            _extra["peername"] = peer;
-        }
-        catch (SocketException)
-        {
-            // Not connected.
-        }
-
+        var peer = GetExtraInfo("peername") as EndPoint;
         _connected = peer is not null;
         _remote = remote ?? peer;
         _remoteAsGiven = remoteAsGiven;
@@ -149,154 +108,43 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
 
         _readHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnWritable(), this);
-        _protocol = protocol;
-        loop.ScheduleInternal(s_start, this, waiter);
+        SetProtocol(protocol);
+        ScheduleStart(waiter);
     }
 
     /// <inheritdoc/>
-    public bool IsClosing => _closing;
+    private protected override bool HasPendingWrites => _pending.Count > 0;
 
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
-
-    /// <inheritdoc/>
-    public void SetProtocol(IBaseProtocol protocol)
+    public override void SetProtocol(IBaseProtocol protocol)
     {
         ArgumentNullException.ThrowIfNull(protocol);
-        _protocol = protocol as IDatagramProtocol
+        _datagramProtocol = protocol as IDatagramProtocol
             ?? throw new ArgumentException($"A datagram transport needs an {nameof(IDatagramProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
+        _protocol = protocol;
     }
 
     /// <inheritdoc/>
-    public IBaseProtocol GetProtocol() => _protocol;
-
-    /// <inheritdoc/>
-    public override string ToString()
-    {
-        string state = _socketClosed ? "closed" : _closing ? "closing" : "open";
-        return $"<SelectorDatagramTransport fd={_fd} {state} buffered={_pending.Count} datagrams>";
-    }
+    public override string ToString() => $"<SelectorDatagramTransport fd={_fd} {StateName} buffered={_pending.Count} datagrams>";
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
-    private void Start(Future<VoidResult>? waiter)
-    {
-        if (_connLost > 0)
-        {
-            // Closed before it started (a cancelled create): ConnectionMade never runs.
-            waiter?.TrySetException(new SocketException((int)SocketError.ConnectionAborted));
-            return;
-        }
-
-        try
-        {
-            _protocol.ConnectionMade(this);
-        }
-        catch (Exception ex)
-        {
-            waiter?.TrySetException(ex);
-            FatalError(ex, "Fatal error: protocol.ConnectionMade() call failed.");
-            return;
-        }
-
-        _started = true;
-        if (!_closing)
-        {
-            _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
-        }
-
-        waiter?.TrySetResult(default);
-    }
+    /// <inheritdoc/>
+    private protected override void OnStarted() => _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
 
     /// <inheritdoc/>
     /// <remarks>Buffered datagrams are still sent; then the socket closes and <see cref="IBaseProtocol.ConnectionLost"/> is called with null.</remarks>
-    public void Close()
+    public override void Close()
     {
-        if (_closing)
-        {
-            _closedByUser = true;
-            return;
-        }
-
-        _closing = true;
         _closedByUser = true;
-        _loop.SetReader(_fd, null, cancelReplaced: false);
-        if (_pending.Count == 0)
-        {
-            _connLost++;
-            _loop.ScheduleInternal(s_connectionLost, this, null);
-        }
+        base.Close();
     }
 
     /// <inheritdoc/>
-    public void Abort()
+    public override void Abort()
     {
         _closedByUser = true;
-        ForceClose(null);
-    }
-
-    private void FatalError(Exception ex, string message)
-    {
-        _loop.CallExceptionHandler(new ExceptionContext(message) { Exception = ex, Transport = this, Protocol = _protocol });
-        ForceClose(ex);
-    }
-
-    private void ForceClose(Exception? ex)
-    {
-        if (_connLost > 0)
-        {
-            return;
-        }
-
-        DropPending();
-        _loop.SetWriter(_fd, null, cancelReplaced: false);
-        if (!_closing)
-        {
-            _closing = true;
-            _loop.SetReader(_fd, null, cancelReplaced: false);
-        }
-
-        _connLost++;
-        _loop.ScheduleInternal(s_connectionLost, this, ex);
-    }
-
-    private void CallConnectionLost(Exception? ex)
-    {
-        try
-        {
-            if (_started)
-            {
-                _protocol.ConnectionLost(ex);
-            }
-        }
-        catch (Exception callbackError)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ConnectionLost()")
-            {
-                Exception = callbackError,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-        finally
-        {
-            CloseSocket();
-        }
-    }
-
-    private void CloseSocket()
-    {
-        if (_socketClosed)
-        {
-            return;
-        }
-
-        _socketClosed = true;
-        _loop.SetReader(_fd, null, cancelReplaced: false);
-        _loop.SetWriter(_fd, null, cancelReplaced: false);
-        DropPending();
-        _socket.Dispose();
+        base.Abort();
     }
 
     // ---- Receiving ---------------------------------------------------------------------------
@@ -338,7 +186,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
 
             try
             {
-                _protocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, (int)n), sender);
+                _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, (int)n), sender);
             }
             catch (Exception ex)
             {
@@ -385,7 +233,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     {
         try
         {
-            _protocol.ErrorReceived(error);
+            _datagramProtocol.ErrorReceived(error);
         }
         catch (Exception ex)
         {
@@ -412,7 +260,7 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
         if (_connLost > 0 || _closing)
         {
             // Closed by a fatal error: the protocol learns it through ConnectionLost; sends are dropped (asyncio).
-            DropSend();
+            DropWrite();
             return;
         }
 
@@ -445,23 +293,10 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
     public int GetWriteBufferSize() => _bufferSize;
 
     /// <inheritdoc/>
-    public (int Low, int High) GetWriteBufferLimits() => (_lowWater, _highWater);
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
 
     /// <inheritdoc/>
-    public void SetWriteBufferLimits(int? high = null, int? low = null)
-    {
-        int h = high ?? (low is { } l ? 4 * l : SelectorSocketTransport.DefaultHighWater);
-        int lo = low ?? h / 4;
-        if (h < 0 || lo < 0 || lo > h)
-        {
-            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high),
-                $"The marks must satisfy 0 <= low <= high; got high={h}, low={lo}.");
-        }
-
-        _highWater = h;
-        _lowWater = lo;
-        MaybePauseProtocol();
-    }
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, _bufferSize);
 
     /// <summary>
     /// Checks <paramref name="address"/> against the endpoint and returns the raw address to pass to
@@ -577,15 +412,15 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         if (_closing)
         {
-            _connLost++;
-            _loop.ScheduleInternal(s_connectionLost, this, null);
+            ScheduleConnectionLost(null);
         }
     }
 
     private SocketException SendError(int errno, EndPoint? address) =>
         Interop.GetSocketExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _remote)})");
 
-    private void DropPending()
+    /// <inheritdoc/>
+    private protected override void DropBuffer()
     {
         while (_pending.TryDequeue(out var p))
         {
@@ -595,51 +430,9 @@ internal sealed class SelectorDatagramTransport : IDatagramTransport
         _bufferSize = 0;
     }
 
-    private void DropSend()
-    {
-        if (_droppedSends >= LogThresholdForLostWrites)
-        {
-            _loop.Logger.LogWarning("socket.sendto() raised exception: the datagram transport is closed, the datagram was dropped.");
-        }
+    private void MaybePauseProtocol() => _flow.MaybePause(_bufferSize);
 
-        _droppedSends++;
-    }
-
-    private void MaybePauseProtocol()
-    {
-        if (_protocolPaused || _bufferSize <= _highWater)
-        {
-            return;
-        }
-
-        _protocolPaused = true;
-        try
-        {
-            _protocol.PauseWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
-
-    private void MaybeResumeProtocol()
-    {
-        if (!_protocolPaused || _bufferSize > _lowWater)
-        {
-            return;
-        }
-
-        _protocolPaused = false;
-        try
-        {
-            _protocol.ResumeWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
+    private void MaybeResumeProtocol() => _flow.MaybeResume(_bufferSize);
 
     private static string Describe(EndPoint? address) => address switch
     {

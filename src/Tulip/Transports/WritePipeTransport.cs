@@ -31,9 +31,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     private int _bufStart;
     private int _bufEnd;
 
-    private int _highWater = SelectorSocketTransport.DefaultHighWater;
-    private int _lowWater = SelectorSocketTransport.DefaultHighWater / 4;
-    private bool _protocolPaused;
+    private readonly WriteFlowControl _flow;
     private bool _eof;              // WriteEof was called: a later Write is an error
     private int _droppedWrites;
 
@@ -42,6 +40,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     {
         _writeHandle = loop.CreateIoHandle(static t => t.OnWritable(), this);
         _peerClosedHandle = loop.CreateIoHandle(static t => t.OnPeerClosed(), this);
+        _flow = new WriteFlowControl(loop, this);
         // A character device (a terminal) reports readability when it has input, not when a reader
         // leaves: only pipes, FIFOs and sockets are watched (asyncio's rule).
         _watchPeer = pipe.FileType is Interop.S_IFIFO or Interop.S_IFSOCK;
@@ -67,16 +66,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     }
 
     /// <inheritdoc/>
-    protected override void DropBuffer()
-    {
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
-
-        _bufStart = _bufEnd = 0;
-    }
+    protected override void DropBuffer() => WriteBacklog.Release(ref _buffer, ref _bufStart, ref _bufEnd);
 
     /// <inheritdoc/>
     /// <remarks>Buffered data is still written first; then the pipe closes (asyncio's close is its write_eof).</remarks>
@@ -295,23 +285,10 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     public int GetWriteBufferSize() => _bufEnd - _bufStart;
 
     /// <inheritdoc/>
-    public (int Low, int High) GetWriteBufferLimits() => (_lowWater, _highWater);
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
 
     /// <inheritdoc/>
-    public void SetWriteBufferLimits(int? high = null, int? low = null)
-    {
-        int h = high ?? (low is { } l ? 4 * l : SelectorSocketTransport.DefaultHighWater);
-        int lo = low ?? h / 4;
-        if (h < 0 || lo < 0 || lo > h)
-        {
-            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high),
-                $"The marks must satisfy 0 <= low <= high; got high={h}, low={lo}.");
-        }
-
-        _highWater = h;
-        _lowWater = lo;
-        MaybePauseProtocol();
-    }
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, GetWriteBufferSize());
 
     private unsafe void OnWritable()
     {
@@ -377,36 +354,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
         }
     }
 
-    private void Append(ReadOnlySpan<byte> data)
-    {
-        int pending = _bufEnd - _bufStart;
-        if (_buffer is null)
-        {
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 4096));
-            _bufStart = _bufEnd = 0;
-        }
-        else if (_buffer.Length - _bufEnd < data.Length)
-        {
-            if (_buffer.Length - pending >= data.Length && pending <= _buffer.Length / 2)
-            {
-                // Enough room once the written prefix is dropped: slide the pending bytes down.
-                Buffer.BlockCopy(_buffer, _bufStart, _buffer, 0, pending);
-            }
-            else
-            {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(checked(pending + data.Length), checked(_buffer.Length * 2)));
-                Buffer.BlockCopy(_buffer, _bufStart, bigger, 0, pending);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = bigger;
-            }
-
-            _bufStart = 0;
-            _bufEnd = pending;
-        }
-
-        data.CopyTo(_buffer.AsSpan(_bufEnd));
-        _bufEnd += data.Length;
-    }
+    private void Append(ReadOnlySpan<byte> data) => WriteBacklog.Append(ref _buffer, ref _bufStart, ref _bufEnd, data);
 
     private void DropWrite()
     {
@@ -418,39 +366,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
         _droppedWrites++;
     }
 
-    private void MaybePauseProtocol()
-    {
-        if (_protocolPaused || GetWriteBufferSize() <= _highWater)
-        {
-            return;
-        }
+    private void MaybePauseProtocol() => _flow.MaybePause(GetWriteBufferSize());
 
-        _protocolPaused = true;
-        try
-        {
-            Protocol.PauseWriting();
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
-
-    private void MaybeResumeProtocol()
-    {
-        if (!_protocolPaused || GetWriteBufferSize() > _lowWater)
-        {
-            return;
-        }
-
-        _protocolPaused = false;
-        try
-        {
-            Protocol.ResumeWriting();
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
+    private void MaybeResumeProtocol() => _flow.MaybeResume(GetWriteBufferSize());
 }

@@ -10,12 +10,14 @@ namespace Tulip.Tests.Transports;
 /// </summary>
 internal sealed class RecordingDatagramProtocol : IDatagramProtocol
 {
+    private readonly WritePauses _pauses;
     private readonly IEventLoop _loop;
     private (int Count, Future<bool> Future)? _datagramWaiter;
     private Future<Exception>? _errorWaiter;
 
     public RecordingDatagramProtocol(IEventLoop loop)
     {
+        _pauses = new WritePauses(Errors);
         _loop = loop;
         Made = loop.CreateFuture<IDatagramTransport>();
         Lost = loop.CreateFuture<Exception?>();
@@ -41,9 +43,9 @@ internal sealed class RecordingDatagramProtocol : IDatagramProtocol
     /// <summary>Call-order violations seen.</summary>
     public List<string> Errors { get; } = new();
 
-    public int PauseCount { get; private set; }
+    public int PauseCount => _pauses.Pauses;
 
-    public int ResumeCount { get; private set; }
+    public int ResumeCount => _pauses.Resumes;
 
     /// <summary>When set, DatagramReceived throws this for the next datagram.</summary>
     public Exception? ThrowOnce { get; set; }
@@ -115,15 +117,13 @@ internal sealed class RecordingDatagramProtocol : IDatagramProtocol
 
     public void PauseWriting()
     {
-        PauseCount++;
-        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        _pauses.Pause();
         Paused.TrySetResult(true);
     }
 
     public void ResumeWriting()
     {
-        ResumeCount++;
-        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        _pauses.Resume();
         Resumed.TrySetResult(true);
     }
 }

@@ -59,11 +59,11 @@ internal static partial class PipeTestNative
 /// <summary>A protocol for either pipe side that records every call, checking the PEP's order as it goes.</summary>
 internal class PipeRecorder : IProtocol
 {
-    private readonly MemoryStream _data = new();
-    private (long Count, Future<bool> Future)? _byteWaiter;
-
+    private readonly WritePauses _pauses;
+    private readonly ReceivedBytes _received = new();
     public PipeRecorder(IEventLoop loop)
     {
+        _pauses = new WritePauses(Errors);
         Made = loop.CreateFuture<IBaseTransport>();
         Eof = loop.CreateFuture<bool>();
         Lost = loop.CreateFuture<Exception?>();
@@ -82,32 +82,19 @@ internal class PipeRecorder : IProtocol
 
     public List<string> Errors { get; } = new();
 
-    public int PauseCount { get; private set; }
+    public int PauseCount => _pauses.Pauses;
 
-    public int ResumeCount { get; private set; }
+    public int ResumeCount => _pauses.Resumes;
 
-    public long ReceivedCount => _data.Length;
+    public long ReceivedCount => _received.Count;
 
-    public byte[] Received => _data.ToArray();
+    public byte[] Received => _received.ToArray();
 
     public Action? OnResume { get; set; }
 
     public Action? OnData { get; set; }
 
-    public Future<bool> WaitBytes(IEventLoop loop, long count)
-    {
-        var f = loop.CreateFuture<bool>();
-        if (_data.Length >= count)
-        {
-            f.SetResult(true);
-        }
-        else
-        {
-            _byteWaiter = (count, f);
-        }
-
-        return f;
-    }
+    public Future<bool> WaitBytes(IEventLoop loop, long count) => _received.WaitFor(loop, count);
 
     public virtual void ConnectionMade(IBaseTransport transport)
     {
@@ -122,12 +109,7 @@ internal class PipeRecorder : IProtocol
         if (Eof.Done) Errors.Add("DataReceived after EofReceived");
         if (Lost.Done) Errors.Add("DataReceived after ConnectionLost");
         if (Calls.Count == 0 || Calls[^1] != "data") Calls.Add("data");
-        _data.Write(data);
-        if (_byteWaiter is { } w && _data.Length >= w.Count)
-        {
-            _byteWaiter = null;
-            w.Future.TrySetResult(true);
-        }
+        _received.Add(data);
 
         OnData?.Invoke();
     }
@@ -146,20 +128,18 @@ internal class PipeRecorder : IProtocol
         Calls.Add("lost");
         if (Lost.Done) Errors.Add("ConnectionLost twice");
         Lost.TrySetResult(exception);
-        _byteWaiter?.Future.TrySetResult(false);
+        _received.End();
     }
 
     public virtual void PauseWriting()
     {
-        PauseCount++;
-        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        _pauses.Pause();
         Paused.TrySetResult(true);
     }
 
     public virtual void ResumeWriting()
     {
-        ResumeCount++;
-        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        _pauses.Resume();
         OnResume?.Invoke();
     }
 }
