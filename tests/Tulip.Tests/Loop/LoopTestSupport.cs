@@ -133,6 +133,34 @@ internal sealed class LoopHarness : IDisposable
 
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 
+    /// <summary>The open fds and what each refers to (readlink of /proc/self/fd/N), for saying what a count difference is.</summary>
+    public static Dictionary<int, string> OpenFds()
+    {
+        var fds = new Dictionary<int, string>();
+        foreach (var path in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                fds[int.Parse(Path.GetFileName(path))] = new FileInfo(path).LinkTarget ?? "?";
+            }
+            catch (IOException)
+            {
+                // Closed while listing (the listing's own fd, among others).
+            }
+        }
+
+        return fds;
+    }
+
+    /// <summary>Says which fds are open now that were not in <paramref name="before"/>, and which have gone.</summary>
+    public static string DescribeFdChange(Dictionary<int, string> before)
+    {
+        var now = OpenFds();
+        var added = now.Where(kv => !before.TryGetValue(kv.Key, out var t) || t != kv.Value).Select(kv => $"+{kv.Key}:{kv.Value}");
+        var gone = before.Where(kv => !now.TryGetValue(kv.Key, out var t) || t != kv.Value).Select(kv => $"-{kv.Key}:{kv.Value}");
+        return string.Join(", ", added.Concat(gone));
+    }
+
     private Timer Watchdog() => new(_ => TryStop(), null, Patience, Timeout.InfiniteTimeSpan);
 
     private void TryStop()
