@@ -131,7 +131,7 @@ public abstract partial class EventLoopContractTests
             loop.Close();
         }
 
-        int after = LoopHarness.OpenFdCount();
+        int after = LoopHarness.SettledFdCount(before);
         Assert.True(before == after, $"fds before {before}, after {after}: {LoopHarness.DescribeFdChange(fds)}");
     }
 
