@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Tulip;
 
 namespace Tulip.Samples.EchoServer;
@@ -8,8 +9,17 @@ namespace Tulip.Samples.EchoServer;
 /// A TCP echo server on 127.0.0.1:PORT: the server half of the benchmark contract in
 /// scripts/echo-server (see ../shared/bench/README.md). Usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|proactor].
 /// </summary>
+/// <remarks>
+/// TULIP_ECHO_STATS=1 makes it print, once a second to stderr, how many reads it echoed and how many
+/// managed bytes were allocated meanwhile (see <see cref="EchoStats"/>), and on SIGUSR1 its open
+/// connections and managed heap after a full collection: the evidence in docs/PERFORMANCE.md.
+/// </remarks>
 internal static class Program
 {
+    // The peers (c_epoll_echo.c, asyncio_echo.py) listen with a backlog of 1024: the same here, so a
+    // burst of connects (bench/echo/idle_conns.py) meets the same queue in every server.
+    private const int Backlog = 1024;
+
     private static int Main(string[] args)
     {
         if (args.Length is < 1 or > 3 || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
@@ -50,11 +60,17 @@ internal static class Program
                 return 2;
         }
 
+        bool stats = Environment.GetEnvironmentVariable("TULIP_ECHO_STATS") == "1";
         using var loop = new SelectorEventLoop(backend);
         loop.RunUntilComplete(async () =>
         {
-            var server = await loop.CreateServerAsync(factory, ["127.0.0.1"], port);
+            var server = await loop.CreateServerAsync(factory, ["127.0.0.1"], port, new ServerOptions { Backlog = Backlog });
             Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {loop.SelectorName})");
+            if (stats)
+            {
+                EchoStats.Start(loop);
+            }
+
             await server.ServeForeverAsync();
         });
         return 0;
@@ -70,36 +86,133 @@ internal sealed class EchoProtocol : Protocol
 {
     private ITransport _transport = null!;
 
-    public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+    public override void ConnectionMade(IBaseTransport transport)
+    {
+        _transport = (ITransport)transport;
+        EchoStats.Connections++;
+    }
 
-    public override void DataReceived(ReadOnlySpan<byte> data) => _transport.Write(data);
+    public override void DataReceived(ReadOnlySpan<byte> data)
+    {
+        EchoStats.Reads++;
+        _transport.Write(data);
+    }
 
     public override bool EofReceived() => false;
+
+    public override void ConnectionLost(Exception? exception) => EchoStats.Connections--;
 
     public override void PauseWriting() => _transport.PauseReading();
 
     public override void ResumeWriting() => _transport.ResumeReading();
 }
 
-/// <summary>As <see cref="EchoProtocol"/>, reading into its own buffer (<see cref="IBufferedProtocol"/>): no copy on the read side.</summary>
+/// <summary>As <see cref="EchoProtocol"/>, reading into a buffer it provides (<see cref="IBufferedProtocol"/>).</summary>
+/// <remarks>
+/// Every connection on the loop's thread reads into the same buffer: <see cref="BufferUpdated"/> writes
+/// the bytes out before it returns (the transport sends them or copies what the socket refuses), so no
+/// connection's bytes outlive the call. One 64 KiB buffer per connection instead cost 64 KiB of memory
+/// each, and at 10 x 64 KiB echoes made the reads and writes walk 640 KiB, past the L2 cache: buffered
+/// ran at 0.67x protocol there (docs/PERFORMANCE.md).
+/// </remarks>
 internal sealed class BufferedEchoProtocol : IBufferedProtocol
 {
-    private readonly byte[] _buffer = new byte[64 * 1024];
+    [ThreadStatic]
+    private static byte[]? t_buffer;
+
+    private readonly byte[] _buffer = t_buffer ??= new byte[64 * 1024];
     private ITransport _transport = null!;
 
-    public void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+    public void ConnectionMade(IBaseTransport transport)
+    {
+        _transport = (ITransport)transport;
+        EchoStats.Connections++;
+    }
 
     public Memory<byte> GetBuffer(int sizeHint) => _buffer;
 
-    public void BufferUpdated(int bytesWritten) => _transport.Write(_buffer.AsSpan(0, bytesWritten));
+    public void BufferUpdated(int bytesWritten)
+    {
+        EchoStats.Reads++;
+        _transport.Write(_buffer.AsSpan(0, bytesWritten));
+    }
 
     public bool EofReceived() => false;
 
-    public void ConnectionLost(Exception? exception)
-    {
-    }
+    public void ConnectionLost(Exception? exception) => EchoStats.Connections--;
 
     public void PauseWriting() => _transport.PauseReading();
 
     public void ResumeWriting() => _transport.ResumeReading();
+}
+
+/// <summary>
+/// The allocation evidence (TULIP_ECHO_STATS=1). Once a second it prints the reads echoed in the
+/// window and the managed bytes allocated meanwhile, on the loop thread
+/// (<see cref="GC.GetAllocatedBytesForCurrentThread"/>) and in the whole process
+/// (<see cref="GC.GetTotalAllocatedBytes"/>, precise), with the gen0 collections. Each window runs
+/// from the end of one report to the start of the next, so what the report itself allocates (its
+/// strings, the next timer) is outside every window: a steady-state line reads 0 B when the echo
+/// path allocates nothing. On SIGUSR1 it prints the open connections and the managed heap after a
+/// full, compacting collection (for bench/echo/idle_conns.py).
+/// </summary>
+internal static class EchoStats
+{
+    /// <summary>DataReceived/BufferUpdated calls so far. Loop thread only, like the protocols.</summary>
+    internal static long Reads;
+
+    /// <summary>Connections made and not yet lost. Loop thread only.</summary>
+    internal static int Connections;
+
+    private const double Interval = 1.0;
+
+    private static long s_reads;
+    private static long s_threadBytes;
+    private static long s_processBytes;
+    private static int s_gen0;
+    private static double s_time;
+
+    internal static void Start(SelectorEventLoop loop)
+    {
+        // SIGUSR1 is 10 on Linux; PosixSignal names only the portable signals.
+        loop.AddSignalHandler((PosixSignal)10, static () =>
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            long heap = GC.GetTotalMemory(forceFullCollection: false);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"echo-memory: connections {Connections}, managed heap {heap} B, GC committed {GC.GetGCMemoryInfo().TotalCommittedBytes} B"));
+        });
+        Mark(loop);
+        loop.CallLater(Interval, Report, loop);
+    }
+
+    private static void Report(SelectorEventLoop loop)
+    {
+        // Read the counters first: everything below allocates, and belongs to no window.
+        long threadBytes = GC.GetAllocatedBytesForCurrentThread();
+        long processBytes = GC.GetTotalAllocatedBytes(precise: true);
+        int gen0 = GC.CollectionCount(0);
+        long reads = Reads;
+        double now = loop.Time();
+
+        long windowReads = reads - s_reads;
+        long windowThread = threadBytes - s_threadBytes;
+        long windowProcess = processBytes - s_processBytes;
+        double perRead = windowReads > 0 ? (double)windowThread / windowReads : 0;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"echo-stats: {now - s_time:F2} s, {windowReads} reads, {Connections} connections, loop thread allocated {windowThread} B ({perRead:F3} B/read), process allocated {windowProcess} B, gen0 GCs {gen0 - s_gen0}"));
+        loop.CallLater(Interval, Report, loop);
+        Mark(loop);
+    }
+
+    private static void Mark(SelectorEventLoop loop)
+    {
+        s_reads = Reads;
+        s_gen0 = GC.CollectionCount(0);
+        s_time = loop.Time();
+        s_processBytes = GC.GetTotalAllocatedBytes(precise: true);
+        s_threadBytes = GC.GetAllocatedBytesForCurrentThread();
+    }
 }

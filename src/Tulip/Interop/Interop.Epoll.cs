@@ -53,9 +53,12 @@ internal static partial class Interop
     internal static unsafe partial int EpollCtl(int epfd, int op, int fd, void* epollEvent);
 
     /// <summary>epoll_wait(2) into <paramref name="events"/>, an array of <paramref name="maxEvents"/>
-    /// <c>epoll_event</c>s of this process's layout (see <see cref="ReadEpollEvent"/>).</summary>
+    /// <c>epoll_event</c>s of this process's layout (see <see cref="ReadEpollEvent"/>). Returns -1 with
+    /// errno set: read it with <see cref="GetErrnoAfterFailure"/> at once.</summary>
+    /// <remarks>No <c>SetLastError</c>: it would add two P/Invokes (clear and fetch errno) to every wait
+    /// of the loop, for the rare failure (see <see cref="Recv"/>).</remarks>
     [SupportedOSPlatform("linux")]
-    [LibraryImport(Libc, EntryPoint = "epoll_wait", SetLastError = true)]
+    [LibraryImport(Libc, EntryPoint = "epoll_wait")]
     internal static unsafe partial int EpollWait(int epfd, void* events, int maxEvents, int timeoutMs);
 
     /// <summary>epoll_ctl with the event built in the right layout; returns the raw result (-1 with errno set).</summary>

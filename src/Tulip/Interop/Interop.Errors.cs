@@ -13,6 +13,14 @@ internal static partial class Interop
     internal static int GetLastErrno() => Marshal.GetLastPInvokeError();
 
     /// <summary>
+    /// errno right after a call declared without <c>SetLastError</c> returned its failure value
+    /// (<see cref="Recv"/>, <see cref="Send"/>). Call it before anything else can touch errno. It is the
+    /// same read the generated stub of a <c>SetLastError = true</c> import makes after its call: the
+    /// runtime keeps errno across the return from native code.
+    /// </summary>
+    internal static int GetErrnoAfterFailure() => Marshal.GetLastSystemError();
+
+    /// <summary>
     /// The one errno -> exception mapping. Every message names the operation attempted and the
     /// errno (symbolic name and number), e.g. "epoll_ctl(EPOLL_CTL_ADD, fd 7) failed: bad file descriptor (EBADF, errno 9)".
     /// </summary>

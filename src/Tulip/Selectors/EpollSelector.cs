@@ -119,7 +119,7 @@ internal sealed unsafe class EpollSelector : ISelector
         int n = Interop.EpollWait(_epfd, _buffer, events.Length, timeoutMs);
         if (n < 0)
         {
-            int errno = Interop.GetLastErrno();
+            int errno = Interop.GetErrnoAfterFailure();
             if (errno == Interop.Errno.EINTR)
             {
                 return 0;

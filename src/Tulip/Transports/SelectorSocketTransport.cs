@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Collections.Generic;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Tulip;
 
@@ -185,10 +186,10 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
 
         var buffer = _loop.ReadBuffer;
-        int n = _socket.Receive(buffer, SocketFlags.None, out SocketError error);
-        if (error != SocketError.Success)
+        int n = Recv(buffer, out int errno);
+        if (n < 0)
         {
-            HandleReadError(error);
+            HandleReadError(errno);
             return;
         }
 
@@ -225,10 +226,10 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             return;
         }
 
-        int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
-        if (error != SocketError.Success)
+        int n = Recv(memory.Span, out int errno);
+        if (n < 0)
         {
-            HandleReadError(error);
+            HandleReadError(errno);
             return;
         }
 
@@ -248,14 +249,47 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
     }
 
-    private void HandleReadError(SocketError error)
+    private void HandleReadError(int errno)
     {
-        if (error is SocketError.WouldBlock or SocketError.Interrupted)
+        if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR)
         {
             return;
         }
 
-        FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+        FatalError(ErrnoException(errno, "recv"), "Fatal read error on socket transport");
+    }
+
+    // recv(2) and send(2) on the fd itself, not Socket.Receive/Send: one P/Invoke per call instead of
+    // the SafeHandle reference count, SocketPal's layers and System.Native's shim (Interop.Recv.cs;
+    // before -> after in docs/PERFORMANCE.md). The socket cannot be closed under them: both run only
+    // while _connLost is 0, and the socket is disposed after ConnectionLost. -1 means errno is set.
+    private unsafe int Recv(Span<byte> buffer, out int errno)
+    {
+        fixed (byte* p = buffer)
+        {
+            nint n = Interop.Recv(_fd, p, (nuint)buffer.Length, 0);
+            errno = n < 0 ? Interop.GetErrnoAfterFailure() : 0;
+            return (int)n;
+        }
+    }
+
+    private unsafe int Send(ReadOnlySpan<byte> data, out int errno)
+    {
+        fixed (byte* p = data)
+        {
+            nint n = Interop.Send(_fd, p, (nuint)data.Length, Interop.MSG_NOSIGNAL);
+            errno = n < 0 ? Interop.GetErrnoAfterFailure() : 0;
+            return (int)n;
+        }
+    }
+
+    // Every errno from recv/send reaches the protocol as a SocketException, as Socket.Receive/Send
+    // gave before (asyncio treats any OSError there alike), with the errno named in the message.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private SocketException ErrnoException(int errno, string call)
+    {
+        var ex = Interop.GetExceptionForErrno(errno, $"{call}(fd {_fd})");
+        return ex as SocketException ?? new SocketException((int)SocketError.SocketError, ex.Message);
     }
 
     private void ReadEof()
@@ -313,8 +347,8 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         if (_buffer is null)
         {
             // Nothing pending: try the socket first, and buffer only what it refuses.
-            int n = _socket.Send(data, SocketFlags.None, out SocketError error);
-            if (error == SocketError.Success)
+            int n = Send(data, out int errno);
+            if (n >= 0)
             {
                 if (n == data.Length)
                 {
@@ -323,9 +357,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 
                 data = data.Slice(n);
             }
-            else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+            else if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
             {
-                FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+                FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
                 return;
             }
 
@@ -516,15 +550,15 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             return;
         }
 
-        int n = _socket.Send(new ReadOnlySpan<byte>(_buffer, _bufStart, _bufEnd - _bufStart), SocketFlags.None, out SocketError error);
-        if (error != SocketError.Success)
+        int n = Send(new ReadOnlySpan<byte>(_buffer, _bufStart, _bufEnd - _bufStart), out int errno);
+        if (n < 0)
         {
-            if (error is SocketError.WouldBlock or SocketError.Interrupted)
+            if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR)
             {
                 return;
             }
 
-            FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+            FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
             return;
         }
 

@@ -195,6 +195,35 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
+    public void Write_AfterPeerReset_LosesConnectionWithSocketException()
+    {
+        // The write path's error handling: send(2) on a reset connection fails (ECONNRESET, then
+        // EPIPE, never SIGPIPE: MSG_NOSIGNAL); the protocol loses the connection with a
+        // SocketException, the exception handler is not called (Run fails the test if it is), and
+        // later writes are dropped quietly.
+        Run(Backend, async loop =>
+        {
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
+            serverSide!.Transport.PauseReading(); // so only a write can find the reset
+            transport.Abort();
+            Assert.Null(await client.Lost); // the client's socket is closed: the RST is on its way
+            for (int i = 0; i < 1000 && !serverSide.Transport.IsClosing; i++)
+            {
+                serverSide.Transport.Write(Pattern(1024));
+                await Tasks.Sleep(0);
+            }
+
+            var ex = Assert.IsType<SocketException>(await serverSide.Lost);
+            Assert.True(ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown, $"unexpected {ex.SocketErrorCode}: {ex.Message}");
+            serverSide.Transport.Write(Pattern(16)); // dropped: the transport is closed
+            Assert.Equal(0, serverSide.Transport.GetWriteBufferSize());
+        });
+    }
+
+    [Fact]
     public void PeerThatNeverReads_PausesWritingAtHighMark_MemoryBounded()
     {
         Run(Backend, async loop =>
