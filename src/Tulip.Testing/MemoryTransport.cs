@@ -36,8 +36,8 @@ namespace Tulip.Testing;
 /// </remarks>
 public class MemoryTransport : ITransport
 {
-    /// <summary>asyncio's default high-water mark: 64 KiB.</summary>
-    public const int DefaultHighWaterMark = 64 * 1024;
+    /// <summary>asyncio's default high-water mark: 64 KiB (<see cref="WriteFlowControl.DefaultHighWater"/>).</summary>
+    public const int DefaultHighWaterMark = WriteFlowControl.DefaultHighWater;
 
     private readonly IEventLoop _loop;
     private readonly Dictionary<string, object?> _extra;
@@ -45,11 +45,9 @@ public class MemoryTransport : ITransport
     private readonly ByteQueue _buffer = new();
     // Inbound items waiting for the protocol: byte[] for data, null for EOF.
     private readonly Queue<byte[]?> _inbound = new();
+    private readonly WriteFlowControl _flow;
     private IBaseProtocol _protocol;
-    private int _high = DefaultHighWaterMark;
-    private int _low = DefaultHighWaterMark / 4;
     private bool _peerAcceptsWrites = true;
-    private bool _writingPaused;
     private bool _reading = true;
     private bool _deliveryScheduled;
     private bool _closing;
@@ -70,6 +68,7 @@ public class MemoryTransport : ITransport
         _loop = loop;
         _protocol = protocol;
         _extra = extra is null ? new() : new(extra);
+        _flow = new WriteFlowControl(loop, this);
         _loop.CallSoon(static t => t.MakeConnection(), this);
     }
 
@@ -101,7 +100,7 @@ public class MemoryTransport : ITransport
     }
 
     /// <summary>True while the protocol is paused (its <see cref="IBaseProtocol.PauseWriting"/> was called last).</summary>
-    public bool IsWritingPaused => _writingPaused;
+    public bool IsWritingPaused => _flow.IsPaused;
 
     /// <summary>True once the protocol called <see cref="WriteEof"/>.</summary>
     public bool EofWritten { get; private set; }
@@ -375,21 +374,13 @@ public class MemoryTransport : ITransport
     public int GetWriteBufferSize() => _buffer.Count;
 
     /// <inheritdoc/>
-    public (int Low, int High) GetWriteBufferLimits() => (_low, _high);
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
 
     /// <inheritdoc/>
+    /// <remarks>Unlike a socket's, this also resumes a paused protocol at once when the buffer is at or below the new low mark.</remarks>
     public void SetWriteBufferLimits(int? high = null, int? low = null)
     {
-        int h = high ?? (low is int l0 ? 4 * l0 : DefaultHighWaterMark);
-        int l = low ?? h / 4;
-        if (!(h >= l && l >= 0))
-        {
-            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high), $"The marks must satisfy high ({h}) >= low ({l}) >= 0.");
-        }
-
-        _high = h;
-        _low = l;
-        MaybePauseProtocol();
+        _flow.SetLimits(high, low, _buffer.Count);
         MaybeResumeProtocol();
     }
 
@@ -516,39 +507,7 @@ public class MemoryTransport : ITransport
         }
     }
 
-    private void MaybePauseProtocol()
-    {
-        if (_writingPaused || _buffer.Count <= _high)
-        {
-            return;
-        }
+    private void MaybePauseProtocol() => _flow.MaybePause(_buffer.Count);
 
-        _writingPaused = true;
-        try
-        {
-            _protocol.PauseWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
-
-    private void MaybeResumeProtocol()
-    {
-        if (!_writingPaused || _buffer.Count > _low)
-        {
-            return;
-        }
-
-        _writingPaused = false;
-        try
-        {
-            _protocol.ResumeWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
+    private void MaybeResumeProtocol() => _flow.MaybeResume(_buffer.Count);
 }

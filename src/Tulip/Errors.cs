@@ -53,3 +53,23 @@ public class TimeoutError : TimeoutException
     /// <summary>Creates the error with a message and an inner exception.</summary>
     public TimeoutError(string message, Exception? innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// Raised by <see cref="IEventLoop.SockSendFileAsync"/> and <see cref="IEventLoop.SendFileAsync"/>
+/// when called with <c>fallback: false</c> and the zero-copy path (sendfile(2)) cannot be used for
+/// this file and socket: the file is not a regular, seekable file, the kernel refuses it, or the
+/// platform has no sendfile. asyncio's <c>SendfileNotAvailableError</c>; a
+/// <see cref="NotSupportedException"/>, since what is missing is support, not a bad argument.
+/// </summary>
+/// <remarks>Nothing has been sent when this is raised: retrying with <c>fallback: true</c> sends the file.</remarks>
+public class SendfileNotAvailableError : NotSupportedException
+{
+    /// <summary>Creates the error with the default message.</summary>
+    public SendfileNotAvailableError() : base("sendfile(2) cannot be used here: pass fallback: true to send the file with reads and writes.") { }
+
+    /// <summary>Creates the error with a message.</summary>
+    public SendfileNotAvailableError(string message) : base(message) { }
+
+    /// <summary>Creates the error with a message and the error that made sendfile(2) unusable.</summary>
+    public SendfileNotAvailableError(string message, Exception? innerException) : base(message, innerException) { }
+}

@@ -9,6 +9,7 @@ internal static partial class Interop
         public const int ENOENT = 2;
         public const int ESRCH = 3;
         public const int EINTR = 4;
+        public const int EIO = 5;
         public const int EBADF = 9;
         public const int ECHILD = 10;
         public const int EAGAIN = 11;
@@ -19,8 +20,12 @@ internal static partial class Interop
         public const int EINVAL = 22;
         public const int ENFILE = 23;
         public const int EMFILE = 24;
+        public const int ESPIPE = 29;
         public const int EPIPE = 32;
         public const int ENOSYS = 38;
+        public const int EOVERFLOW = 75;
+        public const int EMSGSIZE = 90;
+        public const int EOPNOTSUPP = 95;
         public const int EADDRINUSE = 98;
         public const int EADDRNOTAVAIL = 99;
         public const int ENETDOWN = 100;
@@ -43,6 +48,7 @@ internal static partial class Interop
             ENOENT => nameof(ENOENT),
             ESRCH => nameof(ESRCH),
             EINTR => nameof(EINTR),
+            EIO => nameof(EIO),
             EBADF => nameof(EBADF),
             ECHILD => nameof(ECHILD),
             EAGAIN => nameof(EAGAIN),
@@ -52,8 +58,12 @@ internal static partial class Interop
             EINVAL => nameof(EINVAL),
             ENFILE => nameof(ENFILE),
             EMFILE => nameof(EMFILE),
+            ESPIPE => nameof(ESPIPE),
             EPIPE => nameof(EPIPE),
             ENOSYS => nameof(ENOSYS),
+            EOVERFLOW => nameof(EOVERFLOW),
+            EMSGSIZE => nameof(EMSGSIZE),
+            EOPNOTSUPP => nameof(EOPNOTSUPP),
             EADDRINUSE => nameof(EADDRINUSE),
             EADDRNOTAVAIL => nameof(EADDRNOTAVAIL),
             ENETDOWN => nameof(ENETDOWN),

@@ -54,6 +54,23 @@ internal static partial class Interop
         }
     }
 
+    /// <summary>
+    /// For fds that are not sockets (pipes, FIFOs, terminals): an <see cref="IOException"/> whose
+    /// HResult is the errno, as .NET's own file APIs raise, even for errnos that
+    /// <see cref="GetExceptionForErrno"/> turns into a <see cref="SocketException"/> (EPIPE above all:
+    /// a pipe whose reader went away is not a socket shut down).
+    /// </summary>
+    internal static IOException GetIOExceptionForErrno(int errno, string operation)
+    {
+        string description = errno switch
+        {
+            Errno.EPIPE => "broken pipe: the reading end is closed",
+            Errno.EBADF => "bad file descriptor",
+            _ => Marshal.GetPInvokeErrorMessage(errno),
+        };
+        return new IOException(FormatMessage(errno, operation, null, description), errno);
+    }
+
     /// <summary>Throws <see cref="GetExceptionForErrno"/>. Kept out of line so the callers' hot paths stay small.</summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -84,9 +101,22 @@ internal static partial class Interop
         Errno.EADDRINUSE => SocketError.AddressAlreadyInUse,
         Errno.EADDRNOTAVAIL => SocketError.AddressNotAvailable,
         Errno.EINPROGRESS => SocketError.InProgress,
+        Errno.EMSGSIZE => SocketError.MessageSize,
+        Errno.ENOBUFS => SocketError.NoBufferSpaceAvailable,
         Errno.EALREADY => SocketError.AlreadyInProgress,
         _ => SocketError.SocketError,
     };
+
+    /// <summary>
+    /// As <see cref="GetExceptionForErrno"/>, but always a <see cref="SocketException"/>: for the errors
+    /// a socket operation reports to a protocol (a datagram protocol's <c>ErrorReceived</c>), where
+    /// EACCES (a broadcast without SO_BROADCAST) and EPERM (a firewall) are socket errors too.
+    /// </summary>
+    internal static SocketException GetSocketExceptionForErrno(int errno, string operation)
+    {
+        SocketError socketError = errno is Errno.EACCES or Errno.EPERM ? SocketError.AccessDenied : GetSocketError(errno);
+        return new SocketException((int)socketError, FormatMessage(errno, operation, null, Marshal.GetPInvokeErrorMessage(errno)));
+    }
 
     private static string FormatMessage(int errno, string operation, string? path, string description)
     {

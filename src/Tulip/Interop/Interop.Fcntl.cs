@@ -10,6 +10,12 @@ internal static partial class Interop
     internal const int F_SETFL = 4;
     internal const int FD_CLOEXEC = 1;
 
+    /// <summary>The access-mode bits of F_GETFL's result, and their values.</summary>
+    internal const int O_ACCMODE = 3;
+    internal const int O_RDONLY = 0;
+    internal const int O_WRONLY = 1;
+    internal const int O_RDWR = 2;
+
     // fcntl is variadic in C. Declaring fixed-arity entry points is sound where variadic integer
     // arguments are passed like fixed ones: the x86_64 SysV and aarch64 Linux (AAPCS64) ABIs.
     // It is not sound on Apple arm64, where variadic arguments go on the stack.

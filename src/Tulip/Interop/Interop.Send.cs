@@ -4,9 +4,6 @@ namespace Tulip;
 
 internal static partial class Interop
 {
-    /// <summary>MSG_NOSIGNAL: a send on a connection the peer closed fails with EPIPE instead of raising SIGPIPE.</summary>
-    internal const int MSG_NOSIGNAL = 0x4000;
-
     /// <summary>send(2): bytes sent, -1 with errno set: read it with <see cref="GetErrnoAfterFailure"/> at once.</summary>
     /// <remarks>Called by the stream transports on their non-blocking socket's fd, without
     /// <c>SetLastError</c> and with <c>[SuppressGCTransition]</c> for the reasons, and on the

@@ -15,6 +15,24 @@ internal static partial class Interop
     /// <summary>S_IFSOCK: a socket.</summary>
     internal const int S_IFSOCK = 0xC000;
 
+    /// <summary>S_IFIFO: a pipe or FIFO.</summary>
+    internal const int S_IFIFO = 0x1000;
+
+    /// <summary>S_IFCHR: a character device (a terminal, /dev/null...).</summary>
+    internal const int S_IFCHR = 0x2000;
+
+    /// <summary>S_IFDIR: a directory.</summary>
+    internal const int S_IFDIR = 0x4000;
+
+    /// <summary>S_IFBLK: a block device.</summary>
+    internal const int S_IFBLK = 0x6000;
+
+    /// <summary>S_IFREG: a regular file.</summary>
+    internal const int S_IFREG = 0x8000;
+
+    /// <summary>AT_EMPTY_PATH: with an empty path, statx describes the dirfd itself (fstat).</summary>
+    private const int AT_EMPTY_PATH = 0x1000;
+
     /// <summary>
     /// struct statx (linux/stat.h): unlike struct stat its layout is the same on every architecture,
     /// which is why it is used here. Only the leading fields are named; the rest is padding to its 256 bytes.
@@ -49,6 +67,22 @@ internal static partial class Interop
 
         fileType = buffer.Mode & S_IFMT;
         inode = buffer.Inode;
+        return true;
+    }
+
+    /// <summary>The file-type bits (<see cref="S_IFMT"/>) of the open <paramref name="fd"/>, as fstat(2);
+    /// false with <paramref name="errno"/> set (EBADF: the fd is not open).</summary>
+    internal static bool TryGetFdFileType(int fd, out int fileType, out int errno)
+    {
+        if (Statx(fd, string.Empty, AT_EMPTY_PATH, STATX_TYPE, out var buffer) != 0)
+        {
+            errno = GetLastErrno();
+            fileType = 0;
+            return false;
+        }
+
+        errno = 0;
+        fileType = buffer.Mode & S_IFMT;
         return true;
     }
 }

@@ -55,7 +55,7 @@ public abstract partial class BaseEventLoop
 
     /// <inheritdoc/>
     public virtual LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default) => throw Unsupported();
+        bool fallback = true, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
@@ -85,7 +85,7 @@ public abstract partial class BaseEventLoop
 
     /// <inheritdoc/>
     public virtual LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default) => throw Unsupported();
+        bool fallback = true, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual Handle AddReader(int fd, Action callback) => throw Unsupported();
@@ -122,16 +122,6 @@ public abstract partial class BaseEventLoop
 
     /// <inheritdoc/>
     public bool RemoveWriter(Socket socket) => RemoveWriter(FdOf(socket));
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        SafeHandle pipe, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        SafeHandle pipe, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExecAsync<TProtocol>(Func<TProtocol> protocolFactory,

@@ -201,9 +201,28 @@ public interface IEventLoop : IDisposable
     LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
         SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Sends a file over <paramref name="transport"/> (sendfile(2) where possible); returns the bytes sent.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// (null: to the end) over <paramref name="transport"/>, with sendfile(2) where possible; returns
+    /// the bytes sent. asyncio's <c>loop.sendfile</c>.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// What was written before is sent first: the call waits for the transport's write buffer to
+    /// drain. While it runs the transport does not read, and <see cref="IWriteTransport.Write"/>
+    /// throws; both resume when it ends, however it ends. <see cref="IBaseTransport.Close"/> lets it
+    /// finish and then closes; <see cref="IWriteTransport.Abort"/> stops it.
+    /// </para>
+    /// <para>
+    /// With <paramref name="fallback"/> true (the default), a file sendfile(2) cannot send is read and
+    /// written instead. The file's position ends at <c>offset + sent</c>, also when cancelled.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="SendfileNotAvailableError"><paramref name="fallback"/> is false and sendfile(2) cannot be used.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="count"/> is not positive.</exception>
+    /// <exception cref="InvalidOperationException">The transport is closing, or already sending a file.</exception>
     LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default);
+        bool fallback = true, CancellationToken cancellationToken = default);
 
     /// <summary>Creates a datagram endpoint bound to <paramref name="localAddress"/> and/or connected to <paramref name="remoteAddress"/>.</summary>
     LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
@@ -233,9 +252,23 @@ public interface IEventLoop : IDisposable
     /// <summary>Sends a datagram to <paramref name="address"/>; returns the bytes sent.</summary>
     LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default);
 
-    /// <summary>Sends a file over a socket (sendfile(2), with a fallback); returns the bytes sent.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>
+    /// (null: to the end) over a connected, non-blocking stream socket, with sendfile(2) where
+    /// possible; returns the bytes sent. asyncio's <c>loop.sock_sendfile</c>.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="fallback"/> true (the default), a file sendfile(2) cannot send (not a
+    /// regular file, or refused by the kernel) is read and sent instead. The file's position ends at
+    /// <c>offset + sent</c>, also when the call is cancelled, so the bytes that reached the socket and
+    /// the position agree and the socket stays usable.
+    /// </remarks>
+    /// <exception cref="SendfileNotAvailableError"><paramref name="fallback"/> is false and sendfile(2) cannot be used.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking or not a stream socket, or the file is not readable.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative or <paramref name="count"/> is not positive.</exception>
+    /// <exception cref="ObjectDisposedException">The file is closed.</exception>
     LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default);
+        bool fallback = true, CancellationToken cancellationToken = default);
 
     // ---- I/O callbacks (optional: readiness multiplexers) ----------------------------------
 
@@ -280,14 +313,63 @@ public interface IEventLoop : IDisposable
 
     // ---- Pipes and subprocesses (optional) -------------------------------------------------
 
-    /// <summary>Joins the read end of a pipe (or FIFO, character device, socketpair end) to a new protocol.</summary>
+    /// <summary>
+    /// Joins the read end of a pipe (or a FIFO, a character device, a socketpair end: any pollable
+    /// fd) to a new protocol, an <see cref="IProtocol"/> or <see cref="IBufferedProtocol"/>. The fd
+    /// is made non-blocking. The transport owns the pipe and closes it when the connection is lost.
+    /// At the end of the data the protocol gets <see cref="IProtocol.EofReceived"/>, then
+    /// <see cref="IBaseProtocol.ConnectionLost"/> with null.
+    /// </summary>
+    /// <remarks>If the call throws, the pipe is left open and is still the caller's, unless the
+    /// transport had been made (ConnectionMade threw, or the call was cancelled waiting for it): then it is closed.</remarks>
+    /// <exception cref="ArgumentException">The fd is not open, not readable, or not pollable (a regular file or a directory).</exception>
+    /// <exception cref="ObjectDisposedException">The handle is closed.</exception>
     LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         SafeHandle pipe, CancellationToken cancellationToken = default)
         where TProtocol : IBaseProtocol;
 
-    /// <summary>Joins the write end of a pipe to a new protocol.</summary>
+    /// <summary>
+    /// As <see cref="ConnectReadPipeAsync{TProtocol}(Func{TProtocol}, SafeHandle, CancellationToken)"/>
+    /// for a stream that wraps an fd: a <see cref="FileStream"/>, a <see cref="System.IO.Pipes.PipeStream"/>
+    /// or a <see cref="NetworkStream"/>. The transport owns the stream and disposes it at the end.
+    /// </summary>
+    /// <exception cref="ArgumentException">The stream wraps no fd, or the fd is not a readable pollable one.</exception>
+    LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Stream pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>As <see cref="ConnectReadPipeAsync{TProtocol}(Func{TProtocol}, SafeHandle, CancellationToken)"/> for a raw fd, which the transport then owns and closes.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fd is negative.</exception>
+    LoopTask<(IReadTransport Transport, TProtocol Protocol)> ConnectReadPipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        int fd, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>
+    /// Joins the write end of a pipe (or a FIFO, a character device, a socketpair end) to a new
+    /// protocol. The fd is made non-blocking; the transport owns the pipe and closes it when the
+    /// connection is lost. For pipes and sockets the transport also notices the reader going away
+    /// (the fd turns readable or reports an error) and ends with <see cref="IBaseProtocol.ConnectionLost"/>:
+    /// null if nothing was left to send, an <see cref="IOException"/> for EPIPE if data was lost.
+    /// A write the kernel refuses with EPIPE ends the same way; the process never gets SIGPIPE (.NET ignores it).
+    /// </summary>
+    /// <remarks>Ownership on failure as for <see cref="ConnectReadPipeAsync{TProtocol}(Func{TProtocol}, SafeHandle, CancellationToken)"/>.
+    /// <see cref="IWriteTransport.WriteEof"/> closes the pipe once the buffer is sent, as <see cref="IBaseTransport.Close"/> does.</remarks>
+    /// <exception cref="ArgumentException">The fd is not open, not writable, or not pollable.</exception>
+    /// <exception cref="ObjectDisposedException">The handle is closed.</exception>
     LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
         SafeHandle pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>As <see cref="ConnectWritePipeAsync{TProtocol}(Func{TProtocol}, SafeHandle, CancellationToken)"/> for a stream that wraps an fd (see the read overload).</summary>
+    /// <exception cref="ArgumentException">The stream wraps no fd, or the fd is not a writable pollable one.</exception>
+    LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Stream pipe, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>As <see cref="ConnectWritePipeAsync{TProtocol}(Func{TProtocol}, SafeHandle, CancellationToken)"/> for a raw fd, which the transport then owns and closes.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The fd is negative.</exception>
+    LoopTask<(IWriteTransport Transport, TProtocol Protocol)> ConnectWritePipeAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        int fd, CancellationToken cancellationToken = default)
         where TProtocol : IBaseProtocol;
 
     /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and joins it to a new protocol.</summary>
@@ -299,6 +381,15 @@ public interface IEventLoop : IDisposable
     LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShellAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string command, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
         where TProtocol : ISubprocessProtocol;
+
+    // ---- Transports that third parties add (seed 002) -----------------------------------------
+
+    /// <summary>
+    /// This loop's registry of transport implementations, keyed by feature type: how a transport that
+    /// is not a method of the loop finds the implementation that suits the loop's multiplexer.
+    /// See <see cref="TransportRegistry"/>, <see cref="IReadinessEventLoop"/> and <see cref="ICompletionEventLoop"/>.
+    /// </summary>
+    TransportRegistry Transports { get; }
 
     // ---- Signals (optional) ------------------------------------------------------------------
 

@@ -1,6 +1,4 @@
 using System;
-using System.Buffers;
-using System.IO;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -13,9 +11,6 @@ namespace Tulip;
 // leaves no registration behind for an fd its caller is about to close.
 public partial class SelectorEventLoop
 {
-    /// <summary>Bytes read from a file per chunk by the sendfile fallbacks (asyncio uses 256 KiB; 64 KiB keeps the rented buffer off the LOH).</summary>
-    private const int SendFileChunkSize = 64 * 1024;
-
     private static readonly Action<Future<VoidResult>> s_setReady = static f => f.TrySetResult(default);
 
     /// <inheritdoc/>
@@ -78,6 +73,12 @@ public partial class SelectorEventLoop
         }
 
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+        if (socket.AddressFamily == AddressFamily.Unix)
+        {
+            await UnixConnectAsync(socket, address);
+            return;
+        }
+
         try
         {
             socket.Connect(address);
@@ -98,6 +99,30 @@ public partial class SelectorEventLoop
 
         // Reading Connected makes .NET record the finished non-blocking connect (RemoteEndPoint etc.).
         _ = socket.Connected;
+    }
+
+    // A non-blocking AF_UNIX connect never goes on in the background: it completes at once, fails, or
+    // fails with EAGAIN because the listener's backlog is full. Then nothing is in progress, and the
+    // socket polls writable at once, so waiting for writability (the TCP way) would hand back a socket
+    // that is not connected. Nothing signals room in another process's backlog, so try again, backing
+    // off from 1 ms to 50 ms, until it connects, fails otherwise, or the caller cancels.
+    private async LoopTask UnixConnectAsync(Socket socket, EndPoint address)
+    {
+        double delay = 0.001;
+        while (true)
+        {
+            try
+            {
+                socket.Connect(address);
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.TryAgain or SocketError.Interrupted)
+            {
+            }
+
+            await Tasks.Sleep(delay);
+            delay = Math.Min(delay * 2, 0.05);
+        }
     }
 
     /// <inheritdoc/>
@@ -161,46 +186,6 @@ public partial class SelectorEventLoop
         }
     }
 
-    /// <inheritdoc/>
-    /// <remarks>
-    /// This version always uses the read-and-send fallback (asyncio's <c>_sock_sendfile_fallback</c>);
-    /// the file position is left after the last byte sent, as asyncio does.
-    /// </remarks>
-    public override async LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
-        CancellationToken cancellationToken = default)
-    {
-        CheckNonBlocking(socket);
-        ArgumentNullException.ThrowIfNull(file);
-        CheckSendFileArguments(offset, count);
-        using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(SendFileChunkSize);
-        long sent = 0;
-        try
-        {
-            file.Seek(offset, SeekOrigin.Begin);
-            while (count is null || sent < count)
-            {
-                int want = (int)Math.Min(chunk.Length, count is { } c ? c - sent : chunk.Length);
-                // A regular file read does not block on the network; the loop thread reads it directly, as asyncio's fallback does in an executor.
-                int n = file.Read(chunk, 0, want);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                await SockSendAllAsync(socket, chunk.AsMemory(0, n), cancellationToken);
-                sent += n;
-            }
-
-            return sent;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(chunk);
-            file.Seek(offset + sent, SeekOrigin.Begin);
-        }
-    }
-
     /// <summary>Waits until <paramref name="fd"/> is readable; the reader is gone when this returns or throws.</summary>
     private async LoopTask WaitReadableAsync(int fd)
     {
@@ -216,31 +201,23 @@ public partial class SelectorEventLoop
         }
     }
 
-    /// <summary>Waits until <paramref name="fd"/> is writable; the writer is gone when this returns or throws.</summary>
-    private async LoopTask WaitWritableAsync(int fd)
+    /// <summary>
+    /// Waits until <paramref name="fd"/> is writable; the writer is gone when this returns or throws.
+    /// A <paramref name="session"/> (SendFileAsync on a transport) can end the wait early.
+    /// </summary>
+    private async LoopTask WaitWritableAsync(int fd, SendFileSession? session = null)
     {
         var ready = new Future<VoidResult>(this);
         SetWriter(fd, new StateHandle<Future<VoidResult>>(this, s_setReady, ready));
+        session?.Arm(ready);
         try
         {
             await ready;
         }
         finally
         {
+            session?.Disarm();
             SetWriter(fd, null);
-        }
-    }
-
-    private static void CheckSendFileArguments(long offset, long? count)
-    {
-        if (offset < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, "The offset must be non-negative.");
-        }
-
-        if (count is <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count), count, "The count must be positive, or null for the rest of the file.");
         }
     }
 

@@ -37,8 +37,12 @@ public partial class SelectorEventLoop
     /// <remarks>
     /// Every address <paramref name="host"/> resolves to is tried in turn (or, with
     /// <see cref="ConnectionOptions.HappyEyeballsDelay"/>, staggered as RFC 8305 says). When all
-    /// fail, a <see cref="SocketException"/> is thrown if they failed alike, otherwise an
-    /// <see cref="AggregateException"/> of every failure. Cancelling at any stage closes the socket.
+    /// fail, a <see cref="SocketException"/> is thrown if they failed alike (the same
+    /// <see cref="SocketException.SocketErrorCode"/>: asyncio compares the messages, which here name
+    /// each address), otherwise an <see cref="ExceptionGroup"/> of every failure in the order they
+    /// happened, its message listing them as asyncio's "Multiple exceptions: ..." does. That is
+    /// asyncio 3.12's <c>all_errors=True</c> shape: a .NET caller loses nothing by it, and catching
+    /// <see cref="AggregateException"/> still works. Cancelling at any stage closes the socket.
     /// </remarks>
     public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
@@ -73,9 +77,9 @@ public partial class SelectorEventLoop
     /// <inheritdoc/>
     /// <remarks>
     /// A null <paramref name="hosts"/> binds the wildcard of IPv4 and of IPv6 (the IPv6 socket is
-    /// IPv6-only, so both can bind the same port). The sockets listen at once, even with
-    /// <see cref="ServerOptions.StartServing"/> false: connections wait in the backlog until
-    /// <see cref="Server.StartServing"/>.
+    /// IPv6-only, so both can bind the same port). As in asyncio, the sockets listen only when
+    /// serving starts: with <see cref="ServerOptions.StartServing"/> false they are bound, and
+    /// connection attempts are refused, until <see cref="Server.StartServing"/>.
     /// </remarks>
     public override async LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
         ServerOptions? options = null, CancellationToken cancellationToken = default)
@@ -130,7 +134,6 @@ public partial class SelectorEventLoop
             foreach (var socket in sockets)
             {
                 socket.Blocking = false;
-                socket.Listen(options.Backlog);
             }
         }
         catch
@@ -143,10 +146,23 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        var server = new SelectorServer(this, protocolFactory, sockets, options, null, 0);
+        return StartServer(new SelectorServer(this, protocolFactory, sockets, options, null, 0), options);
+    }
+
+    /// <summary>Starts serving if <paramref name="options"/> say so; a server that cannot listen is closed before the error goes on.</summary>
+    private static Server StartServer(SelectorServer server, ServerOptions options)
+    {
         if (options.StartServing)
         {
-            server.StartServing();
+            try
+            {
+                server.StartServing();
+            }
+            catch
+            {
+                server.Close();
+                throw;
+            }
         }
 
         return server;
@@ -257,7 +273,6 @@ public partial class SelectorEventLoop
         try
         {
             socket.Blocking = false;
-            socket.Listen(options.Backlog);
         }
         catch
         {
@@ -265,39 +280,41 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        var server = new SelectorServer(this, protocolFactory, [socket], options, ownedPath, inode);
-        if (options.StartServing)
-        {
-            server.StartServing();
-        }
-
-        return server;
+        return StartServer(new SelectorServer(this, protocolFactory, [socket], options, ownedPath, inode), options);
     }
 
-    /// <summary>
-    /// Joins a connected socket to a new protocol. The socket is closed if anything fails before the
-    /// transport owns it; after that, a failure or cancellation closes the transport.
-    /// </summary>
-    private async LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
-        where TProtocol : IBaseProtocol
-    {
-        var waiter = new Future<VoidResult>(this);
-        TProtocol protocol;
-        SelectorSocketTransport transport;
-        try
+    /// <summary>Joins a connected socket to a new protocol: see <see cref="AttachTransportAsync"/>.</summary>
+    private LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
+        where TProtocol : IBaseProtocol =>
+        AttachTransportAsync<ITransport, TProtocol, bool>(socket, protocolFactory, noDelay, static (loop, socket, protocolFactory, noDelay, waiter) =>
         {
             if (noDelay)
             {
                 socket.NoDelay = true;
             }
 
-            protocol = protocolFactory();
-            if (protocol is null)
-            {
-                throw new InvalidOperationException("The protocol factory returned null.");
-            }
+            var protocol = NewProtocol(protocolFactory);
+            return (new SelectorSocketTransport(loop, socket, protocol, waiter, null), protocol);
+        });
 
-            transport = new SelectorSocketTransport(this, socket, protocol, waiter, null);
+    /// <summary>
+    /// Joins a socket to a new protocol and transport (both made by <paramref name="make"/>, which
+    /// gets the protocol from <see cref="NewProtocol"/>) and waits
+    /// for ConnectionMade. The socket is closed if anything fails before the transport owns it; after
+    /// that, a failure or cancellation closes the transport. <typeparamref name="TTransport"/> is the
+    /// interface the caller returns, which the made transport implements.
+    /// </summary>
+    private async LoopTask<(TTransport, TProtocol)> AttachTransportAsync<TTransport, TProtocol, TState>(Socket socket, Func<TProtocol> protocolFactory,
+        TState state, Func<SelectorEventLoop, Socket, Func<TProtocol>, TState, Future<VoidResult>, (SelectorTransport, TProtocol)> make)
+        where TTransport : class, IBaseTransport
+        where TProtocol : IBaseProtocol
+    {
+        var waiter = new Future<VoidResult>(this);
+        TProtocol protocol;
+        SelectorTransport transport;
+        try
+        {
+            (transport, protocol) = make(this, socket, protocolFactory, state, waiter);
         }
         catch
         {
@@ -315,8 +332,12 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        return (transport, protocol);
+        return ((TTransport)(IBaseTransport)transport, protocol);
     }
+
+    /// <summary>Calls the caller's protocol factory; a null protocol is its mistake, said clearly.</summary>
+    private static TProtocol NewProtocol<TProtocol>(Func<TProtocol> protocolFactory) =>
+        protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
 
     /// <summary>Tries each address in turn; throws every failure together if none connects.</summary>
     private async LoopTask<Socket> ConnectInTurnAsync(IReadOnlyList<AddressInfo> infos, EndPoint? localEndPoint)
@@ -444,7 +465,7 @@ public partial class SelectorEventLoop
         return winner ?? throw ConnectFailure(errors);
     }
 
-    private static Exception ConnectFailure(List<Exception> errors)
+    internal static Exception ConnectFailure(List<Exception> errors)
     {
         if (errors.Count == 0)
         {
@@ -456,7 +477,7 @@ public partial class SelectorEventLoop
             return errors[0];
         }
 
-        return new AggregateException("Multiple exceptions: " + string.Join("; ", errors.Select(e => e.Message)), errors);
+        return new ExceptionGroup("Multiple exceptions: " + string.Join("; ", errors.Select(e => e.Message)), errors);
     }
 
     /// <summary>Orders addresses as RFC 8305 section 4: alternating families, <paramref name="interleave"/> of the first family at a time (0: as resolved).</summary>

@@ -17,7 +17,7 @@ namespace Tulip;
 /// generation in its selector token: an event for an fd that was closed and whose number was
 /// reused is recognised as stale and dropped, never delivered to the new owner's callback.
 /// </remarks>
-public partial class SelectorEventLoop : BaseEventLoop
+public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
 {
     /// <summary>Events taken from the selector per wait. 1024 matches libuv's epoll batch.</summary>
     private const int EventBatchSize = 1024;
@@ -54,6 +54,9 @@ public partial class SelectorEventLoop : BaseEventLoop
 
     /// <summary>Registered fds (for tests and diagnostics).</summary>
     internal int RegistrationCount => _registrations.Count;
+
+    /// <summary>Whether a reader or writer is set for <paramref name="fd"/>.</summary>
+    internal bool IsRegistered(int fd) => _registrations.TryGetValue(fd, out _);
 
     // Generation 0 is never used for a registration, so the wake-up fd's token is unique.
     private ulong WakeupToken => (uint)_wakeup.ReadFd;
@@ -158,6 +161,37 @@ public partial class SelectorEventLoop : BaseEventLoop
     {
         CheckIoCall(fd);
         return SetWriter(fd, null);
+    }
+
+    /// <inheritdoc/>
+    public Handle CreateIoHandle<TState>(Action<TState> callback, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return new StateHandle<TState>(this, callback, state);
+    }
+
+    /// <inheritdoc/>
+    void IReadinessEventLoop.SetReader(int fd, Handle? handle)
+    {
+        CheckIoCall(fd);
+        CheckIoHandle(handle);
+        SetReader(fd, handle, cancelReplaced: false);
+    }
+
+    /// <inheritdoc/>
+    void IReadinessEventLoop.SetWriter(int fd, Handle? handle)
+    {
+        CheckIoCall(fd);
+        CheckIoHandle(handle);
+        SetWriter(fd, handle, cancelReplaced: false);
+    }
+
+    private static void CheckIoHandle(Handle? handle)
+    {
+        if (handle is { Cancelled: true })
+        {
+            throw new ArgumentException("The handle is cancelled and can never run again: make a new one with CreateIoHandle.", nameof(handle));
+        }
     }
 
     /// <summary>

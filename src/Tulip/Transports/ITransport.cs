@@ -95,22 +95,51 @@ public interface ITransport : IReadTransport, IWriteTransport
 }
 
 /// <summary>A datagram transport (UDP, UNIX datagrams): the PEP's <c>DatagramTransport</c>.</summary>
+/// <remarks>
+/// Each <see cref="SendTo"/> is one datagram, delivered whole or not at all: datagrams are never
+/// merged or split, and one that must wait is buffered as it is. Errors of single sends and
+/// receives (an ICMP port unreachable, a datagram too large) go to the protocol's
+/// <see cref="IDatagramProtocol.ErrorReceived"/> and the endpoint stays usable. All members are for
+/// the loop thread.
+/// </remarks>
 public interface IDatagramTransport : IBaseTransport
 {
     /// <summary>
     /// Sends one datagram to <paramref name="address"/>, or to the remote address given at creation
-    /// when null. Never blocks: a datagram the kernel does not take at once is buffered.
+    /// when null. Never blocks: a datagram the kernel does not take at once is copied and buffered,
+    /// and sent, in order, when the socket is writable. An empty datagram is sent too.
     /// </summary>
-    /// <exception cref="ArgumentException">The endpoint was created with a remote address and another was given.</exception>
+    /// <param name="data">The datagram. Copied if it must be buffered, so the caller may reuse its memory.</param>
+    /// <param name="address">
+    /// Where to send it: a resolved address of the socket's family (<see cref="System.Net.IPEndPoint"/>,
+    /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/>); null for the remote address given at creation.
+    /// </param>
+    /// <exception cref="ArgumentException">
+    /// The endpoint was created with a remote address and another was given; or it has none and none
+    /// was given; or the address is of another family than the socket's, or a name to resolve.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The transport was closed or aborted.</exception>
     void SendTo(ReadOnlySpan<byte> data, System.Net.EndPoint? address = null);
 
-    /// <summary>Closes at once, dropping buffered datagrams.</summary>
+    /// <summary>
+    /// Closes at once: buffered datagrams are dropped and the protocol's
+    /// <see cref="IBaseProtocol.ConnectionLost"/> is called with null soon after.
+    /// </summary>
     void Abort();
 
-    /// <summary>Bytes buffered and not yet sent.</summary>
+    /// <summary>
+    /// Bytes buffered and not yet sent, counting 8 bytes of overhead per datagram (as asyncio does,
+    /// so that empty datagrams count too).
+    /// </summary>
     int GetWriteBufferSize();
 
+    /// <summary>The current low- and high-water marks of the write buffer.</summary>
+    (int Low, int High) GetWriteBufferLimits();
+
     /// <summary>Sets the write-buffer marks, as for <see cref="IWriteTransport.SetWriteBufferLimits"/>.</summary>
+    /// <param name="high">Defaults to 64 KiB, or four times <paramref name="low"/> if only that is given.</param>
+    /// <param name="low">Defaults to a quarter of <paramref name="high"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The marks are negative or low exceeds high.</exception>
     void SetWriteBufferLimits(int? high = null, int? low = null);
 }
 

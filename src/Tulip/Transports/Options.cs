@@ -73,19 +73,38 @@ public sealed record ServerOptions
 /// <summary>Options for <see cref="IEventLoop.CreateDatagramEndpointAsync{TProtocol}"/>.</summary>
 public sealed record DatagramOptions
 {
-    /// <summary>The address family; inferred from the addresses by default.</summary>
+    /// <summary>
+    /// The address family: <see cref="AddressFamily.InterNetwork"/>, <see cref="AddressFamily.InterNetworkV6"/>
+    /// or <see cref="AddressFamily.Unix"/>.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see cref="AddressFamily.Unspecified"/>: inferred from the addresses (every family a
+    /// name resolves to is tried). Required when neither a local nor a remote address is given.
+    /// </remarks>
     public AddressFamily Family { get; init; } = AddressFamily.Unspecified;
 
-    /// <summary>The protocol number; 0 (the default) for the family's usual one.</summary>
+    /// <summary>The protocol number; <see cref="ProtocolType.Unspecified"/> (the default) for the family's usual one (UDP).</summary>
     public ProtocolType Protocol { get; init; } = ProtocolType.Unspecified;
 
-    /// <summary>Sets SO_REUSEPORT. Defaults to false.</summary>
+    /// <summary>getaddrinfo flags used to resolve <see cref="DnsEndPoint"/> addresses. Defaults to none.</summary>
+    public AddressInfoFlags Flags { get; init; } = AddressInfoFlags.None;
+
+    /// <summary>Sets SO_REUSEPORT, so several endpoints can bind the same address and port. Defaults to false.</summary>
+    /// <remarks>IP sockets only: Linux refuses SO_REUSEPORT on UNIX sockets, and asking for it there is an error.</remarks>
     public bool ReusePort { get; init; }
 
-    /// <summary>Sets SO_BROADCAST. Defaults to false.</summary>
+    /// <summary>Sets SO_BROADCAST, so datagrams may be sent to broadcast addresses. Defaults to false.</summary>
+    /// <remarks>
+    /// With a remote address the socket is then not connected (as asyncio: a socket connected to a
+    /// broadcast address would receive only from that address); datagrams still go to the remote address by default.
+    /// </remarks>
     public bool AllowBroadcast { get; init; }
 
-    /// <summary>A socket to use instead of creating one; the addresses must then be null.</summary>
+    /// <summary>
+    /// A datagram socket to use instead of creating one; the addresses must then be null and the other
+    /// options left at their defaults. The transport takes ownership of it and makes it non-blocking.
+    /// If it is connected, its peer is the endpoint's remote address.
+    /// </summary>
     public Socket? Socket { get; init; }
 }
 

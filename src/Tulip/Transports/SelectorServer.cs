@@ -32,6 +32,7 @@ internal sealed class SelectorServer : Server
     private readonly ulong _unixInode;
     private Socket[]? _sockets;  // null once closed
     private bool _serving;
+    private bool _listening;     // listen(2) done: asyncio listens in _start_serving, not at creation
     private Future<VoidResult>? _serveForever;
 
     internal SelectorServer(SelectorEventLoop loop, Func<IBaseProtocol> protocolFactory, IReadOnlyList<Socket> sockets,
@@ -65,11 +66,26 @@ internal sealed class SelectorServer : Server
     internal int ClientCount => _clients.Count;
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The sockets call listen(2) here, the first time, as asyncio's <c>_start_serving</c> does: until
+    /// then a connection attempt is refused instead of waiting in a backlog nobody serves.
+    /// </remarks>
+    /// <exception cref="SocketException">listen(2) failed (EADDRINUSE: another socket listens on the same address).</exception>
     public override void StartServing()
     {
         if (_serving || _sockets is null)
         {
             return;
+        }
+
+        if (!_listening)
+        {
+            foreach (var socket in _sockets)
+            {
+                socket.Listen(_options.Backlog);
+            }
+
+            _listening = true;
         }
 
         _serving = true;

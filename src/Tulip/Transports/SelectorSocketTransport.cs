@@ -3,7 +3,6 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
-using Microsoft.Extensions.Logging;
 
 namespace Tulip;
 
@@ -25,26 +24,12 @@ namespace Tulip;
 /// Everything here is owned by the loop thread.
 /// </para>
 /// </remarks>
-internal sealed class SelectorSocketTransport : ITransport
+internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 {
-    /// <summary>asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes after close are dropped, and logged once this many have been.</summary>
-    private const int LogThresholdForLostWrites = 5;
-
-    /// <summary>asyncio's default high-water mark (64 KiB); the low mark defaults to a quarter of it.</summary>
-    internal const int DefaultHighWater = 64 * 1024;
-
-    private static readonly Action<object?, object?> s_start = static (t, w) => ((SelectorSocketTransport)t!).Start((Future<VoidResult>?)w);
-    private static readonly Action<object?, object?> s_connectionLost = static (t, e) => ((SelectorSocketTransport)t!).CallConnectionLost((Exception?)e);
-
-    private readonly SelectorEventLoop _loop;
-    private readonly Socket _socket;
-    private readonly int _fd;
     private readonly SelectorServer? _server;
-    private readonly Dictionary<string, object?> _extra;
     private readonly StateHandle<SelectorSocketTransport> _readHandle;
     private readonly StateHandle<SelectorSocketTransport> _writeHandle;
 
-    private IBaseProtocol _protocol;
     private IProtocol? _streamProtocol;
     private IBufferedProtocol? _bufferedProtocol;
 
@@ -53,53 +38,26 @@ internal sealed class SelectorSocketTransport : ITransport
     private int _bufStart;
     private int _bufEnd;
 
-    private int _highWater = DefaultHighWater;
-    private int _lowWater = DefaultHighWater / 4;
-    private bool _protocolPaused;   // PauseWriting was called and ResumeWriting not yet
     private bool _readingPaused;    // PauseReading was called
-    private bool _started;          // ConnectionMade ran; the reader may be registered
-    private bool _closing;
     private bool _eof;              // WriteEof was called
     private bool _eofSent;          // shutdown(SHUT_WR) done
-    private int _connLost;          // >0 once ConnectionLost is scheduled
-    private int _droppedWrites;     // writes dropped because the transport was closing
-    private bool _socketClosed;
+
+    // SendFileAsync: the session while one runs. ConnectionLost (and with it closing the socket)
+    // waits until it ends, so the send never finds its fd closed or reused under it.
+    private SendFileSession? _sendFile;
+    private bool _lostDeferred;
+    private Exception? _lostDeferredError;
 
     internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, SelectorServer? server)
+        : base(loop, socket, "socket.send() raised exception: the transport is closed, the write was dropped.")
     {
-        _loop = loop;
-        _socket = socket;
-        _fd = checked((int)socket.Handle);
         _server = server;
-        _extra = new Dictionary<string, object?>(3) { ["socket"] = socket };
-        try
-        {
-            _extra["sockname"] = socket.LocalEndPoint;
-        }
-        catch (SocketException)
-        {
-            // Not bound: asyncio leaves the key out too.
-        }
-
-        try
-        {
-            _extra["peername"] = socket.RemoteEndPoint;
-        }
-        catch (SocketException)
-        {
-            // ENOTCONN: the peer already went away; GetExtraInfo gives the default.
-        }
-
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
-        _protocol = null!;
         SetProtocol(protocol);
         server?.Attach(this);
-        loop.ScheduleInternal(s_start, this, waiter);
+        ScheduleStart(waiter);
     }
-
-    /// <inheritdoc/>
-    public bool IsClosing => _closing;
 
     /// <inheritdoc/>
     public bool IsReading => !_readingPaused && !_closing;
@@ -108,11 +66,10 @@ internal sealed class SelectorSocketTransport : ITransport
     public bool CanWriteEof => true;
 
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    private protected override bool HasPendingWrites => _buffer is not null;
 
     /// <inheritdoc/>
-    public void SetProtocol(IBaseProtocol protocol)
+    public override void SetProtocol(IBaseProtocol protocol)
     {
         ArgumentNullException.ThrowIfNull(protocol);
         if (protocol is IBufferedProtocol buffered)
@@ -134,88 +91,24 @@ internal sealed class SelectorSocketTransport : ITransport
     }
 
     /// <inheritdoc/>
-    public IBaseProtocol GetProtocol() => _protocol;
-
-    /// <inheritdoc/>
-    public override string ToString()
-    {
-        string state = _socketClosed ? "closed" : _closing ? "closing" : "open";
-        return $"<SelectorSocketTransport fd={_fd} {state} buffered={GetWriteBufferSize()}>";
-    }
+    public override string ToString() => $"<SelectorSocketTransport fd={_fd} {StateName} buffered={GetWriteBufferSize()}>";
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
-    private void Start(Future<VoidResult>? waiter)
+    /// <inheritdoc/>
+    private protected override void OnStarted()
     {
-        if (_connLost > 0)
-        {
-            // Aborted before it started: ConnectionMade never runs, nor does ConnectionLost (asyncio).
-            waiter?.TrySetException(new SocketException((int)SocketError.ConnectionAborted));
-            return;
-        }
-
-        try
-        {
-            _protocol.ConnectionMade(this);
-        }
-        catch (Exception ex)
-        {
-            waiter?.TrySetException(ex);
-            FatalError(ex, "Fatal error: protocol.ConnectionMade() call failed.");
-            return;
-        }
-
-        _started = true;
-        if (!_closing && !_readingPaused)
+        if (!_readingPaused)
         {
             _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
         }
-
-        waiter?.TrySetResult(default);
     }
 
     /// <inheritdoc/>
-    public void Close()
+    /// <remarks>Unsent data is dropped and the peer gets a reset (SO_LINGER {on, 0}), as asyncio's <c>abort</c>.</remarks>
+    public override void Abort()
     {
-        if (_closing)
-        {
-            return;
-        }
-
-        _closing = true;
-        _loop.SetReader(_fd, null, cancelReplaced: false);
-        if (_buffer is null)
-        {
-            _connLost++;
-            _loop.ScheduleInternal(s_connectionLost, this, null);
-        }
-    }
-
-    /// <inheritdoc/>
-    public void Abort() => ForceClose(null, abortive: true);
-
-    private void FatalError(Exception ex, string message)
-    {
-        if (ex is not SocketException)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext(message) { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-        else if (_loop.Debug && _loop.Logger.IsEnabled(LogLevel.Debug))
-        {
-            _loop.Logger.LogDebug(ex, "{Transport}: {Message}", this, message);
-        }
-
-        ForceClose(ex, abortive: false);
-    }
-
-    private void ForceClose(Exception? ex, bool abortive)
-    {
-        if (_connLost > 0)
-        {
-            return;
-        }
-
-        if (abortive && !_socketClosed)
+        if (_connLost == 0 && !_socketClosed)
         {
             try
             {
@@ -228,56 +121,27 @@ internal sealed class SelectorSocketTransport : ITransport
             }
         }
 
-        DropBuffer();
-        _loop.SetWriter(_fd, null, cancelReplaced: false);
-        if (!_closing)
-        {
-            _closing = true;
-            _loop.SetReader(_fd, null, cancelReplaced: false);
-        }
-
-        _connLost++;
-        _loop.ScheduleInternal(s_connectionLost, this, ex);
+        ForceClose(null);
     }
 
-    private void CallConnectionLost(Exception? ex)
+    /// <inheritdoc/>
+    private protected override void OnForceClose(Exception? ex) => _sendFile?.Interrupt(ex);
+
+    /// <summary>While a SendFileAsync runs, ConnectionLost waits for <see cref="EndSendFile"/>.</summary>
+    private protected override bool DeferConnectionLost(Exception? ex)
     {
-        try
+        if (_sendFile is null)
         {
-            if (_started)
-            {
-                _protocol.ConnectionLost(ex);
-            }
-        }
-        catch (Exception callbackError)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ConnectionLost()")
-            {
-                Exception = callbackError,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-        finally
-        {
-            CloseSocket();
-            _server?.Detach(this);
-        }
-    }
-
-    private void CloseSocket()
-    {
-        if (_socketClosed)
-        {
-            return;
+            return false;
         }
 
-        _socketClosed = true;
-        _loop.SetReader(_fd, null, cancelReplaced: false);
-        _loop.SetWriter(_fd, null, cancelReplaced: false);
-        DropBuffer();
-        _socket.Dispose();
+        _lostDeferred = true;
+        _lostDeferredError = ex;
+        return true;
     }
+
+    /// <inheritdoc/>
+    private protected override void OnConnectionLost() => _server?.Detach(this);
 
     // ---- Reading -----------------------------------------------------------------------------
 
@@ -464,6 +328,11 @@ internal sealed class SelectorSocketTransport : ITransport
             ThrowWriteAfterEof();
         }
 
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
         if (data.IsEmpty)
         {
             return;
@@ -506,13 +375,147 @@ internal sealed class SelectorSocketTransport : ITransport
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// With nothing pending, the buffers go to the kernel in one sendmsg(2) per
+    /// <see cref="Interop.SendVectorMax"/> of them, pinned where they are: nothing is copied when the
+    /// socket takes it all. What it refuses (the rest of a partly sent buffer, and every buffer after
+    /// it) is copied into the write buffer, in order.
+    /// </remarks>
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        foreach (var chunk in data)
+        if (_eof)
         {
-            Write(chunk.Span);
+            ThrowWriteAfterEof();
         }
+
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
+        if (_closing || _connLost > 0)
+        {
+            DropWrite();
+            return;
+        }
+
+        using var chunks = data.GetEnumerator();
+        if (_buffer is null)
+        {
+            var batch = new MemoryBatch();
+            bool more = true;
+            while (more)
+            {
+                int count = 0;
+                while (count < Interop.SendVectorMax && (more = chunks.MoveNext()))
+                {
+                    if (!chunks.Current.IsEmpty)
+                    {
+                        batch[count++] = chunks.Current;
+                    }
+                }
+
+                if (count == 0)
+                {
+                    return;
+                }
+
+                long sent = SendVector(ref batch, count, out long total, out int errno);
+                if (sent == total)
+                {
+                    continue;
+                }
+
+                if (sent < 0)
+                {
+                    if (errno != Interop.Errno.EAGAIN)
+                    {
+                        FatalError(Interop.GetExceptionForErrno(errno, $"sendmsg(fd {_fd})"), "Fatal write error on socket transport");
+                        return;
+                    }
+
+                    sent = 0;
+                }
+
+                // The socket is full: buffer the unsent tail of this batch, then everything after it.
+                for (int i = 0; i < count; i++)
+                {
+                    var chunk = batch[i].Span;
+                    if (sent >= chunk.Length)
+                    {
+                        sent -= chunk.Length;
+                        continue;
+                    }
+
+                    Append(chunk.Slice((int)sent));
+                    sent = 0;
+                }
+
+                _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+                break;
+            }
+        }
+
+        while (chunks.MoveNext())
+        {
+            Append(chunks.Current.Span);
+        }
+
+        MaybePauseProtocol();
+    }
+
+    /// <summary>
+    /// One sendmsg(2) of <paramref name="count"/> buffers, pinned for the call: the bytes sent, or -1
+    /// with <paramref name="errno"/> (EAGAIN when the socket is full). EINTR is retried.
+    /// </summary>
+    private unsafe long SendVector(ref MemoryBatch batch, int count, out long total, out int errno)
+    {
+        var pins = new PinBatch();
+        Interop.IoVec* iov = stackalloc Interop.IoVec[count];
+        total = 0;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i] = batch[i].Pin();
+                iov[i].Base = pins[i].Pointer;
+                iov[i].Length = (nuint)batch[i].Length;
+                total += batch[i].Length;
+            }
+
+            var message = new Interop.MsgHdr { Iov = iov, IovLength = (nuint)count };
+            while (true)
+            {
+                nint n = Interop.SendMsg(_fd, &message, Interop.MSG_NOSIGNAL);
+                errno = n < 0 ? Interop.GetLastErrno() : 0;
+                if (n >= 0 || errno != Interop.Errno.EINTR)
+                {
+                    return n;
+                }
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i].Dispose();
+            }
+        }
+    }
+
+    /// <summary>Up to <see cref="Interop.SendVectorMax"/> buffers for one vectored send, on the stack.</summary>
+    [System.Runtime.CompilerServices.InlineArray(Interop.SendVectorMax)]
+    private struct MemoryBatch
+    {
+        private ReadOnlyMemory<byte> _element;
+    }
+
+    /// <summary>The pins of a <see cref="MemoryBatch"/> while the kernel reads it.</summary>
+    [System.Runtime.CompilerServices.InlineArray(Interop.SendVectorMax)]
+    private struct PinBatch
+    {
+        private MemoryHandle _element;
     }
 
     /// <inheritdoc/>
@@ -524,7 +527,7 @@ internal sealed class SelectorSocketTransport : ITransport
         }
 
         _eof = true;
-        if (_buffer is null)
+        if (_buffer is null && _sendFile is null)
         {
             ShutdownWrite();
         }
@@ -534,23 +537,10 @@ internal sealed class SelectorSocketTransport : ITransport
     public int GetWriteBufferSize() => _bufEnd - _bufStart;
 
     /// <inheritdoc/>
-    public (int Low, int High) GetWriteBufferLimits() => (_lowWater, _highWater);
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
 
     /// <inheritdoc/>
-    public void SetWriteBufferLimits(int? high = null, int? low = null)
-    {
-        int h = high ?? (low is { } l ? 4 * l : DefaultHighWater);
-        int lo = low ?? h / 4;
-        if (h < 0 || lo < 0 || lo > h)
-        {
-            throw new ArgumentOutOfRangeException(high is null ? nameof(low) : nameof(high),
-                $"The marks must satisfy 0 <= low <= high; got high={h}, low={lo}.");
-        }
-
-        _highWater = h;
-        _lowWater = lo;
-        MaybePauseProtocol();
-    }
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, GetWriteBufferSize());
 
     private void OnWritable()
     {
@@ -582,15 +572,86 @@ internal sealed class SelectorSocketTransport : ITransport
         DropBuffer();
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         MaybeResumeProtocol();
+        _sendFile?.Drained?.TrySetResult(default);
         if (_closing)
         {
             if (_connLost == 0)
             {
-                _connLost++;
-                _loop.ScheduleInternal(s_connectionLost, this, null);
+                ScheduleConnectionLost(null);
             }
         }
-        else if (_eof)
+        else if (_eof && _sendFile is null)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    // ---- SendFileAsync -----------------------------------------------------------------------
+
+    /// <summary>
+    /// Enters sendfile mode (asyncio's <c>_make_empty_waiter</c> with the pause of
+    /// <c>_sendfile_native</c>): reading pauses, <see cref="Write"/> throws, and the returned session's
+    /// <see cref="SendFileSession.Drained"/> completes once what is buffered has been sent.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The transport is closing, or a send is already running.</exception>
+    internal SendFileSession BeginSendFile()
+    {
+        if (_closing || _connLost > 0)
+        {
+            throw new InvalidOperationException("The transport is closing: SendFileAsync cannot send on it.");
+        }
+
+        if (_sendFile is not null)
+        {
+            throw new InvalidOperationException("SendFileAsync is already running on this transport: await it before starting another.");
+        }
+
+        if (_eof)
+        {
+            throw new InvalidOperationException("Cannot send a file after WriteEof(): the write side is shut down.");
+        }
+
+        _sendFile = new SendFileSession
+        {
+            Drained = _buffer is null ? null : new Future<VoidResult>(_loop),
+            ResumeReading = IsReading,
+        };
+        PauseReading();
+        return _sendFile;
+    }
+
+    /// <summary>
+    /// Leaves sendfile mode however the send ended: a close or abort that came meanwhile takes
+    /// effect now; otherwise reading resumes if it was on, and a <see cref="WriteEof"/> made
+    /// meanwhile is carried out.
+    /// </summary>
+    internal void EndSendFile(SendFileSession session)
+    {
+        if (!ReferenceEquals(session, _sendFile))
+        {
+            return;
+        }
+
+        _sendFile = null;
+        if (_lostDeferred)
+        {
+            _lostDeferred = false;
+            ScheduleConnectionLostNow(_lostDeferredError);
+            _lostDeferredError = null;
+            return;
+        }
+
+        if (_closing)
+        {
+            return;
+        }
+
+        if (session.ResumeReading)
+        {
+            ResumeReading();
+        }
+
+        if (_eof && _buffer is null)
         {
             ShutdownWrite();
         }
@@ -614,93 +675,18 @@ internal sealed class SelectorSocketTransport : ITransport
         }
     }
 
-    private void Append(ReadOnlySpan<byte> data)
-    {
-        int pending = _bufEnd - _bufStart;
-        if (_buffer is null)
-        {
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 4096));
-            _bufStart = _bufEnd = 0;
-        }
-        else if (_buffer.Length - _bufEnd < data.Length)
-        {
-            if (_buffer.Length - pending >= data.Length && pending <= _buffer.Length / 2)
-            {
-                // Enough room once the sent prefix is dropped: slide the pending bytes down.
-                Buffer.BlockCopy(_buffer, _bufStart, _buffer, 0, pending);
-            }
-            else
-            {
-                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(checked(pending + data.Length), checked(_buffer.Length * 2)));
-                Buffer.BlockCopy(_buffer, _bufStart, bigger, 0, pending);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = bigger;
-            }
+    private void Append(ReadOnlySpan<byte> data) => WriteBacklog.Append(ref _buffer, ref _bufStart, ref _bufEnd, data);
 
-            _bufStart = 0;
-            _bufEnd = pending;
-        }
+    /// <inheritdoc/>
+    private protected override void DropBuffer() => WriteBacklog.Release(ref _buffer, ref _bufStart, ref _bufEnd);
 
-        data.CopyTo(_buffer.AsSpan(_bufEnd));
-        _bufEnd += data.Length;
-    }
+    private void MaybePauseProtocol() => _flow.MaybePause(_bufEnd - _bufStart);
 
-    private void DropBuffer()
-    {
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+    private void MaybeResumeProtocol() => _flow.MaybeResume(_bufEnd - _bufStart);
 
-        _bufStart = _bufEnd = 0;
-    }
-
-    private void DropWrite()
-    {
-        if (_droppedWrites >= LogThresholdForLostWrites)
-        {
-            _loop.Logger.LogWarning("socket.send() raised exception: the transport is closed, the write was dropped.");
-        }
-
-        _droppedWrites++;
-    }
-
-    private void MaybePauseProtocol()
-    {
-        if (_protocolPaused || GetWriteBufferSize() <= _highWater)
-        {
-            return;
-        }
-
-        _protocolPaused = true;
-        try
-        {
-            _protocol.PauseWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.PauseWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
-
-    private void MaybeResumeProtocol()
-    {
-        if (!_protocolPaused || GetWriteBufferSize() > _lowWater)
-        {
-            return;
-        }
-
-        _protocolPaused = false;
-        try
-        {
-            _protocol.ResumeWriting();
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("protocol.ResumeWriting() failed") { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-    }
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowSendFileInProgress() =>
+        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowWriteAfterEof() =>

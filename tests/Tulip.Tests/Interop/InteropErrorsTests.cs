@@ -30,6 +30,25 @@ public sealed class InteropErrorsTests
         Assert.EndsWith($"({Interop.Errno.GetName(errno)}, errno {errno})", socketEx.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(Interop.Errno.EPIPE, "write(fd 7) failed: broken pipe: the reading end is closed (EPIPE, errno 32)")]
+    [InlineData(Interop.Errno.EBADF, "write(fd 7) failed: bad file descriptor (EBADF, errno 9)")]
+    public void Pipe_errnos_stay_IOExceptions_with_the_errno_as_HResult(int errno, string message)
+    {
+        IOException io = Interop.GetIOExceptionForErrno(errno, "write(fd 7)");
+
+        Assert.IsType<IOException>(io); // never the SocketException GetExceptionForErrno makes of EPIPE
+        Assert.Equal(message, io.Message);
+        Assert.Equal(errno, io.HResult);
+    }
+
+    [Fact]
+    public void EIO_has_its_name()
+    {
+        IOException io = Interop.GetIOExceptionForErrno(Interop.Errno.EIO, "read(fd 3)");
+        Assert.EndsWith("(EIO, errno 5)", io.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void EBADF_is_an_IOException_saying_bad_file_descriptor()
     {

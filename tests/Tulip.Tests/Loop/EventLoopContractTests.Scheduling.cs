@@ -122,6 +122,7 @@ public abstract partial class EventLoopContractTests
     [Fact]
     public void Close_releases_the_multiplexer_and_wakeup_fds()
     {
+        var fds = LoopHarness.OpenFds();
         int before = LoopHarness.OpenFdCount();
         for (int i = 0; i < 50; i++)
         {
@@ -130,7 +131,8 @@ public abstract partial class EventLoopContractTests
             loop.Close();
         }
 
-        Assert.Equal(before, LoopHarness.OpenFdCount());
+        int after = LoopHarness.SettledFdCount(before);
+        Assert.True(before == after, $"fds before {before}, after {after}: {LoopHarness.DescribeFdChange(fds)}");
     }
 
     [Fact]

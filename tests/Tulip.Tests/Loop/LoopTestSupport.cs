@@ -127,11 +127,57 @@ internal sealed class LoopHarness : IDisposable
         Assert.True(left.Length == 0, "Unexpected calls to the exception handler:\n" + string.Join("\n---\n", left.Select(c => c.ToString() + "\n" + c.Exception)));
         if (_fdsAtStart is { } start)
         {
-            Assert.Equal(start, OpenFdCount());
+            int now = SettledFdCount(start);
+            Assert.True(start == now, $"fds at start {start}, at the end {now}");
         }
     }
 
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
+
+    /// <summary>
+    /// The fd count once it equals <paramref name="expected"/>, or after 2 s of not doing so. Work left
+    /// behind by other tests (a resolver thread reading /etc/hosts, a child process being reaped) can
+    /// hold an fd for a moment; a leak holds it for good. The wait only bounds a passing test's time.
+    /// </summary>
+    public static int SettledFdCount(int expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(2);
+        int count;
+        while ((count = OpenFdCount()) != expected && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(10);
+        }
+
+        return count;
+    }
+
+    /// <summary>The open fds and what each refers to (readlink of /proc/self/fd/N), for saying what a count difference is.</summary>
+    public static Dictionary<int, string> OpenFds()
+    {
+        var fds = new Dictionary<int, string>();
+        foreach (var path in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                fds[int.Parse(Path.GetFileName(path))] = new FileInfo(path).LinkTarget ?? "?";
+            }
+            catch (IOException)
+            {
+                // Closed while listing (the listing's own fd, among others).
+            }
+        }
+
+        return fds;
+    }
+
+    /// <summary>Says which fds are open now that were not in <paramref name="before"/>, and which have gone.</summary>
+    public static string DescribeFdChange(Dictionary<int, string> before)
+    {
+        var now = OpenFds();
+        var added = now.Where(kv => !before.TryGetValue(kv.Key, out var t) || t != kv.Value).Select(kv => $"+{kv.Key}:{kv.Value}");
+        var gone = before.Where(kv => !now.TryGetValue(kv.Key, out var t) || t != kv.Value).Select(kv => $"-{kv.Key}:{kv.Value}");
+        return string.Join(", ", added.Concat(gone));
+    }
 
     private Timer Watchdog() => new(_ => TryStop(), null, Patience, Timeout.InfiniteTimeSpan);
 

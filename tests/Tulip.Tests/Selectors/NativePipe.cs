@@ -27,6 +27,22 @@ internal sealed unsafe class NativePipe : IDisposable
         }
     }
 
+    /// <summary>Hands the read end over (to a transport, which will close it): Dispose no longer closes it.</summary>
+    public int TakeRead()
+    {
+        int fd = ReadFd;
+        ReadFd = -1;
+        return fd;
+    }
+
+    /// <summary>Hands the write end over: Dispose no longer closes it.</summary>
+    public int TakeWrite()
+    {
+        int fd = WriteFd;
+        WriteFd = -1;
+        return fd;
+    }
+
     public void CloseWrite()
     {
         if (WriteFd >= 0)

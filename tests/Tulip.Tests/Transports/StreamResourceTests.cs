@@ -136,6 +136,8 @@ public abstract class StreamResourceTests
             Assert.Equal(0, Interop.GetRLimit(Interop.RLIMIT_NOFILE, out var saved));
             try
             {
+                // Listening starts here; nothing is accepted before this body's first await.
+                server.StartServing();
                 for (int i = 0; i < clients; i++)
                 {
                     var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -167,7 +169,6 @@ public abstract class StreamResourceTests
                     fillers.RemoveAt(fillers.Count - 1);
                 }
 
-                server.StartServing();
                 Assert.True(await Eventually(() => reports.Count > 0), "EMFILE was never reported");
                 Assert.Equal(3, made);
                 // Paused, not spinning: more loop iterations bring no more reports or accepts.

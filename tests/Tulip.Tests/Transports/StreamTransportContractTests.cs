@@ -342,6 +342,7 @@ public abstract class StreamTransportContractTests
             for (int i = 0; i < 10; i++)
             {
                 transport.Write("dropped"u8); // no throw, nothing buffered
+                transport.WriteLines(["dropped"u8.ToArray(), "too"u8.ToArray()]);
             }
 
             Assert.Equal(0, transport.GetWriteBufferSize());
@@ -538,6 +539,128 @@ public abstract class StreamTransportContractTests
     }
 
     /// <summary>A peer that never reads: what it is sent stays in the kernel's buffers.</summary>
+    /// <summary>A server whose first connection's protocol is returned once it is made; small receive window if it starts paused.</summary>
+    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> PeerServer(SelectorEventLoop loop, bool pauseReading)
+    {
+        var peer = loop.CreateFuture<RecordingProtocol>();
+        var server = await loop.CreateServerAsync(() =>
+        {
+            var p = new PeerProtocol(loop, pauseReading);
+            peer.TrySetResult(p);
+            return p;
+        }, s_loopback, 0);
+        if (pauseReading)
+        {
+            server.Sockets[0].ReceiveBufferSize = 64 * 1024;
+        }
+
+        return (server, peer);
+    }
+
+    /// <summary>Lines of sizes 0..<paramref name="maxSize"/> (some empty), from a seeded generator, and their concatenation.</summary>
+    private static List<ReadOnlyMemory<byte>> Lines(int seed, int count, int maxSize, MemoryStream expected)
+    {
+        var rng = new Random(seed);
+        var lines = new List<ReadOnlyMemory<byte>>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var line = new byte[i % 9 == 0 ? 0 : rng.Next(1, maxSize + 1)];
+            rng.NextBytes(line);
+            // Slices of bigger arrays too: the vectored send must honour each memory's offset.
+            var memory = i % 3 == 0 ? new byte[line.Length + 10].AsMemory(5, line.Length) : line.AsMemory();
+            line.CopyTo(memory);
+            lines.Add(memory);
+            expected.Write(line);
+        }
+
+        return lines;
+    }
+
+    [Fact]
+    public void WriteLines_SocketTakesItAll_NothingIsBuffered()
+    {
+        Run(Backend, async loop =>
+        {
+            var (server, peerFuture) = await PeerServer(loop, pauseReading: false);
+            await using (server)
+            {
+                var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                var peer = await peerFuture;
+                var expected = new MemoryStream();
+                // 200 lines: more than one sendmsg batch; small, so the kernel takes them all.
+                transport.WriteLines(Lines(1, 200, 100, expected));
+                Assert.Equal(0, transport.GetWriteBufferSize());
+                transport.WriteLines([]);
+                transport.WriteLines([ReadOnlyMemory<byte>.Empty]);
+                transport.WriteEof();
+                Assert.Throws<InvalidOperationException>(() => transport.WriteLines(["late"u8.ToArray()]));
+                Assert.True(await peer.Eof);
+                Assert.True(expected.ToArray().AsSpan().SequenceEqual(peer.Received));
+                transport.Close();
+                await client.Lost;
+            }
+        });
+    }
+
+    [Fact]
+    public void WriteLines_PeerNotReading_BuffersWhatTheSocketRefuses_OrderKept()
+    {
+        Run(Backend, async loop =>
+        {
+            var (server, peerFuture) = await PeerServer(loop, pauseReading: true);
+            await using (server)
+            {
+                var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                var peer = await peerFuture;
+                var expected = new MemoryStream();
+                int seed = 0;
+                // Vectored writes until one is partial: the kernel took some, the transport buffered the rest.
+                while (transport.GetWriteBufferSize() == 0)
+                {
+                    transport.WriteLines(Lines(++seed, 70, 30_000, expected));
+                    Assert.True(expected.Length < 256L << 20, "the socket never filled");
+                }
+
+                // With a backlog, lines, plain writes and lines again queue behind it, in order.
+                transport.WriteLines(Lines(++seed, 10, 1000, expected));
+                transport.Write("plain write"u8);
+                expected.Write("plain write"u8);
+                transport.WriteLines(Lines(++seed, 100, 5000, expected));
+                Assert.True(client.Paused.Done, "the backlog is past the high-water mark");
+                peer.Transport.ResumeReading();
+                Assert.True(await client.Resumed);
+                transport.WriteEof();
+                Assert.True(await peer.Eof);
+                var received = peer.Received;
+                Assert.Equal(expected.Length, received.Length);
+                Assert.True(expected.ToArray().AsSpan().SequenceEqual(received), "the bytes arrived out of order");
+                transport.Close();
+                await client.Lost;
+                Assert.Empty(client.Errors);
+                Assert.Empty(peer.Errors);
+            }
+        });
+    }
+
+    [Fact]
+    public void Server_NotServing_RefusesConnections_UntilStartServing()
+    {
+        Run(Backend, async loop =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
+            // Bound but not listening (asyncio listens in start_serving): refused, not left waiting in a backlog.
+            var ex = await Assert.ThrowsAsync<SocketException>(async () =>
+                await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server)));
+            Assert.Equal(SocketError.ConnectionRefused, ex.SocketErrorCode);
+            server.StartServing();
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            transport.Write("ping"u8);
+            Assert.True(await client.WaitBytes(loop, 4));
+            transport.Close();
+            await client.Lost;
+        });
+    }
+
     private sealed class NeverReads : Protocol
     {
         public override void ConnectionMade(IBaseTransport transport) => ((ITransport)transport).PauseReading();

@@ -10,10 +10,12 @@ namespace Tulip.Tests.Transports;
 /// </summary>
 internal class RecordingProtocol : IProtocol
 {
-    private readonly MemoryStream _data = new();
+    private readonly WritePauses _pauses;
+    private readonly ReceivedBytes _received = new();
 
     public RecordingProtocol(IEventLoop loop)
     {
+        _pauses = new WritePauses(Errors);
         Made = loop.CreateFuture<ITransport>();
         Eof = loop.CreateFuture<bool>();
         Lost = loop.CreateFuture<Exception?>();
@@ -36,33 +38,18 @@ internal class RecordingProtocol : IProtocol
 
     public bool KeepOpenOnEof { get; set; }
 
-    public int PauseCount { get; private set; }
+    public int PauseCount => _pauses.Pauses;
 
-    public int ResumeCount { get; private set; }
+    public int ResumeCount => _pauses.Resumes;
 
     public List<string> Errors { get; } = new();
 
-    public long ReceivedCount => _data.Length;
+    public long ReceivedCount => _received.Count;
 
-    public byte[] Received => _data.ToArray();
+    public byte[] Received => _received.ToArray();
 
     /// <summary>Called when at least <see cref="WaitBytes"/> bytes have arrived.</summary>
-    private (long Count, Future<bool> Future)? _byteWaiter;
-
-    public Future<bool> WaitBytes(IEventLoop loop, long count)
-    {
-        var f = loop.CreateFuture<bool>();
-        if (_data.Length >= count)
-        {
-            f.SetResult(true);
-        }
-        else
-        {
-            _byteWaiter = (count, f);
-        }
-
-        return f;
-    }
+    public Future<bool> WaitBytes(IEventLoop loop, long count) => _received.WaitFor(loop, count);
 
     public virtual void ConnectionMade(IBaseTransport transport)
     {
@@ -75,12 +62,7 @@ internal class RecordingProtocol : IProtocol
         if (!Made.Done) Errors.Add("DataReceived before ConnectionMade");
         if (Eof.Done) Errors.Add("DataReceived after EofReceived");
         if (Lost.Done) Errors.Add("DataReceived after ConnectionLost");
-        _data.Write(data);
-        if (_byteWaiter is { } w && _data.Length >= w.Count)
-        {
-            _byteWaiter = null;
-            w.Future.TrySetResult(true);
-        }
+        _received.Add(data);
     }
 
     public virtual bool EofReceived()
@@ -94,21 +76,32 @@ internal class RecordingProtocol : IProtocol
     {
         if (Lost.Done) Errors.Add("ConnectionLost twice");
         Lost.TrySetResult(exception);
-        _byteWaiter?.Future.TrySetResult(false);
+        _received.End();
     }
 
     public virtual void PauseWriting()
     {
-        PauseCount++;
-        if (PauseCount != ResumeCount + 1) Errors.Add("PauseWriting twice without ResumeWriting");
+        _pauses.Pause();
         Paused.TrySetResult(true);
     }
 
     public virtual void ResumeWriting()
     {
-        ResumeCount++;
-        if (PauseCount != ResumeCount) Errors.Add("ResumeWriting without PauseWriting");
+        _pauses.Resume();
         Resumed.TrySetResult(true);
+    }
+}
+
+/// <summary>A recording peer that can start with reading paused (a peer that does not read until told).</summary>
+internal sealed class PeerProtocol(IEventLoop loop, bool pauseReading) : RecordingProtocol(loop)
+{
+    public override void ConnectionMade(IBaseTransport transport)
+    {
+        base.ConnectionMade(transport);
+        if (pauseReading)
+        {
+            ((ITransport)transport).PauseReading();
+        }
     }
 }
 
@@ -126,6 +119,72 @@ internal sealed class EchoProtocol : Protocol
     public override void PauseWriting() => _transport.PauseReading();
 
     public override void ResumeWriting() => _transport.ResumeReading();
+}
+
+/// <summary>
+/// What a recording stream protocol received, with one waiter for "at least n bytes": shared by
+/// <see cref="RecordingProtocol"/> and <see cref="PipeRecorder"/>.
+/// </summary>
+internal sealed class ReceivedBytes
+{
+    private readonly MemoryStream _data = new();
+    private (long Count, Future<bool> Future)? _waiter;
+
+    public long Count => _data.Length;
+
+    public byte[] ToArray() => _data.ToArray();
+
+    /// <summary>A future that completes with true once <paramref name="count"/> bytes have arrived, or false if the connection is lost first.</summary>
+    public Future<bool> WaitFor(IEventLoop loop, long count)
+    {
+        var f = loop.CreateFuture<bool>();
+        if (_data.Length >= count)
+        {
+            f.SetResult(true);
+        }
+        else
+        {
+            _waiter = (count, f);
+        }
+
+        return f;
+    }
+
+    public void Add(ReadOnlySpan<byte> data)
+    {
+        _data.Write(data);
+        if (_waiter is { } w && _data.Length >= w.Count)
+        {
+            _waiter = null;
+            w.Future.TrySetResult(true);
+        }
+    }
+
+    /// <summary>The connection is lost: a pending waiter completes with false.</summary>
+    public void End() => _waiter?.Future.TrySetResult(false);
+}
+
+/// <summary>
+/// PauseWriting/ResumeWriting counts of a recording protocol, checking that they alternate, pause
+/// first, as the PEP promises; a violation goes to the protocol's error list.
+/// </summary>
+internal sealed class WritePauses(List<string> errors)
+{
+    public int Pauses { get; private set; }
+
+    public int Resumes { get; private set; }
+
+    public void Pause()
+    {
+        Pauses++;
+        if (Pauses != Resumes + 1) errors.Add("PauseWriting twice without ResumeWriting");
+    }
+
+    public void Resume()
+    {
+        Resumes++;
+        if (Pauses != Resumes) errors.Add("ResumeWriting without PauseWriting");
+    }
 }
 
 internal static class TestUtil

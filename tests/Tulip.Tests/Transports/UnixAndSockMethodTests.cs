@@ -72,6 +72,69 @@ public abstract class UnixAndSockMethodTests
     }
 
     [Fact]
+    public void UnixConnection_ListenerBacklogFull_WaitsUntilAcceptedInsteadOfReturningAnUnconnectedSocket()
+    {
+        // A non-blocking AF_UNIX connect to a listener whose backlog is full fails with EAGAIN and is not
+        // in progress (unlike TCP's EINPROGRESS), yet the socket polls writable at once. Each connect must
+        // finish connected, once the listener makes room, and carry data.
+        const int clients = 6;
+        string path = TempSocketPath();
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        listener.Blocking = false;
+        try
+        {
+            Run(Backend, async loop =>
+            {
+                var connects = new List<LoopTask<(ITransport Transport, RecordingProtocol Protocol)>>();
+                for (int i = 0; i < clients; i++)
+                {
+                    connects.Add(loop.CreateTask(() => loop.CreateUnixConnectionAsync(() => new RecordingProtocol(loop), path)));
+                }
+
+                var accepted = new List<Socket>();
+                for (int i = 0; i < clients; i++)
+                {
+                    accepted.Add(await loop.SockAcceptAsync(listener));
+                }
+
+                var buffer = new byte[1];
+                for (int i = 0; i < clients; i++)
+                {
+                    var (transport, _) = await connects[i];
+                    transport.Write([(byte)i]);
+                }
+
+                var seen = new HashSet<int>();
+                foreach (var s in accepted)
+                {
+                    s.Blocking = false;
+                    Assert.Equal(1, await loop.SockRecvAsync(s, buffer));
+                    seen.Add(buffer[0]);
+                }
+
+                Assert.Equal(Enumerable.Range(0, clients).ToHashSet(), seen);
+                foreach (var c in connects)
+                {
+                    var (transport, protocol) = await c;
+                    transport.Close();
+                    await protocol.Lost;
+                }
+
+                foreach (var s in accepted)
+                {
+                    s.Dispose();
+                }
+            });
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void UnixConnection_NoServer_Throws()
     {
         Run(Backend, async loop =>

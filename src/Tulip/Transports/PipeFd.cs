@@ -1,0 +1,135 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace Tulip;
+
+/// <summary>
+/// The fd of a pipe transport: checked to be a pollable fd open the right way, made non-blocking,
+/// and kept alive (the handle is add-ref'd) until the transport closes it. Owned by one transport.
+/// </summary>
+internal sealed class PipeFd
+{
+    private readonly SafeHandle _handle;
+    private readonly IDisposable? _owner;
+    private readonly int _savedFlags;
+    private bool _released;
+
+    private PipeFd(SafeHandle handle, IDisposable? owner, int fd, int fileType, int savedFlags)
+    {
+        _handle = handle;
+        _owner = owner;
+        Fd = fd;
+        FileType = fileType;
+        _savedFlags = savedFlags;
+    }
+
+    /// <summary>The fd number, valid until <see cref="Close"/>.</summary>
+    internal int Fd { get; }
+
+    /// <summary>The file-type bits (<see cref="Interop.S_IFMT"/>).</summary>
+    internal int FileType { get; }
+
+    /// <summary>What <c>GetExtraInfo("pipe")</c> returns: the stream the caller gave, or the handle.</summary>
+    internal object Pipe => (object?)_owner ?? _handle;
+
+    /// <summary>True once closed or given back.</summary>
+    internal bool IsReleased => _released;
+
+    /// <summary>
+    /// Checks <paramref name="pipe"/> and takes it for a transport: asyncio's checks (a pipe, FIFO,
+    /// socket or character device; anything else cannot be polled), plus the access mode, so a read
+    /// end given for writing fails here with a clear message instead of with EBADF on the first write.
+    /// </summary>
+    /// <exception cref="ArgumentException">The fd is not open, is of the wrong kind, or is not open for <paramref name="forWriting"/>.</exception>
+    internal static PipeFd Take(SafeHandle pipe, IDisposable? owner, bool forWriting)
+    {
+        var handle = pipe;
+        ObjectDisposedException.ThrowIf(handle.IsClosed, handle);
+        if (handle.IsInvalid)
+        {
+            throw new ArgumentException("The handle is invalid: it has no file descriptor.", nameof(pipe));
+        }
+
+        int fd = checked((int)handle.DangerousGetHandle());
+        string method = forWriting ? "ConnectWritePipeAsync" : "ConnectReadPipeAsync";
+        if (!Interop.TryGetFdFileType(fd, out int fileType, out int errno))
+        {
+            var cause = Interop.GetIOExceptionForErrno(errno, $"fstat(fd {fd})");
+            throw errno == Interop.Errno.EBADF
+                ? new ArgumentException($"fd {fd} is not an open file descriptor: {method} needs the fd of an open pipe.", nameof(pipe), cause)
+                : cause;
+        }
+
+        if (fileType is not (Interop.S_IFIFO or Interop.S_IFSOCK or Interop.S_IFCHR))
+        {
+            throw new ArgumentException(
+                $"fd {fd} is {Describe(fileType)}, which cannot be polled: {method} takes a pipe, a FIFO, a socket or a character device " +
+                "(asyncio refuses the same). Read or write a file with FileStream, off the loop thread (RunInExecutor).", nameof(pipe));
+        }
+
+        int flags = Interop.Fcntl(fd, Interop.F_GETFL);
+        if (flags < 0)
+        {
+            throw Interop.GetIOExceptionForErrno(Interop.GetLastErrno(), $"fcntl(fd {fd}, F_GETFL)");
+        }
+
+        int access = flags & Interop.O_ACCMODE;
+        if (forWriting ? access == Interop.O_RDONLY : access == Interop.O_WRONLY)
+        {
+            throw new ArgumentException(
+                $"fd {fd} is open {(forWriting ? "read-only" : "write-only")}: {method} needs {(forWriting ? "the write end" : "the read end")} of the pipe.",
+                nameof(pipe));
+        }
+
+        bool addedRef = false;
+        handle.DangerousAddRef(ref addedRef);
+        try
+        {
+            Interop.SetNonBlocking(fd, true);
+        }
+        catch
+        {
+            handle.DangerousRelease();
+            throw;
+        }
+
+        return new PipeFd(handle, owner, fd, fileType, flags);
+    }
+
+    /// <summary>Gives the fd back untouched (blocking mode restored) when the transport is never made.</summary>
+    internal void GiveBack()
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        _released = true;
+        _ = Interop.Fcntl(Fd, Interop.F_SETFL, _savedFlags); // best effort: the caller's fd, as it was
+        _handle.DangerousRelease();
+    }
+
+    /// <summary>Closes the fd (through the stream the caller gave, if any). Idempotent.</summary>
+    internal void Close()
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        _released = true;
+        _handle.DangerousRelease();
+        _owner?.Dispose();
+        // And the handle itself, even after its stream: a NetworkStream that does not own its
+        // socket leaves it open, but the transport owns the pipe. A second Dispose is a no-op.
+        _handle.Dispose();
+    }
+
+    private static string Describe(int fileType) => fileType switch
+    {
+        Interop.S_IFREG => "a regular file",
+        Interop.S_IFDIR => "a directory",
+        Interop.S_IFBLK => "a block device",
+        _ => $"a file of type 0x{fileType:x}",
+    };
+}

@@ -1,0 +1,481 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Tulip;
+
+/// <summary>
+/// A datagram transport over a non-blocking socket on a <see cref="SelectorEventLoop"/>: asyncio's
+/// <c>_SelectorDatagramTransport</c>. Used for UDP and UNIX datagram sockets alike.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Receiving: up to <see cref="MaxDatagramsPerEvent"/> <c>recvfrom</c> calls per readiness event,
+/// one <see cref="IDatagramProtocol.DatagramReceived"/> per datagram, straight from the loop's
+/// shared read buffer. <c>MSG_TRUNC</c> reveals a datagram larger than the buffer: it is reported
+/// through <see cref="IDatagramProtocol.ErrorReceived"/>, never delivered cut short. The sender's
+/// address lands in a reused <see cref="SocketAddress"/> and is turned into an
+/// <see cref="EndPoint"/> once per sender (a bounded cache), so a steady stream allocates nothing.
+/// </para>
+/// <para>
+/// Sending: <see cref="SendTo"/> tries the socket first and buffers a datagram only when the kernel
+/// would block (one entry per datagram, in order); the writer is registered only while there is a
+/// backlog. Per-datagram errors (ICMP errors surfacing as ECONNREFUSED, EMSGSIZE, EACCES for a
+/// broadcast without SO_BROADCAST) go to <see cref="IDatagramProtocol.ErrorReceived"/> and the
+/// endpoint stays usable. The syscalls are made through <c>Interop</c> so that EAGAIN and these
+/// errors come back as an errno, not as a thrown exception on the hot path.
+/// </para>
+/// <para>Everything here is owned by the loop thread.</para>
+/// </remarks>
+internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTransport
+{
+    /// <summary>
+    /// Datagrams read per readiness event at most. libuv's <c>uv__udp_recvmsg</c> reads 32 before
+    /// going back to the loop: enough to drain a burst in one wake-up, few enough that one busy
+    /// socket cannot starve the others.
+    /// </summary>
+    internal const int MaxDatagramsPerEvent = 32;
+
+    /// <summary>
+    /// The receive buffer for UNIX datagram sockets, whose datagrams may exceed 64 KiB (up to the
+    /// sender's SO_SNDBUF, 208 KiB by default on Linux). asyncio's <c>max_size</c> is the same 256 KiB.
+    /// </summary>
+    internal const int MaxUnixDatagramSize = 256 * 1024;
+
+    /// <summary>asyncio counts 8 bytes per buffered datagram on top of its payload, so empty datagrams count.</summary>
+    internal const int PerDatagramOverhead = 8;
+
+    /// <summary>Senders (and destinations) remembered with their <see cref="EndPoint"/>; the cache is emptied when it reaches this size.</summary>
+    private const int AddressCacheLimit = 1024;
+
+    private readonly AddressFamily _family;
+    private readonly StateHandle<SelectorDatagramTransport> _readHandle;
+    private readonly StateHandle<SelectorDatagramTransport> _writeHandle;
+
+    // The remote address given at creation (as given, and resolved), or null for an unconnected endpoint.
+    private readonly EndPoint? _remote;
+    private readonly EndPoint? _remoteAsGiven;
+    // True when the socket is connected: send(2) without an address. With AllowBroadcast a remote
+    // address is kept but the socket is not connected, and _remoteAddress is used instead.
+    private readonly bool _connected;
+    private readonly SocketAddress? _remoteAddress;
+
+    // Where recvfrom writes the sender's address; reused for every datagram.
+    private readonly SocketAddress _fromScratch;
+    // sender's raw address -> its EndPoint, handed to DatagramReceived (shared between calls).
+    private readonly Dictionary<SocketAddress, EndPoint> _senders = new(RawAddressComparer.Instance);
+    // destination EndPoint (our own copy as key) -> its raw address, for sendto.
+    private readonly Dictionary<EndPoint, SocketAddress> _destinations = new();
+    private readonly EndPoint _template;
+
+    private EndPoint? _unnamed;
+
+    private IDatagramProtocol _datagramProtocol = null!;
+
+    // The send backlog, one entry per datagram, oldest first. Payloads are rented arrays.
+    private readonly Queue<PendingDatagram> _pending = new();
+    private int _bufferSize;
+
+    private bool _closedByUser;     // Close or Abort: SendTo is then a usage error
+
+    internal SelectorDatagramTransport(SelectorEventLoop loop, Socket socket, IDatagramProtocol protocol, EndPoint? remote, EndPoint? remoteAsGiven,
+        Future<VoidResult>? waiter)
+        : base(loop, socket, "socket.sendto() raised exception: the datagram transport is closed, the datagram was dropped.")
+    {
+        _family = socket.AddressFamily;
+        _template = _family switch
+        {
+            AddressFamily.Unix => new UnixDomainSocketEndPoint("/"),
+            AddressFamily.InterNetworkV6 => new IPEndPoint(IPAddress.IPv6Any, 0),
+            _ => new IPEndPoint(IPAddress.Any, 0),
+        };
+        _fromScratch = new SocketAddress(_family, _family switch
+        {
+            AddressFamily.Unix => 110,           // sizeof(struct sockaddr_un)
+            AddressFamily.InterNetworkV6 => 28,  // sizeof(struct sockaddr_in6)
+            _ => 16,                             // sizeof(struct sockaddr_in)
+        });
+        var peer = GetExtraInfo("peername") as EndPoint;
+        _connected = peer is not null;
+        _remote = remote ?? peer;
+        _remoteAsGiven = remoteAsGiven;
+        if (_remote is not null && !_connected)
+        {
+            _remoteAddress = Serialize(_remote);
+        }
+
+        _readHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnReadable(), this);
+        _writeHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnWritable(), this);
+        SetProtocol(protocol);
+        ScheduleStart(waiter);
+    }
+
+    /// <inheritdoc/>
+    private protected override bool HasPendingWrites => _pending.Count > 0;
+
+    /// <inheritdoc/>
+    public override void SetProtocol(IBaseProtocol protocol)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        _datagramProtocol = protocol as IDatagramProtocol
+            ?? throw new ArgumentException($"A datagram transport needs an {nameof(IDatagramProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
+        _protocol = protocol;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"<SelectorDatagramTransport fd={_fd} {StateName} buffered={_pending.Count} datagrams>";
+
+    // ---- Lifecycle -------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    private protected override void OnStarted() => _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
+
+    /// <inheritdoc/>
+    /// <remarks>Buffered datagrams are still sent; then the socket closes and <see cref="IBaseProtocol.ConnectionLost"/> is called with null.</remarks>
+    public override void Close()
+    {
+        _closedByUser = true;
+        base.Close();
+    }
+
+    /// <inheritdoc/>
+    public override void Abort()
+    {
+        _closedByUser = true;
+        base.Abort();
+    }
+
+    // ---- Receiving ---------------------------------------------------------------------------
+
+    private unsafe void OnReadable()
+    {
+        byte[] buffer = _family == AddressFamily.Unix ? _loop.DatagramReadBuffer : _loop.ReadBuffer;
+        for (int i = 0; i < MaxDatagramsPerEvent && !_closing; i++)
+        {
+            uint fromLength = (uint)_fromScratch.Buffer.Length;
+            nint n;
+            fixed (byte* data = buffer)
+            fixed (byte* address = _fromScratch.Buffer.Span)
+            {
+                n = Interop.RecvFrom(_fd, data, (nuint)buffer.Length, Interop.MSG_TRUNC | Interop.MSG_DONTWAIT, address, &fromLength);
+            }
+
+            if (n < 0)
+            {
+                int errno = Interop.GetLastErrno();
+                if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR)
+                {
+                    return;
+                }
+
+                // A pending ICMP error (ECONNREFUSED on a connected socket, ...): reported, then the
+                // next event reads on. It was consumed by this call, so the reader does not spin.
+                CallErrorReceived(Interop.GetSocketExceptionForErrno(errno, $"recvfrom(fd {_fd})"));
+                return;
+            }
+
+            EndPoint sender = SenderOf((int)fromLength);
+            if (n > buffer.Length)
+            {
+                CallErrorReceived(new SocketException((int)SocketError.MessageSize,
+                    $"A datagram of {n} bytes from {Describe(sender)} is larger than the {buffer.Length}-byte receive buffer; it was dropped, not delivered cut short."));
+                continue;
+            }
+
+            try
+            {
+                _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, (int)n), sender);
+            }
+            catch (Exception ex)
+            {
+                // One datagram's handler failing does not end the endpoint (asyncio lets the
+                // exception reach the loop's handler and keeps reading).
+                _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.DatagramReceived()")
+                {
+                    Exception = ex,
+                    Transport = this,
+                    Protocol = _protocol,
+                });
+            }
+        }
+    }
+
+    /// <summary>The <see cref="EndPoint"/> for the address recvfrom just wrote: from the cache, or made once and cached.</summary>
+    private EndPoint SenderOf(int length)
+    {
+        if (_family == AddressFamily.Unix && length <= 2)
+        {
+            // An unbound UNIX sender has no name (asyncio's None): Linux gives the family alone, gVisor nothing.
+            return _unnamed ??= _template.Create(new SocketAddress(AddressFamily.Unix, 2)); // .NET cannot construct an empty path, only parse one
+        }
+
+        _fromScratch.Size = Math.Min(length, _fromScratch.Buffer.Length);
+        if (_senders.TryGetValue(_fromScratch, out var known))
+        {
+            return known;
+        }
+
+        var key = new SocketAddress(_family, _fromScratch.Size);
+        _fromScratch.Buffer.Span[.._fromScratch.Size].CopyTo(key.Buffer.Span);
+        var endPoint = _template.Create(key);
+        if (_senders.Count >= AddressCacheLimit)
+        {
+            _senders.Clear();
+        }
+
+        _senders[key] = endPoint;
+        return endPoint;
+    }
+
+    private void CallErrorReceived(Exception error)
+    {
+        try
+        {
+            _datagramProtocol.ErrorReceived(error);
+        }
+        catch (Exception ex)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ErrorReceived()")
+            {
+                Exception = ex,
+                Transport = this,
+                Protocol = _protocol,
+            });
+        }
+    }
+
+    // ---- Sending -----------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void SendTo(ReadOnlySpan<byte> data, EndPoint? address = null)
+    {
+        if (_closedByUser)
+        {
+            ThrowClosed();
+        }
+
+        SocketAddress? destination = ResolveDestination(address);
+        if (_connLost > 0 || _closing)
+        {
+            // Closed by a fatal error: the protocol learns it through ConnectionLost; sends are dropped (asyncio).
+            DropWrite();
+            return;
+        }
+
+        if (_pending.Count == 0)
+        {
+            // Nothing pending: try the socket first, and buffer only what would block.
+            int errno = TrySend(data, destination);
+            if (errno == 0)
+            {
+                return;
+            }
+
+            if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
+            {
+                CallErrorReceived(SendError(errno, address));
+                return;
+            }
+
+            _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+        }
+
+        byte[] copy = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 1));
+        data.CopyTo(copy);
+        _pending.Enqueue(new PendingDatagram(copy, data.Length, destination, address));
+        _bufferSize += data.Length + PerDatagramOverhead;
+        MaybePauseProtocol();
+    }
+
+    /// <inheritdoc/>
+    public int GetWriteBufferSize() => _bufferSize;
+
+    /// <inheritdoc/>
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
+
+    /// <inheritdoc/>
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, _bufferSize);
+
+    /// <summary>
+    /// Checks <paramref name="address"/> against the endpoint and returns the raw address to pass to
+    /// sendto, or null to send to the connected peer.
+    /// </summary>
+    private SocketAddress? ResolveDestination(EndPoint? address)
+    {
+        if (_remote is not null)
+        {
+            if (address is not null && !address.Equals(_remote) && !address.Equals(_remoteAsGiven))
+            {
+                ThrowOtherAddress(address);
+            }
+
+            return _remoteAddress; // null when connected: send(2)
+        }
+
+        if (address is null)
+        {
+            ThrowNoAddress();
+        }
+
+        if (_destinations.TryGetValue(address, out var known))
+        {
+            return known;
+        }
+
+        var raw = Serialize(address);
+        if (_destinations.Count >= AddressCacheLimit)
+        {
+            _destinations.Clear();
+        }
+
+        // Key on our own copy: the caller may change its IPEndPoint after this call.
+        _destinations[_template.Create(raw)] = raw;
+        return raw;
+    }
+
+    /// <summary>The raw address for <paramref name="address"/> on this socket, or an <see cref="ArgumentException"/> saying why it cannot be used.</summary>
+    private SocketAddress Serialize(EndPoint address)
+    {
+        switch (address)
+        {
+            case DnsEndPoint dns:
+                throw new ArgumentException(
+                    $"SendTo needs a resolved address, not the name '{dns.Host}': resolve it with GetAddrInfoAsync, or give it as the remote address when creating the endpoint.",
+                    nameof(address));
+            case IPEndPoint ip when _family == AddressFamily.InterNetwork && ip.AddressFamily == AddressFamily.InterNetwork:
+                return ip.Serialize();
+            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && ip.AddressFamily == AddressFamily.InterNetworkV6:
+                return ip.Serialize();
+            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && _socket.DualMode:
+                return new IPEndPoint(ip.Address.MapToIPv6(), ip.Port).Serialize();
+            case UnixDomainSocketEndPoint unix when _family == AddressFamily.Unix:
+                return unix.Serialize();
+            default:
+                throw new ArgumentException(
+                    $"The address {address} ({address.AddressFamily}) cannot be used on this {_family} socket: give an address of the socket's family.",
+                    nameof(address));
+        }
+    }
+
+    /// <summary>One send(2)/sendto(2) of a whole datagram: 0, or the errno.</summary>
+    private unsafe int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination)
+    {
+        nint n;
+        fixed (byte* p = data)
+        {
+            if (destination is null)
+            {
+                n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, null, 0);
+            }
+            else
+            {
+                fixed (byte* a = destination.Buffer.Span)
+                {
+                    n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, a, (uint)destination.Size);
+                }
+            }
+        }
+
+        return n < 0 ? Interop.GetLastErrno() : 0;
+    }
+
+    private void OnWritable()
+    {
+        while (_pending.Count > 0 && _connLost == 0)
+        {
+            var next = _pending.Peek();
+            int errno = TrySend(next.Data.AsSpan(0, next.Length), next.Destination);
+            if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR)
+            {
+                return; // still full: the writer stays registered
+            }
+
+            _pending.Dequeue();
+            _bufferSize -= next.Length + PerDatagramOverhead;
+            ArrayPool<byte>.Shared.Return(next.Data);
+            if (errno != 0)
+            {
+                // This datagram is lost; the ones behind it are tried on the next event (asyncio).
+                CallErrorReceived(SendError(errno, next.Address));
+                break;
+            }
+        }
+
+        MaybeResumeProtocol();
+        if (_pending.Count > 0 || _connLost > 0)
+        {
+            return;
+        }
+
+        _loop.SetWriter(_fd, null, cancelReplaced: false);
+        if (_closing)
+        {
+            ScheduleConnectionLost(null);
+        }
+    }
+
+    private SocketException SendError(int errno, EndPoint? address) =>
+        Interop.GetSocketExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _remote)})");
+
+    /// <inheritdoc/>
+    private protected override void DropBuffer()
+    {
+        while (_pending.TryDequeue(out var p))
+        {
+            ArrayPool<byte>.Shared.Return(p.Data);
+        }
+
+        _bufferSize = 0;
+    }
+
+    private void MaybePauseProtocol() => _flow.MaybePause(_bufferSize);
+
+    private void MaybeResumeProtocol() => _flow.MaybeResume(_bufferSize);
+
+    private static string Describe(EndPoint? address) => address switch
+    {
+        null => "the connected peer",
+        UnixDomainSocketEndPoint u when string.IsNullOrEmpty(u.ToString()) => "an unnamed UNIX socket",
+        _ => address.ToString() ?? address.GetType().Name,
+    };
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowClosed() =>
+        throw new InvalidOperationException("SendTo() after Close() or Abort(): the datagram transport is closed. Create a new endpoint to send more.");
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowOtherAddress(EndPoint address) =>
+        throw new ArgumentException(
+            $"Invalid address {address}: this endpoint was created with the remote address {_remote}; pass null (or that address), or create an endpoint without a remote address to send anywhere.",
+            nameof(address));
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowNoAddress() =>
+        throw new ArgumentNullException("address",
+            "This endpoint has no remote address: give the address to send to.");
+
+    /// <summary>
+    /// Compares raw addresses by their first <see cref="SocketAddress.Size"/> bytes only. With
+    /// SocketAddress's own equality the reused 110-byte receive buffer of a UNIX socket never matched
+    /// a cached path held in a buffer of its own size (the UNIX contract test saw a new EndPoint per datagram).
+    /// </summary>
+    private sealed class RawAddressComparer : IEqualityComparer<SocketAddress>
+    {
+        public static readonly RawAddressComparer Instance = new();
+
+        public bool Equals(SocketAddress? x, SocketAddress? y) =>
+            x is not null && y is not null && x.Size == y.Size && x.Buffer.Span[..x.Size].SequenceEqual(y.Buffer.Span[..y.Size]);
+
+        public int GetHashCode(SocketAddress address)
+        {
+            var hash = default(HashCode);
+            hash.AddBytes(address.Buffer.Span[..address.Size]);
+            return hash.ToHashCode();
+        }
+    }
+
+    /// <summary>A datagram waiting for the socket: its payload (a rented array), where it goes (null: the connected peer), and the address as the caller gave it (for error messages).</summary>
+    private readonly record struct PendingDatagram(byte[] Data, int Length, SocketAddress? Destination, EndPoint? Address);
+}

@@ -1,0 +1,158 @@
+using System.Net;
+using System.Net.Sockets;
+using Tulip;
+using static Tulip.Tests.Transports.DatagramTestUtil;
+using static Tulip.Tests.Transports.TestUtil;
+
+namespace Tulip.Tests.Transports;
+
+/// <summary>
+/// The parts of the datagram contract that count descriptors: every way creating an endpoint can
+/// fail or be cancelled leaves no fd behind, and closing releases the socket. They run alone
+/// (<see cref="NativeFdCollection"/>) so no other test's fds disturb the counts.
+/// </summary>
+public abstract class DatagramResourceTests
+{
+    protected DatagramResourceTests(string backend) => Backend = backend;
+
+    protected string Backend { get; }
+
+    /// <summary>Warms up what .NET opens lazily on a first endpoint (and a first name lookup), then returns the fd count.</summary>
+    private static async LoopTask<int> Baseline(SelectorEventLoop loop)
+    {
+        var (t, p) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null,
+            new DnsEndPoint("localhost", 9, AddressFamily.InterNetwork));
+        t.Close();
+        await p.Lost;
+        await Eventually(() => false, 5);
+        return OpenFdCount();
+    }
+
+    private static async LoopTask AssertFdsBackTo(int before) =>
+        Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+
+    [Fact]
+    public void CloseAndAbort_ReleaseTheSocket()
+    {
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            var (t1, p1) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
+            var (t2, p2) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, SockName(t1));
+            Assert.Equal(before + 2, OpenFdCount());
+            t1.Close();
+            t2.Abort();
+            await p1.Lost;
+            await p2.Lost;
+            await AssertFdsBackTo(before);
+        });
+    }
+
+    [Fact]
+    public void FailedBindsAndBadArguments_LeaveNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            taken.Bind(AnyLoopback);
+            before++;
+            var inUse = await Assert.ThrowsAsync<SocketException>(async () =>
+                await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), taken.LocalEndPoint, null));
+            Assert.Equal(SocketError.AddressAlreadyInUse, inUse.SocketErrorCode);
+            await Assert.ThrowsAsync<SocketException>(async () =>
+                await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, new UnixDomainSocketEndPoint("/nonexistent/dir/x.sock")));
+            await Assert.ThrowsAsync<ArgumentException>(async () =>
+                await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, new IPEndPoint(IPAddress.IPv6Loopback, 9)));
+            await AssertFdsBackTo(before);
+        });
+    }
+
+    [Fact]
+    public void ProtocolFactoryThrowsOrReturnsNull_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            await Assert.ThrowsAsync<FormatException>(async () =>
+                await loop.CreateDatagramEndpointAsync<RecordingDatagramProtocol>(() => throw new FormatException("no"), AnyLoopback, null));
+            await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+                await loop.CreateDatagramEndpointAsync<RecordingDatagramProtocol>(() => null!, AnyLoopback, null));
+            await AssertFdsBackTo(before);
+        });
+    }
+
+    [Fact]
+    public void CancelledDuringResolution_LeavesNoFd()
+    {
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            var task = loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, new DnsEndPoint("localhost", 9));
+            task.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await task);
+
+            using var cts = new CancellationTokenSource();
+            var byToken = loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), new DnsEndPoint("localhost", 0), null,
+                cancellationToken: cts.Token);
+            cts.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await byToken);
+            await AssertFdsBackTo(before);
+        });
+    }
+
+    [Fact]
+    public void CancelledBeforeTheEndpointIsReturned_LeavesNoFd_AndClosesTheProtocol()
+    {
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            RecordingDatagramProtocol? made = null;
+            var task = loop.CreateDatagramEndpointAsync(() =>
+            {
+                // The socket is bound and the transport about to be made: cancel now.
+                Tasks.CurrentTask()!.Cancel();
+                return made = new RecordingDatagramProtocol(loop);
+            }, AnyLoopback, null);
+            await Assert.ThrowsAsync<CancelledError>(async () => await task);
+            await AssertFdsBackTo(before);
+            Assert.NotNull(made);
+            // ConnectionMade was already scheduled (as in asyncio); the cancelled create closes the
+            // transport, so the protocol sees the whole lifecycle and nothing after it.
+            Assert.True(!made!.Made.Done || made.Lost.Done);
+            Assert.Empty(made.Errors);
+        });
+    }
+
+    [Fact]
+    public void ConnectionMadeThrows_SurfacesTheError_LeavesNoFd()
+    {
+        var reports = new List<ExceptionContext>();
+        Run(Backend, async loop =>
+        {
+            int before = await Baseline(loop);
+            await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
+                await loop.CreateDatagramEndpointAsync(() => new ThrowsOnMade(), AnyLoopback, null));
+            await AssertFdsBackTo(before);
+        }, errors: reports);
+        var report = Assert.Single(reports);
+        Assert.IsType<InvalidTimeZoneException>(report.Exception);
+    }
+
+    private sealed class ThrowsOnMade : DatagramProtocol
+    {
+        public override void ConnectionMade(IBaseTransport transport) => throw new InvalidTimeZoneException("made");
+    }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollDatagramResourceTests : DatagramResourceTests
+{
+    public EpollDatagramResourceTests() : base("epoll") { }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class PollDatagramResourceTests : DatagramResourceTests
+{
+    public PollDatagramResourceTests() : base("poll") { }
+}
