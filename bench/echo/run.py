@@ -81,7 +81,10 @@ def out(line=''):
 
 
 def run(cmd, **kw):
+    """Runs a helper command; its output goes to stderr unless captured, so stdout is only the tables."""
     print('$ ' + (cmd if isinstance(cmd, str) else shlex.join(cmd)), file=sys.stderr, flush=True)
+    if 'capture_output' not in kw and 'stdout' not in kw:
+        kw['stdout'] = sys.stderr
     return subprocess.run(cmd, shell=isinstance(cmd, str), **kw)
 
 
@@ -220,7 +223,7 @@ def throughput():
         out()
         out(f'Load average before / after: {before} / {after}')
         out()
-        out('    ' + shlex.join(args[1:5]) + ' ... --duration ' + str(duration) + ' --rounds ' + str(rounds) + ' NAME=CMD...')
+        out('    ' + shlex.join(['echo_bench.py'] + args[2:-len(SERVERS)]) + ' NAME=CMD... (the servers above run.py names)')
         out()
         base = summary['c-epoll'].get('rps')
         out(f'| server | req/s | MiB/s | p50 µs | p99 µs | vs c-epoll | rounds (req/s) |')
