@@ -1,6 +1,9 @@
 // The main demonstration: the pieces of PEP 3156 that every Tulip program uses, in one run.
 // Run it with: dotnet run --project samples/Demo
 using System;
+using System.IO.Pipes;
+using System.Net;
+using System.Text;
 using System.Threading.Tasks;
 using Tulip;
 
@@ -47,7 +50,82 @@ internal static class Program
         var addresses = await loop.GetAddrInfoAsync("127.0.0.1", 8080, type: System.Net.Sockets.SocketType.Stream);
         Console.WriteLine($"getaddrinfo: {addresses[0].EndPoint} ({addresses[0].SocketType})");
 
+        // Transports and protocols: a TCP echo server and a client, both protocols, on loopback.
+        await using (var server = await loop.CreateServerAsync(() => new Echo(), ["127.0.0.1"], 0))
+        {
+            var port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+            var (transport, client) = await loop.CreateConnectionAsync(() => new Collector(loop), "127.0.0.1", port);
+            transport.Write("hello, transports"u8);
+            transport.WriteEof();                                 // the server echoes, then closes
+            Console.WriteLine($"tcp echo: {await client.Done}");
+        }
+
+        // Datagrams: one SendTo is one DatagramReceived, with the sender's address.
+        var (udp, udpProtocol) = await loop.CreateDatagramEndpointAsync(
+            () => new DatagramEcho(), new IPEndPoint(IPAddress.Loopback, 0), null);
+        var (peer, answers) = await loop.CreateDatagramEndpointAsync(
+            () => new DatagramCollector(loop), null, (EndPoint)udp.GetExtraInfo("sockname")!);
+        peer.SendTo("ping"u8);
+        Console.WriteLine($"udp echo: {await answers.First}");
+        peer.Close();
+        udp.Close();
+
+        // Pipes: any pollable fd becomes a read or write transport.
+        using var pipeOut = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var pipeIn = new AnonymousPipeClientStream(PipeDirection.In, pipeOut.ClientSafePipeHandle);
+        var (_, pipeReader) = await loop.ConnectReadPipeAsync(() => new Collector(loop), pipeIn);
+        var (pipeWriter, _) = await loop.ConnectWritePipeAsync(() => new Collector(loop), pipeOut);
+        pipeWriter.Write("through a pipe"u8);
+        pipeWriter.Close();                                       // flushes, then the reader sees EOF
+        Console.WriteLine($"pipe: {await pipeReader.Done}");
+
         return squares[0] + squares[1] + squares[2];
+    }
+
+    /// <summary>Echoes what it receives; on EOF, closes once the echo is written.</summary>
+    private sealed class Echo : Protocol
+    {
+        private ITransport? _transport;
+
+        public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+
+        public override void DataReceived(ReadOnlySpan<byte> data) => _transport!.Write(data);
+    }
+
+    /// <summary>Collects what it receives; Done completes with it when the connection is lost.</summary>
+    private sealed class Collector(IEventLoop loop) : Protocol
+    {
+        private readonly StringBuilder _text = new();
+
+        public Future<string> Done { get; } = loop.CreateFuture<string>();
+
+        public override void DataReceived(ReadOnlySpan<byte> data) => _text.Append(Encoding.UTF8.GetString(data));
+
+        public override void ConnectionLost(Exception? exception) => Done.SetResult(_text.ToString());
+    }
+
+    /// <summary>Sends every datagram back to its sender.</summary>
+    private sealed class DatagramEcho : DatagramProtocol
+    {
+        private IDatagramTransport? _transport;
+
+        public override void ConnectionMade(IBaseTransport transport) => _transport = (IDatagramTransport)transport;
+
+        public override void DatagramReceived(ReadOnlySpan<byte> data, EndPoint address) => _transport!.SendTo(data, address);
+    }
+
+    /// <summary>First completes with the first datagram received.</summary>
+    private sealed class DatagramCollector(IEventLoop loop) : DatagramProtocol
+    {
+        public Future<string> First { get; } = loop.CreateFuture<string>();
+
+        public override void DatagramReceived(ReadOnlySpan<byte> data, EndPoint address)
+        {
+            if (!First.Done)
+            {
+                First.SetResult($"{Encoding.UTF8.GetString(data)} back from {address}");
+            }
+        }
     }
 
     private static async LoopTask<int> Square(int x)
