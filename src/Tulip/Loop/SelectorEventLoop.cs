@@ -55,6 +55,9 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <summary>Registered fds (for tests and diagnostics).</summary>
     internal int RegistrationCount => _registrations.Count;
 
+    /// <summary>The fds the loop itself owns (the wake-up fd, and epoll's own fd), for tests that check Close releases them.</summary>
+    internal int[] OwnFds => OperatingSystem.IsLinux() && _selector is EpollSelector epoll ? [_wakeup.ReadFd, epoll.EpollFd] : [_wakeup.ReadFd];
+
     /// <summary>Whether a reader or writer is set for <paramref name="fd"/>.</summary>
     internal bool IsRegistered(int fd) => _registrations.TryGetValue(fd, out _);
 

@@ -48,10 +48,12 @@ internal sealed class LoopHarness : IDisposable
 
     private readonly List<ExceptionContext> _contexts = new();
     private readonly int? _fdsAtStart;
+    private readonly Dictionary<int, string>? _fdTargetsAtStart;
 
     public LoopHarness(Func<ILoggerFactory?, BaseEventLoop> factory, bool recordExceptions = true, bool checkFds = false,
         ILoggerFactory? loggerFactory = null)
     {
+        _fdTargetsAtStart = checkFds ? OpenFds() : null;
         _fdsAtStart = checkFds ? OpenFdCount() : null;
         Logs = loggerFactory as CapturingLoggerFactory ?? new CapturingLoggerFactory();
         Loop = factory(loggerFactory ?? Logs);
@@ -127,28 +129,24 @@ internal sealed class LoopHarness : IDisposable
         Assert.True(left.Length == 0, "Unexpected calls to the exception handler:\n" + string.Join("\n---\n", left.Select(c => c.ToString() + "\n" + c.Exception)));
         if (_fdsAtStart is { } start)
         {
-            int now = SettledFdCount(start);
-            Assert.True(start == now, $"fds at start {start}, at the end {now}");
+            int now = OpenFdCount();
+            Assert.True(start == now, $"fds at start {start}, at the end {now}: {DescribeFdChange(_fdTargetsAtStart!)}");
         }
     }
 
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 
-    /// <summary>
-    /// The fd count once it equals <paramref name="expected"/>, or after 2 s of not doing so. Work left
-    /// behind by other tests (a resolver thread reading /etc/hosts, a child process being reaped) can
-    /// hold an fd for a moment; a leak holds it for good. The wait only bounds a passing test's time.
-    /// </summary>
-    public static int SettledFdCount(int expected)
+    /// <summary>What <paramref name="fd"/> refers to (readlink of /proc/self/fd/N), or null when it is not open.</summary>
+    public static string? FdTarget(int fd)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(2);
-        int count;
-        while ((count = OpenFdCount()) != expected && DateTime.UtcNow < deadline)
+        try
         {
-            Thread.Sleep(10);
+            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
         }
-
-        return count;
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The open fds and what each refers to (readlink of /proc/self/fd/N), for saying what a count difference is.</summary>
