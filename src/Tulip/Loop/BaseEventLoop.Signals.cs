@@ -11,6 +11,14 @@ public abstract partial class BaseEventLoop
     // signal -> its registration. Guarded by: the loop thread (Add/Remove/Close).
     private readonly Dictionary<PosixSignal, SignalRegistration> _signalHandlers = new();
 
+    // How many of the registrations are for SIGINT (as PosixSignal.SIGINT or as the raw 2), so that
+    // Runner's Ctrl-C handling, on .NET's signal thread, leaves SIGINT to them. Written on the loop
+    // thread, read on any (Volatile).
+    private int _sigIntHandlers;
+
+    /// <summary>Whether a SIGINT handler is set with <see cref="AddSignalHandler"/>. Any thread.</summary>
+    internal bool HasSigIntHandler => Volatile.Read(ref _sigIntHandlers) > 0;
+
     /// <summary>
     /// Runs <paramref name="callback"/> on the loop thread when <paramref name="signal"/> arrives.
     /// Built on .NET's <see cref="PosixSignalRegistration"/>, so any loop supports it; setting a
@@ -48,6 +56,10 @@ public abstract partial class BaseEventLoop
         }
 
         _signalHandlers[signal] = registration;
+        if (IsSigInt(signal))
+        {
+            Volatile.Write(ref _sigIntHandlers, _sigIntHandlers + 1);
+        }
     }
 
     /// <summary>Removes the handler for <paramref name="signal"/> and restores the default behaviour; returns whether one was set.</summary>
@@ -60,8 +72,16 @@ public abstract partial class BaseEventLoop
         }
 
         registration.Dispose();
+        if (IsSigInt(signal))
+        {
+            Volatile.Write(ref _sigIntHandlers, _sigIntHandlers - 1);
+        }
+
         return true;
     }
+
+    // PosixSignal.SIGINT is -2 (a portable value); a raw signal number cast to PosixSignal is 2.
+    private static bool IsSigInt(PosixSignal signal) => signal == PosixSignal.SIGINT || (int)signal == Interop.SIGINT;
 
     private void CloseSignalHandlers()
     {
@@ -71,6 +91,7 @@ public abstract partial class BaseEventLoop
         }
 
         _signalHandlers.Clear();
+        Volatile.Write(ref _sigIntHandlers, 0);
     }
 
     /// <summary>One signal's handler: the .NET registration and the loop callback it schedules.</summary>

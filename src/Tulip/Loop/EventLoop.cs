@@ -48,19 +48,36 @@ public static class EventLoop
     /// asyncio's <c>run</c>: creates a loop, runs <paramref name="main"/> to completion, cancels the
     /// tasks left, shuts down the default executor, closes the loop, and returns the result.
     /// </summary>
+    /// <remarks>
+    /// The loop comes from <paramref name="loopFactory"/>, or else from the policy, whose default
+    /// makes the kind the environment variable <c>TULIP_LOOP</c> names (epoll or poll; the best
+    /// available when unset; see <see cref="EventLoopKinds"/>). Ctrl-C while <paramref name="main"/>
+    /// runs cancels it and, once it has cleaned up, throws <see cref="KeyboardInterruptException"/>
+    /// (unhandled: exit status 130); a second Ctrl-C ends the process at once. SIGTERM keeps .NET's
+    /// default. The details are on <see cref="Runner"/>, which this is a one-shot use of.
+    /// </remarks>
     /// <param name="main">The program's main coroutine.</param>
     /// <param name="debug">Debug mode for the loop; null keeps the default (TULIP_DEBUG).</param>
-    /// <exception cref="InvalidOperationException">Called while a loop runs on this thread.</exception>
-    public static T Run<T>(Func<LoopTask<T>> main, bool? debug = null)
+    /// <param name="loopFactory">Makes the loop (asyncio's <c>loop_factory</c>), e.g.
+    /// <c>EventLoopKinds.GetFactory("poll")</c>; null uses the policy's <see cref="NewEventLoop"/>.</param>
+    /// <returns>What <paramref name="main"/> returned.</returns>
+    /// <exception cref="InvalidOperationException">Called while a loop runs on this thread, or <c>TULIP_LOOP</c> names no known loop kind.</exception>
+    /// <exception cref="KeyboardInterruptException">SIGINT cancelled <paramref name="main"/>, which ended cancelled after its cleanup.</exception>
+    public static T Run<T>(Func<LoopTask<T>> main, bool? debug = null, Func<IEventLoop>? loopFactory = null)
     {
-        using var runner = new Runner(debug);
+        using var runner = new Runner(debug, loopFactory);
         return runner.Run(main);
     }
 
     /// <summary>As <see cref="Run{T}"/> for a coroutine without a result.</summary>
-    public static void Run(Func<LoopTask> main, bool? debug = null)
+    /// <param name="main">The program's main coroutine.</param>
+    /// <param name="debug">Debug mode for the loop; null keeps the default (TULIP_DEBUG).</param>
+    /// <param name="loopFactory">Makes the loop (asyncio's <c>loop_factory</c>); null uses the policy's <see cref="NewEventLoop"/>.</param>
+    /// <exception cref="InvalidOperationException">Called while a loop runs on this thread, or <c>TULIP_LOOP</c> names no known loop kind.</exception>
+    /// <exception cref="KeyboardInterruptException">SIGINT cancelled <paramref name="main"/>, which ended cancelled after its cleanup.</exception>
+    public static void Run(Func<LoopTask> main, bool? debug = null, Func<IEventLoop>? loopFactory = null)
     {
-        using var runner = new Runner(debug);
+        using var runner = new Runner(debug, loopFactory);
         runner.Run(main);
     }
 }

@@ -21,15 +21,25 @@ public interface IEventLoopPolicy
 }
 
 /// <summary>
-/// The default policy: one loop per thread, set with <see cref="SetEventLoop"/>; new loops are
-/// <see cref="SelectorEventLoop"/>s with the platform's best selector. The environment variable
-/// TULIP_SELECTOR (epoll or poll) overrides the selector.
+/// The default policy: one loop per thread, set with <see cref="SetEventLoop"/>; new loops come from
+/// the loop factory given to the constructor, or else from the kind the environment variable
+/// <c>TULIP_LOOP</c> names (see <see cref="EventLoopKinds"/>): epoll or poll, the best available when unset.
 /// </summary>
 // CA1001: the policy lives as long as the process (it is held by a static); nothing to dispose.
 #pragma warning disable CA1001
 public class DefaultEventLoopPolicy : IEventLoopPolicy
 {
     private readonly ThreadLocal<IEventLoop?> _loops = new();
+    private readonly Func<IEventLoop>? _loopFactory;
+
+    /// <summary>A policy whose new loops are of the kind <c>TULIP_LOOP</c> names, read at each <see cref="NewEventLoop"/>.</summary>
+    public DefaultEventLoopPolicy() : this(null)
+    {
+    }
+
+    /// <summary>A policy whose new loops come from <paramref name="loopFactory"/> (asyncio's <c>_loop_factory</c>).</summary>
+    /// <param name="loopFactory">Makes each new loop; null uses the kind <c>TULIP_LOOP</c> names (<see cref="EventLoopKinds.FromEnvironment"/>).</param>
+    public DefaultEventLoopPolicy(Func<IEventLoop>? loopFactory) => _loopFactory = loopFactory;
 
     /// <inheritdoc/>
     public virtual IEventLoop GetEventLoop() =>
@@ -41,6 +51,9 @@ public class DefaultEventLoopPolicy : IEventLoopPolicy
     public virtual void SetEventLoop(IEventLoop? loop) => _loops.Value = loop;
 
     /// <inheritdoc/>
-    public virtual IEventLoop NewEventLoop() => new SelectorEventLoop(Environment.GetEnvironmentVariable("TULIP_SELECTOR"));
+    /// <exception cref="InvalidOperationException">No factory was given and <c>TULIP_LOOP</c> names no known loop kind, or the factory returned null.</exception>
+    public virtual IEventLoop NewEventLoop() =>
+        (_loopFactory ?? EventLoopKinds.FromEnvironment())()
+        ?? throw new InvalidOperationException("The policy's loop factory returned null; it must return a new event loop.");
 }
 #pragma warning restore CA1001

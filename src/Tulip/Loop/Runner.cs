@@ -7,7 +7,32 @@ namespace Tulip;
 /// asyncio's <c>Runner</c>: one loop for several <see cref="Run{T}"/> calls, closed (with the
 /// cleanup <see cref="EventLoop.Run{T}"/> does) when disposed.
 /// </summary>
-public sealed class Runner : IDisposable
+/// <remarks>
+/// <para>
+/// The loop comes from the factory given to the constructor, or else from the policy
+/// (<see cref="EventLoop.NewEventLoop"/>), whose default makes the kind the environment variable
+/// <c>TULIP_LOOP</c> names (<see cref="EventLoopKinds"/>).
+/// </para>
+/// <para>
+/// Ctrl-C, as asyncio 3.11's runner: while <see cref="Run{T}"/> runs a main task, the first SIGINT
+/// cancels that task (<see cref="CancelledError"/> at its await) and lets it clean up; if it then
+/// ends cancelled, <see cref="Run{T}"/> throws <see cref="KeyboardInterruptException"/>, which,
+/// left unhandled, ends the process with status 130. A task that catches the cancellation and
+/// returns makes <see cref="Run{T}"/> return normally. A second SIGINT, or one that arrives when no
+/// main task runs (before or after <see cref="Run{T}"/>, during <see cref="Dispose"/>), gets .NET's
+/// default: the process ends at once, killed by SIGINT (status 130), with no <c>finally</c> run.
+/// A loop with its own SIGINT handler (<see cref="IEventLoop.AddSignalHandler"/>) keeps SIGINT to
+/// itself, and a process that started with SIGINT ignored keeps ignoring it.
+/// </para>
+/// <para>
+/// SIGTERM is left alone, as asyncio leaves it: .NET's default ends the process at once (status
+/// 143, no <c>finally</c>, no <see cref="AppDomain.ProcessExit"/>). To clean up on SIGTERM too,
+/// cancel the main task from a handler set inside it:
+/// <c>var me = Tasks.CurrentTask()!; loop.AddSignalHandler(PosixSignal.SIGTERM, () => me.Cancel());</c>
+/// (<see cref="Run{T}"/> then throws <see cref="CancelledError"/> after the cleanup).
+/// </para>
+/// </remarks>
+public sealed partial class Runner : IDisposable
 {
     private readonly bool? _debug;
     private readonly Func<IEventLoop>? _loopFactory;
@@ -16,7 +41,8 @@ public sealed class Runner : IDisposable
 
     /// <summary>Creates a runner; the loop is made on first use.</summary>
     /// <param name="debug">Debug mode for the loop; null keeps the default.</param>
-    /// <param name="loopFactory">Makes the loop; the policy's <c>NewEventLoop</c> by default.</param>
+    /// <param name="loopFactory">Makes the loop (asyncio's <c>loop_factory</c>); null uses the policy's <c>NewEventLoop</c>,
+    /// which by default makes the kind <c>TULIP_LOOP</c> names.</param>
     public Runner(bool? debug = null, Func<IEventLoop>? loopFactory = null)
     {
         _debug = debug;
@@ -26,7 +52,15 @@ public sealed class Runner : IDisposable
     /// <summary>The runner's loop (created if needed).</summary>
     public IEventLoop Loop => EnsureLoop();
 
-    /// <summary>Runs <paramref name="main"/> as a task on the runner's loop until it is done.</summary>
+    /// <summary>
+    /// Runs <paramref name="main"/> as a task on the runner's loop until it is done; a first
+    /// SIGINT meanwhile cancels it (see the remarks on <see cref="Runner"/>).
+    /// </summary>
+    /// <returns>What <paramref name="main"/> returned.</returns>
+    /// <exception cref="InvalidOperationException">A loop runs on this thread already.</exception>
+    /// <exception cref="ObjectDisposedException">The runner is disposed.</exception>
+    /// <exception cref="KeyboardInterruptException">SIGINT cancelled the main task, which ended cancelled after its cleanup.</exception>
+    /// <exception cref="CancelledError">The main task was cancelled otherwise.</exception>
     public T Run<T>(Func<LoopTask<T>> main)
     {
         ArgumentNullException.ThrowIfNull(main);
@@ -36,10 +70,24 @@ public sealed class Runner : IDisposable
         }
 
         var loop = EnsureLoop();
-        return loop.RunUntilComplete(main);
+        var task = loop.CreateTask(main);
+        using var interrupt = Interrupt.Install(loop, task);
+        try
+        {
+            return loop.RunUntilComplete(task);
+        }
+        catch (CancelledError cancelled) when (interrupt.Interrupted && task.Uncancel() == 0)
+        {
+            // The cancellation was ours alone (asyncio: uncancel() == 0): the interrupt, not a cancel from the program.
+            throw new KeyboardInterruptException(null, cancelled);
+        }
     }
 
-    /// <summary>Runs <paramref name="main"/> as a task on the runner's loop until it is done.</summary>
+    /// <summary>Runs <paramref name="main"/> as a task on the runner's loop until it is done; see <see cref="Run{T}"/>.</summary>
+    /// <exception cref="InvalidOperationException">A loop runs on this thread already.</exception>
+    /// <exception cref="ObjectDisposedException">The runner is disposed.</exception>
+    /// <exception cref="KeyboardInterruptException">SIGINT cancelled the main task, which ended cancelled after its cleanup.</exception>
+    /// <exception cref="CancelledError">The main task was cancelled otherwise.</exception>
     public void Run(Func<LoopTask> main)
     {
         ArgumentNullException.ThrowIfNull(main);
@@ -78,7 +126,9 @@ public sealed class Runner : IDisposable
         ObjectDisposedException.ThrowIf(_closed, this);
         if (_loop is null)
         {
-            _loop = _loopFactory?.Invoke() ?? EventLoop.NewEventLoop();
+            _loop = _loopFactory is null
+                ? EventLoop.NewEventLoop()
+                : _loopFactory() ?? throw new InvalidOperationException("The Runner's loop factory returned null; it must return a new event loop.");
             if (_debug is { } debug)
             {
                 _loop.Debug = debug;
