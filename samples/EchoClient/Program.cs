@@ -7,7 +7,7 @@ namespace Tulip.Samples.EchoClient;
 
 /// <summary>
 /// Sends a line to an echo server, prints what comes back, and half-closes.
-/// Usage: EchoClient PORT [message] [host].
+/// Usage: EchoClient PORT [message] [host]. The loop kind is the one TULIP_LOOP names (epoll when unset).
 /// </summary>
 internal static class Program
 {
@@ -21,9 +21,9 @@ internal static class Program
 
         string message = args.Length > 1 ? args[1] : "hello, tulip";
         string host = args.Length > 2 ? args[2] : "127.0.0.1";
-        using var loop = new SelectorEventLoop();
-        string echoed = loop.RunUntilComplete(async () =>
+        string echoed = EventLoop.Run(async () => // on the loop kind TULIP_LOOP names
         {
+            var loop = EventLoop.GetRunningLoop();
             var (transport, client) = await loop.CreateConnectionAsync(() => new EchoClientProtocol(loop), host, port);
             transport.Write(Encoding.UTF8.GetBytes(message));
             transport.WriteEof();

@@ -8,6 +8,7 @@ namespace Tulip.Samples.EchoServer;
 /// <summary>
 /// A TCP echo server on 127.0.0.1:PORT: the server half of the benchmark contract in
 /// scripts/echo-server (see ../shared/bench/README.md). Usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|proactor].
+/// Without the loop argument it runs on the loop kind TULIP_LOOP names (epoll when unset).
 /// </summary>
 /// <remarks>
 /// TULIP_ECHO_STATS=1 makes it print, once a second to stderr, how many reads it echoed and how many
@@ -29,7 +30,6 @@ internal static class Program
         }
 
         string mode = args.Length > 1 ? args[1] : "protocol";
-        string backend = args.Length > 2 ? args[2] : "epoll";
         Func<IBaseProtocol> factory;
         switch (mode)
         {
@@ -47,25 +47,43 @@ internal static class Program
                 return 2;
         }
 
-        switch (backend)
+        Func<IEventLoop> loopFactory;
+        if (args.Length > 2)
         {
-            case "epoll":
-            case "poll":
-                break;
-            case "proactor":
-                Console.Error.WriteLine("echo-server: backend 'proactor' is not implemented yet; use 'epoll' or 'poll'.");
+            string backend = args[2];
+            switch (backend)
+            {
+                case "epoll":
+                case "poll":
+                    loopFactory = EventLoopKinds.GetFactory(backend);
+                    break;
+                case "proactor":
+                    Console.Error.WriteLine("echo-server: backend 'proactor' is not implemented yet; use 'epoll' or 'poll'.");
+                    return 2;
+                default:
+                    Console.Error.WriteLine($"echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
+                    return 2;
+            }
+        }
+        else
+        {
+            try
+            {
+                loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
+            }
+            catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
+            {
+                Console.Error.WriteLine($"echo-server: {e.Message}");
                 return 2;
-            default:
-                Console.Error.WriteLine($"echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
-                return 2;
+            }
         }
 
         bool stats = Environment.GetEnvironmentVariable("TULIP_ECHO_STATS") == "1";
-        using var loop = new SelectorEventLoop(backend);
+        using var loop = loopFactory();
         loop.RunUntilComplete(async () =>
         {
             var server = await loop.CreateServerAsync(factory, ["127.0.0.1"], port, new ServerOptions { Backlog = Backlog });
-            Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {loop.SelectorName})");
+            Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {KindOf(loop)})");
             if (stats)
             {
                 EchoStats.Start(loop);
@@ -75,6 +93,9 @@ internal static class Program
         });
         return 0;
     }
+
+    /// <summary>The loop's kind as it is named on the command line and in TULIP_LOOP.</summary>
+    private static string KindOf(IEventLoop loop) => loop is SelectorEventLoop selector ? selector.SelectorName : loop.GetType().Name;
 }
 
 /// <summary>
@@ -172,7 +193,7 @@ internal static class EchoStats
     private static int s_gen0;
     private static double s_time;
 
-    internal static void Start(SelectorEventLoop loop)
+    internal static void Start(IEventLoop loop)
     {
         // SIGUSR1 is 10 on Linux; PosixSignal names only the portable signals.
         loop.AddSignalHandler((PosixSignal)10, static () =>
@@ -188,7 +209,7 @@ internal static class EchoStats
         loop.CallLater(Interval, Report, loop);
     }
 
-    private static void Report(SelectorEventLoop loop)
+    private static void Report(IEventLoop loop)
     {
         // Read the counters first: everything below allocates, and belongs to no window.
         long threadBytes = GC.GetAllocatedBytesForCurrentThread();
@@ -207,7 +228,7 @@ internal static class EchoStats
         Mark(loop);
     }
 
-    private static void Mark(SelectorEventLoop loop)
+    private static void Mark(IEventLoop loop)
     {
         s_reads = Reads;
         s_gen0 = GC.CollectionCount(0);

@@ -8,7 +8,8 @@ namespace Tulip.Samples.UdpEchoServer;
 
 /// <summary>
 /// A UDP echo server on 127.0.0.1:PORT: each datagram goes back to its sender, whole. Usage:
-/// UdpEchoServer PORT [epoll|poll|proactor]. Run through scripts/udp-echo-server.
+/// UdpEchoServer PORT [epoll|poll|proactor]. Run through scripts/udp-echo-server. Without the loop
+/// argument it runs on the loop kind TULIP_LOOP names (epoll when unset).
 /// </summary>
 internal static class Program
 {
@@ -20,28 +21,45 @@ internal static class Program
             return 2;
         }
 
-        string backend = args.Length > 1 ? args[1] : "epoll";
-        switch (backend)
+        Func<IEventLoop> loopFactory;
+        if (args.Length > 1)
         {
-            case "epoll":
-            case "poll":
-                break;
-            case "proactor":
-                Console.Error.WriteLine("udp-echo-server: backend 'proactor' is not implemented yet (there is no proactor loop); use 'epoll' or 'poll'.");
+            string backend = args[1];
+            switch (backend)
+            {
+                case "epoll":
+                case "poll":
+                    loopFactory = EventLoopKinds.GetFactory(backend);
+                    break;
+                case "proactor":
+                    Console.Error.WriteLine("udp-echo-server: backend 'proactor' is not implemented yet (there is no proactor loop); use 'epoll' or 'poll'.");
+                    return 2;
+                default:
+                    Console.Error.WriteLine($"udp-echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
+                    return 2;
+            }
+        }
+        else
+        {
+            try
+            {
+                loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
+            }
+            catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
+            {
+                Console.Error.WriteLine($"udp-echo-server: {e.Message}");
                 return 2;
-            default:
-                Console.Error.WriteLine($"udp-echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
-                return 2;
+            }
         }
 
-        using var loop = new SelectorEventLoop(backend);
+        using var loop = loopFactory();
         try
         {
             loop.RunUntilComplete(async () =>
             {
                 var (transport, protocol) = await loop.CreateDatagramEndpointAsync(static () => new EchoProtocol(),
                     new IPEndPoint(IPAddress.Loopback, port), null);
-                Console.Error.WriteLine($"udp-echo-server: serving on 127.0.0.1:{port} ({loop.SelectorName})");
+                Console.Error.WriteLine($"udp-echo-server: serving on 127.0.0.1:{port} ({KindOf(loop)})");
                 await protocol.Closed;
             });
         }
@@ -53,6 +71,9 @@ internal static class Program
 
         return 0;
     }
+
+    /// <summary>The loop's kind as it is named on the command line and in TULIP_LOOP.</summary>
+    private static string KindOf(IEventLoop loop) => loop is SelectorEventLoop selector ? selector.SelectorName : loop.GetType().Name;
 }
 
 /// <summary>

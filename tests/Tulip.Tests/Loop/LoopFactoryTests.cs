@@ -1,0 +1,171 @@
+namespace Tulip.Tests.Loop;
+
+/// <summary>
+/// The loop kind is chosen in one place: <see cref="EventLoopKinds"/> names the kinds and reads
+/// TULIP_LOOP; <see cref="EventLoop.Run{T}"/>, <see cref="Runner"/> and the default policy take a
+/// loop factory and otherwise use that. Run once per kind. In the non-parallel collection: one test
+/// sets TULIP_LOOP in the process, which every EventLoop.Run reads.
+/// </summary>
+public abstract class LoopFactoryTests
+{
+    /// <summary>The kind under test, as TULIP_LOOP spells it.</summary>
+    protected abstract string Kind { get; }
+
+    private Func<IEventLoop> CountingFactory(List<IEventLoop> made) => () =>
+    {
+        var loop = EventLoopKinds.GetFactory(Kind)();
+        made.Add(loop);
+        return loop;
+    };
+
+    private static string SelectorOf(IEventLoop loop) => Assert.IsType<SelectorEventLoop>(loop).SelectorName;
+
+    [Fact]
+    public void GetFactory_makes_a_new_open_loop_of_the_kind_each_call()
+    {
+        var factory = EventLoopKinds.GetFactory(Kind);
+        using var first = factory();
+        using var second = factory();
+        Assert.NotSame(first, second);
+        Assert.Equal(Kind, SelectorOf(first));
+        Assert.False(first.IsClosed);
+        using var upper = EventLoopKinds.GetFactory(Kind.ToUpperInvariant())();
+        Assert.Equal(Kind, SelectorOf(upper));
+    }
+
+    [Fact]
+    public void The_TULIP_LOOP_value_selects_the_kind()
+    {
+        using var loop = EventLoopKinds.FromEnvironmentValue(Kind)();
+        Assert.Equal(Kind, SelectorOf(loop));
+    }
+
+    [Fact]
+    public void Run_uses_the_factory_it_is_given_and_closes_that_loop()
+    {
+        var made = new List<IEventLoop>();
+        IEventLoop? running = null;
+        int result = EventLoop.Run(async () =>
+        {
+            running = EventLoop.GetRunningLoop();
+            await Tasks.Sleep(0);
+            return 5;
+        }, loopFactory: CountingFactory(made));
+
+        Assert.Equal(5, result);
+        var loop = Assert.Single(made);
+        Assert.Same(loop, running);
+        Assert.True(loop.IsClosed);
+
+        EventLoop.Run(async () => { running = EventLoop.GetRunningLoop(); await Tasks.Sleep(0); }, loopFactory: CountingFactory(made));
+        Assert.Equal(2, made.Count);
+        Assert.Same(made[1], running);
+        Assert.Equal(Kind, SelectorOf(made[1]));
+    }
+
+    [Fact]
+    public void Runner_makes_its_loop_with_the_factory_once()
+    {
+        var made = new List<IEventLoop>();
+        using (var runner = new Runner(loopFactory: CountingFactory(made)))
+        {
+            runner.Run(async () => { await Tasks.Sleep(0); return 1; });
+            IEventLoop? second = null;
+            runner.Run(async () => { second = EventLoop.GetRunningLoop(); await Tasks.Sleep(0); });
+            Assert.Same(Assert.Single(made), second);
+            Assert.Same(made[0], runner.Loop);
+        }
+
+        Assert.True(made[0].IsClosed);
+    }
+
+    [Fact]
+    public void The_default_policy_uses_the_factory_it_is_given()
+    {
+        var made = new List<IEventLoop>();
+        var policy = new DefaultEventLoopPolicy(CountingFactory(made));
+        using var loop = policy.NewEventLoop();
+        Assert.Same(Assert.Single(made), loop);
+    }
+
+    [Fact]
+    public void The_default_policy_and_Run_honour_TULIP_LOOP()
+    {
+        string? saved = Environment.GetEnvironmentVariable(EventLoopKinds.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(EventLoopKinds.EnvironmentVariable, Kind);
+            using (var loop = new DefaultEventLoopPolicy().NewEventLoop())
+            {
+                Assert.Equal(Kind, SelectorOf(loop));
+            }
+
+            string? ran = null;
+            EventLoop.Run(async () => { ran = SelectorOf(EventLoop.GetRunningLoop()); await Tasks.Sleep(0); });
+            Assert.Equal(Kind, ran);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(EventLoopKinds.EnvironmentVariable, saved);
+        }
+    }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollLoopFactoryTests : LoopFactoryTests
+{
+    protected override string Kind => "epoll";
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class PollLoopFactoryTests : LoopFactoryTests
+{
+    protected override string Kind => "poll";
+}
+
+/// <summary>What is true of the kinds as a whole: the names, the default, the errors.</summary>
+public sealed class EventLoopKindsTests
+{
+    [Fact]
+    public void The_known_kinds_are_epoll_then_poll_and_the_default_is_the_best_available()
+    {
+        Assert.Equal(["epoll", "poll"], EventLoopKinds.KnownNames);
+        Assert.Equal(OperatingSystem.IsLinux() ? "epoll" : "poll", EventLoopKinds.DefaultName);
+        Assert.Equal(EventLoopKinds.DefaultName, EventLoopKinds.AvailableNames[0]);
+        Assert.Equal("TULIP_LOOP", EventLoopKinds.EnvironmentVariable);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public void Unset_or_empty_TULIP_LOOP_gives_the_default_kind(string? value)
+    {
+        using var loop = EventLoopKinds.FromEnvironmentValue(value)();
+        Assert.Equal(EventLoopKinds.DefaultName, Assert.IsType<SelectorEventLoop>(loop).SelectorName);
+    }
+
+    [Fact]
+    public void An_unknown_TULIP_LOOP_fails_with_the_known_kinds()
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() => EventLoopKinds.FromEnvironmentValue("foo"));
+        Assert.StartsWith("TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll.", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_name_fails_with_the_known_kinds()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => EventLoopKinds.GetFactory("kqueue"));
+        Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll.", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("name", ex.ParamName);
+        Assert.Throws<ArgumentNullException>(() => EventLoopKinds.GetFactory(null!));
+    }
+
+    [Fact]
+    public void A_factory_that_returns_null_is_refused_clearly()
+    {
+        var runnerError = Assert.Throws<InvalidOperationException>(() => EventLoop.Run(async () => { await Tasks.Sleep(0); return 1; }, loopFactory: () => null!));
+        Assert.Contains("loop factory returned null", runnerError.Message, StringComparison.Ordinal);
+        var policyError = Assert.Throws<InvalidOperationException>(() => new DefaultEventLoopPolicy(() => null!).NewEventLoop());
+        Assert.Contains("loop factory returned null", policyError.Message, StringComparison.Ordinal);
+    }
+}
