@@ -12,7 +12,9 @@ namespace Tulip;
 
 // The PEP's optional groups. The base loop has no multiplexer, so each member refuses with a
 // NotSupportedException that names the loop that does support it; the multiplexers override
-// what they provide.
+// what they provide. The connection, server and datagram-endpoint methods are not here: the base
+// loop implements them (BaseEventLoop.Streams.cs, .Datagrams.cs) on the hooks of
+// BaseEventLoop.TransportHooks.cs and on the Sock* primitives below.
 public abstract partial class BaseEventLoop
 {
     /// <summary>
@@ -27,40 +29,12 @@ public abstract partial class BaseEventLoop
         "Use SelectorEventLoop (EventLoop.NewEventLoop() on Linux) for real I/O, or the in-memory transports of Tulip.Testing in tests.";
 
     /// <inheritdoc/>
-    public virtual LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
-        ServerOptions? options = null, CancellationToken cancellationToken = default) => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(ITransport Transport, TProtocol Protocol)> CreateUnixConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        string? path, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<Server> CreateUnixServerAsync(Func<IBaseProtocol> protocolFactory, string? path,
-        ServerOptions? options = null, CancellationToken cancellationToken = default) => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        Socket socket, SslServerAuthenticationOptions? ssl = null, CancellationToken cancellationToken = default)
-        where TProtocol : IBaseProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
     public virtual LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
         SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,
         bool fallback = true, CancellationToken cancellationToken = default) => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        EndPoint? localAddress, EndPoint? remoteAddress, DatagramOptions? options = null, CancellationToken cancellationToken = default)
-        where TProtocol : IDatagramProtocol => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual LoopTask<int> SockRecvAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default) => throw Unsupported();

@@ -11,15 +11,25 @@ namespace Tulip;
 /// <summary>
 /// The platform-neutral part of every loop (asyncio's <c>BaseEventLoop</c>): the ready queue, the
 /// timer heap, running and stopping, thread-safe calls, executors, name lookups, the exception
-/// handler and debug mode. A multiplexer derives from it and implements the protected hooks:
+/// handler and debug mode, and the connection code above the multiplexer (connections, servers,
+/// datagram endpoints). A multiplexer derives from it and implements the protected hooks:
 /// <see cref="ProcessEvents"/> (wait for I/O, schedule its callbacks), <see cref="WriteToSelf"/>
-/// (wake a waiting loop from another thread) and <see cref="CloseCore"/>.
+/// (wake a waiting loop from another thread) and <see cref="CloseCore"/>; for sockets, the
+/// transport hooks <see cref="MakeSocketTransport"/>, <see cref="MakeDatagramTransport"/> and
+/// <see cref="StartAccepting"/>, and the <c>Sock*</c> primitives (<see cref="SockConnectAsync"/>...).
 /// </summary>
 /// <remarks>
+/// <para>
+/// The hooks are protected and their signatures hold only public types: a loop outside this
+/// assembly derives from this class as <see cref="SelectorEventLoop"/> does (Tulip.Testing's
+/// <c>TestEventLoop</c> is one). See "The selector loop" in docs/ARCHITECTURE.md.
+/// </para>
+/// <para>
 /// One iteration (<c>RunOnce</c>), as libuv's and asyncio's: take in thread-safe calls; drop
 /// cancelled timers; wait for I/O for as long as nothing is ready and no timer is due; move due
 /// timers to the ready queue; run exactly the callbacks that were ready when the run phase began
 /// (callbacks they schedule wait for the next iteration, so I/O is never starved).
+/// </para>
 /// </remarks>
 public abstract partial class BaseEventLoop : IEventLoop
 {
@@ -128,9 +138,11 @@ public abstract partial class BaseEventLoop : IEventLoop
 
     /// <summary>
     /// Waits up to <paramref name="timeout"/> seconds (0: poll; a negative value: until something
-    /// happens) for I/O, and schedules the callbacks of what became ready with <see cref="ScheduleInternal"/>
-    /// or by adding handles. Returns early when <see cref="WriteToSelf"/> is called.
+    /// happens) for I/O, and schedules the callbacks of what became ready, with
+    /// <see cref="AddReadyHandle"/> for the handles it keeps or <see cref="CallSoon(Action)"/>:
+    /// they run in this iteration's run phase. Returns early when <see cref="WriteToSelf"/> is called.
     /// </summary>
+    /// <remarks>Called on the loop thread, once per iteration, between the timers and the run phase.</remarks>
     protected abstract void ProcessEvents(double timeout);
 
     /// <summary>
@@ -489,8 +501,24 @@ public abstract partial class BaseEventLoop : IEventLoop
         _ready.Enqueue(new ReadyItem(callback, arg1, arg2));
     }
 
-    /// <summary>Adds a handle (made by a multiplexer for a ready fd) to the ready queue.</summary>
+    /// <summary>
+    /// Adds a handle (made by a multiplexer for a ready fd, with <see cref="CreateReadyHandle{TState}"/>
+    /// or <see cref="IReadinessEventLoop.CreateIoHandle{TState}"/>) to the ready queue: it runs in
+    /// this iteration's run phase, unless it is cancelled first. Loop thread only; unchecked, as
+    /// it runs once per I/O event.
+    /// </summary>
     protected void AddReadyHandle(Handle handle) => _ready.Enqueue(new ReadyItem(s_runHandle, handle, null));
+
+    /// <summary>
+    /// Makes a handle that runs <paramref name="callback"/>(<paramref name="state"/>) each time it is
+    /// given to <see cref="AddReadyHandle"/>, until it is cancelled: what a multiplexer keeps per
+    /// watched fd or pending operation, so that <see cref="ProcessEvents"/> allocates nothing per event.
+    /// </summary>
+    protected Handle CreateReadyHandle<TState>(Action<TState> callback, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return new StateHandle<TState>(this, callback, state);
+    }
 
     private static void CheckDelay(double delay)
     {

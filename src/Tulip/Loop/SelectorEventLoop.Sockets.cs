@@ -141,6 +141,9 @@ public partial class SelectorEventLoop
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted)
             {
                 await WaitReadableAsync(fd);
+                // A cancellation that came while the wait was already over is taken here, before
+                // accept(2) makes a connection the returned-while-cancelled task would drop.
+                ThrowIfCancelPending();
             }
         }
     }

@@ -26,7 +26,7 @@ namespace Tulip;
 /// </remarks>
 internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 {
-    private readonly SelectorServer? _server;
+    private readonly Action<ITransport>? _connectionLost; // the accepting server's bookkeeping, if any
     private readonly StateHandle<SelectorSocketTransport> _readHandle;
     private readonly StateHandle<SelectorSocketTransport> _writeHandle;
 
@@ -48,14 +48,13 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     private bool _lostDeferred;
     private Exception? _lostDeferredError;
 
-    internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, SelectorServer? server)
+    internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost)
         : base(loop, socket, "socket.send() raised exception: the transport is closed, the write was dropped.")
     {
-        _server = server;
+        _connectionLost = connectionLost;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
-        server?.Attach(this);
         ScheduleStart(waiter);
     }
 
@@ -141,7 +140,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     }
 
     /// <inheritdoc/>
-    private protected override void OnConnectionLost() => _server?.Detach(this);
+    private protected override void OnConnectionLost() => _connectionLost?.Invoke(this);
 
     // ---- Reading -----------------------------------------------------------------------------
 

@@ -395,7 +395,7 @@ public abstract class StreamTransportContractTests
                 clients.Add(client);
             }
 
-            Assert.True(await Eventually(() => ((SelectorServer)server).ClientCount == 5));
+            Assert.True(await Eventually(() => ((BaseEventLoop.SocketServer)server).ClientCount == 5));
             server.Close();
             Assert.False(server.IsServing);
             Assert.Empty(server.Sockets);
@@ -427,7 +427,7 @@ public abstract class StreamTransportContractTests
                 clients.Add(client);
             }
 
-            Assert.True(await Eventually(() => ((SelectorServer)server).ClientCount == 3));
+            Assert.True(await Eventually(() => ((BaseEventLoop.SocketServer)server).ClientCount == 3));
             server.Close();
             server.AbortClients();
             await server.WaitClosedAsync();

@@ -9,19 +9,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Tulip;
 
-// Datagram endpoints (PEP 3156 "Datagram Transports", asyncio's create_datagram_endpoint): the loop
-// resolves the addresses without blocking, pairs local and remote addresses by family, tries each
-// pair in turn (socket, options, bind, connect), and hands the first socket that works to a
-// SelectorDatagramTransport. Any failure or cancellation before the transport owns the socket closes it.
-public partial class SelectorEventLoop
+// Datagram endpoints (PEP 3156 "Datagram Transports", asyncio's create_datagram_endpoint), whole and
+// platform-neutral as in base_events.py: the loop resolves the addresses without blocking, pairs
+// local and remote addresses by family, tries each pair in turn (socket, options, bind, connect
+// with SockConnectAsync), and hands the first socket that works to the multiplexer's
+// MakeDatagramTransport hook. Any failure or cancellation, at any stage, closes what was made.
+public abstract partial class BaseEventLoop
 {
     private static readonly DatagramOptions s_defaultDatagramOptions = new();
-
-    // The receive buffer of UNIX datagram transports (UDP ones share ReadBuffer: an IP datagram
-    // never exceeds 64 KiB). Allocated on first use; owned by the loop thread.
-    private byte[]? _datagramReadBuffer;
-
-    internal byte[] DatagramReadBuffer => _datagramReadBuffer ??= new byte[SelectorDatagramTransport.MaxUnixDatagramSize];
 
     /// <inheritdoc/>
     /// <remarks>
@@ -40,8 +35,9 @@ public partial class SelectorEventLoop
     /// Cancelling at any stage closes the socket.
     /// </para>
     /// </remarks>
-    public override async LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public virtual async LoopTask<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpointAsync<TProtocol>(Func<TProtocol> protocolFactory,
         EndPoint? localAddress, EndPoint? remoteAddress, DatagramOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IDatagramProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultDatagramOptions;
@@ -58,33 +54,31 @@ public partial class SelectorEventLoop
         {
             RemoveStaleUnixSocket(localAddress);
             (socket, remote) = await OpenFirstDatagramSocketAsync([(AddressFamily.Unix, localAddress, remoteAddress)], localAddress, remoteAddress, options);
+            DisposeIfCancelPending(socket);
         }
         else
         {
             var pairs = await ResolveDatagramPairsAsync(localAddress, remoteAddress, options, cancellationToken);
             (socket, remote) = await OpenFirstDatagramSocketAsync(pairs, localAddress, remoteAddress, options);
+            DisposeIfCancelPending(socket);
         }
 
-        return await MakeDatagramTransportAsync(socket, protocolFactory, remote, remoteAddress);
+        return CloseIfCancelPending(await StartDatagramTransportAsync(socket, protocolFactory, remote, remoteAddress));
     }
 
-    /// <summary>Joins a datagram socket to a new protocol: see <see cref="AttachTransportAsync"/>.</summary>
-    private async LoopTask<(IDatagramTransport, TProtocol)> MakeDatagramTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory,
+    /// <summary>Joins a datagram socket to a new protocol through <see cref="MakeDatagramTransport"/>: see <see cref="StartTransportAsync"/>.</summary>
+    private async LoopTask<(IDatagramTransport, TProtocol)> StartDatagramTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory,
         EndPoint? remote, EndPoint? remoteAsGiven)
         where TProtocol : IDatagramProtocol
     {
-        var (transport, protocol) = await AttachTransportAsync<IDatagramTransport, TProtocol, (EndPoint? Remote, EndPoint? AsGiven)>(socket, protocolFactory, (remote, remoteAsGiven),
-            static (loop, socket, protocolFactory, remotes, waiter) =>
-            {
-                var protocol = NewProtocol(protocolFactory);
-                return (new SelectorDatagramTransport(loop, socket, protocol, remotes.Remote, remotes.AsGiven, waiter), protocol);
-            });
+        var (transport, protocol) = await StartTransportAsync<IDatagramTransport, TProtocol, (EndPoint? Remote, EndPoint? AsGiven)>(socket, protocolFactory, (remote, remoteAsGiven),
+            static (loop, socket, protocol, remotes, waiter) => loop.MakeDatagramTransport(socket, protocol, remotes.Remote, remotes.AsGiven, waiter));
         if (Debug && Logger.IsEnabled(LogLevel.Debug))
         {
             Logger.LogDebug("Datagram endpoint local={Local} remote={Remote} created: {Transport}", socket.LocalEndPoint, remote, transport);
         }
 
-        return (transport, protocol);
+        return CloseIfCancelPending((transport, protocol));
     }
 
     /// <summary>
@@ -215,6 +209,7 @@ public partial class SelectorEventLoop
                 {
                     stage = $"connect to {remote}";
                     await SockConnectAsync(socket, remote!);
+                    ThrowIfCancelPending();
                 }
 
                 return (socket, remote);

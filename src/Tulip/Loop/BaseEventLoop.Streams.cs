@@ -9,29 +9,20 @@ using System.Threading;
 
 namespace Tulip;
 
-// Stream connections and servers (PEP 3156 "Internet connections"): the loop makes the sockets,
-// connects or listens without blocking, and hands each connected socket to a
-// SelectorSocketTransport joined to a protocol from the caller's factory (seed 003: transports
-// come from the loop). Any failure or cancellation before the transport owns the socket closes it.
-public partial class SelectorEventLoop
+// Stream connections and servers (PEP 3156 "Internet connections"), whole and platform-neutral, as
+// asyncio's base_events.py has them: resolving names without blocking, trying addresses in turn or
+// staggered (happy eyeballs), binding listeners, and joining each connected socket to a protocol
+// from the caller's factory. What needs the multiplexer is asked of it through the hooks of
+// BaseEventLoop.TransportHooks.cs (MakeSocketTransport, StartAccepting) and the Sock* primitives
+// (SockConnectAsync). Any failure or cancellation, at any stage, closes what was made: a socket
+// before a transport owns it, the transport (and so the socket) after.
+public abstract partial class BaseEventLoop
 {
-    /// <summary>
-    /// Bytes read per recv for <see cref="IProtocol"/> transports. asyncio reads up to 256 KiB;
-    /// 64 KiB is one TCP window on loopback and keeps the shared buffer off the large object heap.
-    /// </summary>
-    internal const int MaxReadSize = 64 * 1024;
-
     private const int SOL_SOCKET = 1;
     private const int SO_REUSEPORT = 15;
 
     private static readonly ConnectionOptions s_defaultConnectionOptions = new();
     private static readonly ServerOptions s_defaultServerOptions = new();
-
-    // One read buffer per loop: every IProtocol transport reads into it and hands DataReceived a
-    // span of it, valid only during the call. Owned by the loop thread.
-    private byte[]? _readBuffer;
-
-    internal byte[] ReadBuffer => _readBuffer ??= new byte[MaxReadSize];
 
     /// <inheritdoc/>
     /// <remarks>
@@ -44,8 +35,9 @@ public partial class SelectorEventLoop
     /// asyncio 3.12's <c>all_errors=True</c> shape: a .NET caller loses nothing by it, and catching
     /// <see cref="AggregateException"/> still works. Cancelling at any stage closes the socket.
     /// </remarks>
-    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public virtual async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultConnectionOptions;
@@ -68,10 +60,11 @@ public partial class SelectorEventLoop
             socket = options.HappyEyeballsDelay is { } delay
                 ? await HappyEyeballsConnectAsync(order, options.LocalEndPoint, delay)
                 : await ConnectInTurnAsync(order, options.LocalEndPoint);
+            DisposeIfCancelPending(socket);
         }
 
         bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
-        return await MakeTransportAsync(socket, protocolFactory, tcp && options.NoDelay);
+        return CloseIfCancelPending(await StartSocketTransportAsync(socket, protocolFactory, tcp && options.NoDelay));
     }
 
     /// <inheritdoc/>
@@ -79,9 +72,10 @@ public partial class SelectorEventLoop
     /// A null <paramref name="hosts"/> binds the wildcard of IPv4 and of IPv6 (the IPv6 socket is
     /// IPv6-only, so both can bind the same port). As in asyncio, the sockets listen only when
     /// serving starts: with <see cref="ServerOptions.StartServing"/> false they are bound, and
-    /// connection attempts are refused, until <see cref="Server.StartServing"/>.
+    /// connection attempts are refused, until <see cref="Server.StartServing"/>. Connections are
+    /// accepted by the multiplexer's <see cref="StartAccepting"/>.
     /// </remarks>
-    public override async LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
+    public virtual async LoopTask<Server> CreateServerAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port,
         ServerOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
@@ -116,6 +110,9 @@ public partial class SelectorEventLoop
                     }
                 }
 
+                // The last await is behind us: a cancellation that arrived meanwhile ends the call
+                // here, before any socket exists, rather than dropping a bound server with the result.
+                ThrowIfCancelPending();
                 foreach (var endPoint in endPoints)
                 {
                     var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -146,11 +143,11 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        return StartServer(new SelectorServer(this, protocolFactory, sockets, options, null, 0), options);
+        return StartServer(new SocketServer(this, protocolFactory, sockets, options, null, 0), options);
     }
 
     /// <summary>Starts serving if <paramref name="options"/> say so; a server that cannot listen is closed before the error goes on.</summary>
-    private static Server StartServer(SelectorServer server, ServerOptions options)
+    private static Server StartServer(SocketServer server, ServerOptions options)
     {
         if (options.StartServing)
         {
@@ -169,8 +166,9 @@ public partial class SelectorEventLoop
     }
 
     /// <inheritdoc/>
-    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateUnixConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    public virtual async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateUnixConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string? path, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultConnectionOptions;
@@ -189,6 +187,7 @@ public partial class SelectorEventLoop
             {
                 socket.Blocking = false;
                 await SockConnectAsync(socket, new UnixDomainSocketEndPoint(path), cancellationToken);
+                ThrowIfCancelPending();
             }
             catch
             {
@@ -197,7 +196,7 @@ public partial class SelectorEventLoop
             }
         }
 
-        return await MakeTransportAsync(socket, protocolFactory, noDelay: false);
+        return CloseIfCancelPending(await StartSocketTransportAsync(socket, protocolFactory, noDelay: false));
     }
 
     /// <inheritdoc/>
@@ -206,13 +205,15 @@ public partial class SelectorEventLoop
     /// kind of file is left alone, and binding then fails). Closing the server removes the socket
     /// file it made, unless something else has replaced it since.
     /// </remarks>
-    public override LoopTask<Server> CreateUnixServerAsync(Func<IBaseProtocol> protocolFactory, string? path,
+    public virtual LoopTask<Server> CreateUnixServerAsync(Func<IBaseProtocol> protocolFactory, string? path,
         ServerOptions? options = null, CancellationToken cancellationToken = default) =>
         CreateUnixServerCoreAsync(protocolFactory, path, options ?? s_defaultServerOptions, cancellationToken);
 
     /// <inheritdoc/>
-    public override async LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
+    /// <remarks>The socket is the transport's from the call on: it is closed if the call fails or is cancelled.</remarks>
+    public virtual async LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
         Socket socket, SslServerAuthenticationOptions? ssl = null, CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         CheckStreamSocket(socket);
@@ -220,7 +221,7 @@ public partial class SelectorEventLoop
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         socket.Blocking = false;
         bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
-        return await MakeTransportAsync(socket, protocolFactory, tcp);
+        return CloseIfCancelPending(await StartSocketTransportAsync(socket, protocolFactory, tcp));
     }
 
 #pragma warning disable CS1998 // Kept async so argument errors surface through the task, as in the other Create*Async methods.
@@ -280,41 +281,42 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        return StartServer(new SelectorServer(this, protocolFactory, [socket], options, ownedPath, inode), options);
+        return StartServer(new SocketServer(this, protocolFactory, [socket], options, ownedPath, inode), options);
     }
 
-    /// <summary>Joins a connected socket to a new protocol: see <see cref="AttachTransportAsync"/>.</summary>
-    private LoopTask<(ITransport, TProtocol)> MakeTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
+    /// <summary>Joins a connected socket to a new protocol through <see cref="MakeSocketTransport"/>: see <see cref="StartTransportAsync"/>.</summary>
+    private LoopTask<(ITransport, TProtocol)> StartSocketTransportAsync<TProtocol>(Socket socket, Func<TProtocol> protocolFactory, bool noDelay)
         where TProtocol : IBaseProtocol =>
-        AttachTransportAsync<ITransport, TProtocol, bool>(socket, protocolFactory, noDelay, static (loop, socket, protocolFactory, noDelay, waiter) =>
+        StartTransportAsync<ITransport, TProtocol, bool>(socket, protocolFactory, noDelay, static (loop, socket, protocol, noDelay, waiter) =>
         {
             if (noDelay)
             {
                 socket.NoDelay = true;
             }
 
-            var protocol = NewProtocol(protocolFactory);
-            return (new SelectorSocketTransport(loop, socket, protocol, waiter, null), protocol);
+            return loop.MakeSocketTransport(socket, protocol, waiter, null);
         });
 
     /// <summary>
-    /// Joins a socket to a new protocol and transport (both made by <paramref name="make"/>, which
-    /// gets the protocol from <see cref="NewProtocol"/>) and waits
-    /// for ConnectionMade. The socket is closed if anything fails before the transport owns it; after
-    /// that, a failure or cancellation closes the transport. <typeparamref name="TTransport"/> is the
-    /// interface the caller returns, which the made transport implements.
+    /// Joins a socket to a new protocol (from <see cref="NewProtocol"/>) and the transport
+    /// <paramref name="make"/> builds with a hook, and waits until the transport says
+    /// ConnectionMade has run. The socket is closed if anything fails before the transport owns it;
+    /// after that, a failure or a cancellation (delivered at the await, or pending when it returns)
+    /// closes the transport, so the protocol that got ConnectionMade gets ConnectionLost.
     /// </summary>
-    private async LoopTask<(TTransport, TProtocol)> AttachTransportAsync<TTransport, TProtocol, TState>(Socket socket, Func<TProtocol> protocolFactory,
-        TState state, Func<SelectorEventLoop, Socket, Func<TProtocol>, TState, Future<VoidResult>, (SelectorTransport, TProtocol)> make)
+    private async LoopTask<(TTransport, TProtocol)> StartTransportAsync<TTransport, TProtocol, TState>(Socket socket, Func<TProtocol> protocolFactory,
+        TState state, Func<BaseEventLoop, Socket, TProtocol, TState, Future<VoidResult>, TTransport> make)
         where TTransport : class, IBaseTransport
         where TProtocol : IBaseProtocol
     {
         var waiter = new Future<VoidResult>(this);
         TProtocol protocol;
-        SelectorTransport transport;
+        TTransport transport;
         try
         {
-            (transport, protocol) = make(this, socket, protocolFactory, state, waiter);
+            protocol = NewProtocol(protocolFactory);
+            transport = make(this, socket, protocol, state, waiter)
+                ?? throw new InvalidOperationException($"{GetType().Name}'s transport hook returned null: it must return the transport it made.");
         }
         catch
         {
@@ -325,6 +327,7 @@ public partial class SelectorEventLoop
         try
         {
             await waiter;
+            ThrowIfCancelPending();
         }
         catch
         {
@@ -332,12 +335,53 @@ public partial class SelectorEventLoop
             throw;
         }
 
-        return ((TTransport)(IBaseTransport)transport, protocol);
+        return (transport, protocol);
     }
 
     /// <summary>Calls the caller's protocol factory; a null protocol is its mistake, said clearly.</summary>
     private static TProtocol NewProtocol<TProtocol>(Func<TProtocol> protocolFactory) =>
         protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
+
+    /// <summary>
+    /// True when the running task has a cancellation request that has not been delivered yet (it
+    /// came while the task's last await was already done, so no await raised it). A method that
+    /// hands back a resource checks this after its last await and, if so, releases the resource
+    /// and throws: whatever the task model then does with a returned result, the resource cannot be
+    /// lost with it, and the caller who cancelled gets the cancellation.
+    /// </summary>
+    private protected static bool CancelPending => RunningLoopOrNull?.CurrentTask is ILoopTask task && task.Cancelling() > 0;
+
+    /// <summary>Throws <see cref="CancelledError"/> if <see cref="CancelPending"/>.</summary>
+    private protected static void ThrowIfCancelPending()
+    {
+        if (CancelPending)
+        {
+            throw new CancelledError();
+        }
+    }
+
+    /// <summary>Disposes <paramref name="socket"/> and throws if <see cref="CancelPending"/>.</summary>
+    private static void DisposeIfCancelPending(Socket socket)
+    {
+        if (CancelPending)
+        {
+            socket.Dispose();
+            throw new CancelledError();
+        }
+    }
+
+    /// <summary>Returns <paramref name="made"/>, unless <see cref="CancelPending"/>: then closes its transport and throws.</summary>
+    private static (TTransport Transport, TProtocol Protocol) CloseIfCancelPending<TTransport, TProtocol>((TTransport Transport, TProtocol Protocol) made)
+        where TTransport : IBaseTransport
+    {
+        if (CancelPending)
+        {
+            made.Transport.Close();
+            throw new CancelledError();
+        }
+
+        return made;
+    }
 
     /// <summary>Tries each address in turn; throws every failure together if none connects.</summary>
     private async LoopTask<Socket> ConnectInTurnAsync(IReadOnlyList<AddressInfo> infos, EndPoint? localEndPoint)
@@ -355,6 +399,7 @@ public partial class SelectorEventLoop
                 }
 
                 await SockConnectAsync(socket, info.EndPoint);
+                ThrowIfCancelPending();
                 return socket;
             }
             catch (SocketException ex)
@@ -462,6 +507,11 @@ public partial class SelectorEventLoop
 
         // Attempts still connecting when a winner was found are cancelled above; their sockets are
         // closed by ConnectInTurnAsync as the cancellation reaches them.
+        if (winner is not null)
+        {
+            DisposeIfCancelPending(winner);
+        }
+
         return winner ?? throw ConnectFailure(errors);
     }
 
@@ -542,11 +592,11 @@ public partial class SelectorEventLoop
         }
     }
 
-    private static void ThrowIfTls(bool requested)
+    private void ThrowIfTls(bool requested)
     {
         if (requested)
         {
-            throw new NotSupportedException("TLS is not implemented on SelectorEventLoop yet: connect without Ssl options.");
+            throw new NotSupportedException($"TLS is not implemented on {GetType().Name} yet: connect without Ssl options.");
         }
     }
 

@@ -1,0 +1,310 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+
+namespace Tulip;
+
+public abstract partial class BaseEventLoop
+{
+    /// <summary>
+    /// The <see cref="Server"/> of every base loop (asyncio's <c>base_events.Server</c>): it owns the
+    /// listening sockets, listens when serving starts, joins each accepted connection to a new
+    /// protocol through <see cref="MakeSocketTransport"/>, and keeps the set of connections not yet
+    /// lost. Accepting itself is the multiplexer's, through <see cref="StartAccepting"/>.
+    /// </summary>
+    /// <remarks>
+    /// <see cref="ServeForeverAsync"/> stops serving at once when it is cancelled or the server is
+    /// closed; it never waits for the connections (asyncio 3.12's <c>serve_forever</c> waits in
+    /// <c>wait_closed</c> for every client, so one idle client kept it from returning). Waiting for
+    /// them is the caller's choice: <see cref="WaitClosedAsync"/> with a token or a timeout, or
+    /// <see cref="Server.ShutdownAsync"/>. Owned by the loop thread.
+    /// </remarks>
+    internal sealed class SocketServer : Server
+    {
+        private readonly BaseEventLoop _loop;
+        private readonly Func<IBaseProtocol> _protocolFactory;
+        private readonly ServerOptions _options;
+        private readonly HashSet<ITransport> _clients = new();
+        private readonly List<Future<VoidResult>> _waiters = new();
+        private readonly string? _unixPath;
+        private readonly ulong _unixInode;
+        // One delegate of each per server, handed to the hooks: no allocation per connection.
+        private readonly Action<Socket> _accepted;
+        private readonly Action<ITransport> _detach;
+        private Socket[]? _sockets;  // null once closed
+        private IDisposable?[] _acceptors;
+        private bool _serving;
+        private bool _listening;     // listen(2) done: asyncio listens in _start_serving, not at creation
+        private Future<VoidResult>? _serveForever;
+
+        internal SocketServer(BaseEventLoop loop, Func<IBaseProtocol> protocolFactory, IReadOnlyList<Socket> sockets,
+            ServerOptions options, string? unixPath, ulong unixInode)
+        {
+            _loop = loop;
+            _protocolFactory = protocolFactory;
+            _options = options;
+            _sockets = new Socket[sockets.Count];
+            for (int i = 0; i < sockets.Count; i++)
+            {
+                _sockets[i] = sockets[i];
+            }
+
+            _acceptors = new IDisposable?[sockets.Count];
+            _unixPath = unixPath;
+            _unixInode = unixInode;
+            _accepted = AcceptConnection;
+            _detach = Detach;
+        }
+
+        /// <inheritdoc/>
+        public override IReadOnlyList<Socket> Sockets => _sockets ?? (IReadOnlyList<Socket>)Array.Empty<Socket>();
+
+        /// <inheritdoc/>
+        public override IEventLoop Loop => _loop;
+
+        /// <inheritdoc/>
+        public override bool IsServing => _serving;
+
+        /// <summary>Connections accepted and not yet lost (for tests and diagnostics).</summary>
+        internal int ClientCount => _clients.Count;
+
+        /// <inheritdoc/>
+        /// <remarks>
+        /// The sockets call listen(2) here, the first time, as asyncio's <c>_start_serving</c> does: until
+        /// then a connection attempt is refused instead of waiting in a backlog nobody serves.
+        /// </remarks>
+        /// <exception cref="SocketException">listen(2) failed (EADDRINUSE: another socket listens on the same address).</exception>
+        public override void StartServing()
+        {
+            if (_serving || _sockets is null)
+            {
+                return;
+            }
+
+            if (!_listening)
+            {
+                foreach (var socket in _sockets)
+                {
+                    socket.Listen(_options.Backlog);
+                }
+
+                _listening = true;
+            }
+
+            _serving = true;
+            for (int i = 0; i < _sockets.Length; i++)
+            {
+                _acceptors[i] = _loop.StartAccepting(_sockets[i], _options.Backlog, _accepted);
+            }
+        }
+
+        /// <inheritdoc/>
+        public override async LoopTask ServeForeverAsync(CancellationToken cancellationToken = default)
+        {
+            if (_serveForever is not null)
+            {
+                throw new InvalidOperationException("ServeForeverAsync is already running on this server.");
+            }
+
+            if (_sockets is null)
+            {
+                throw new InvalidOperationException("The server is closed.");
+            }
+
+            using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+            StartServing();
+            _serveForever = new Future<VoidResult>(_loop);
+            try
+            {
+                await _serveForever;
+            }
+            finally
+            {
+                // Stop serving now; the connections are the caller's to wait for (see the class remarks).
+                _serveForever = null;
+                Close();
+            }
+        }
+
+        /// <inheritdoc/>
+        public override void Close()
+        {
+            var sockets = _sockets;
+            if (sockets is null)
+            {
+                return;
+            }
+
+            _sockets = null;
+            _serving = false;
+            for (int i = 0; i < _acceptors.Length; i++)
+            {
+                _acceptors[i]?.Dispose();
+                _acceptors[i] = null;
+            }
+
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            RemoveUnixSocketFile();
+            _serveForever?.TrySetResult(default);
+            if (_clients.Count == 0)
+            {
+                WakeWaiters();
+            }
+        }
+
+        /// <inheritdoc/>
+        public override void CloseClients()
+        {
+            foreach (var client in Snapshot())
+            {
+                client.Close();
+            }
+        }
+
+        /// <inheritdoc/>
+        public override void AbortClients()
+        {
+            foreach (var client in Snapshot())
+            {
+                client.Abort();
+            }
+        }
+
+        /// <inheritdoc/>
+        public override async LoopTask WaitClosedAsync(CancellationToken cancellationToken = default)
+        {
+            if (_sockets is null && _clients.Count == 0)
+            {
+                return;
+            }
+
+            using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
+            var waiter = new Future<VoidResult>(_loop);
+            _waiters.Add(waiter);
+            try
+            {
+                await waiter;
+            }
+            finally
+            {
+                _waiters.Remove(waiter);
+            }
+        }
+
+        /// <inheritdoc/>
+        public override string ToString() => $"<Server sockets={Sockets.Count} serving={_serving} clients={_clients.Count}>";
+
+        /// <summary>Called by the transport of a connection this server accepted, once its ConnectionLost has run.</summary>
+        private void Detach(ITransport transport)
+        {
+            if (_clients.Remove(transport) && _clients.Count == 0 && _sockets is null)
+            {
+                WakeWaiters();
+            }
+        }
+
+        private ITransport[] Snapshot()
+        {
+            var copy = new ITransport[_clients.Count];
+            _clients.CopyTo(copy);
+            return copy;
+        }
+
+        private void WakeWaiters()
+        {
+            foreach (var waiter in _waiters.ToArray())
+            {
+                waiter.TrySetResult(default);
+            }
+        }
+
+        private void RemoveUnixSocketFile()
+        {
+            if (_unixPath is null)
+            {
+                return;
+            }
+
+            // Only the file this server bound: another process may have replaced it since (asyncio 3.13).
+            if (Interop.TryGetFileType(_unixPath, out _, out ulong inode) && inode == _unixInode)
+            {
+                try
+                {
+                    File.Delete(_unixPath);
+                }
+                catch (IOException)
+                {
+                    // Gone already, or not ours to delete: nothing to clean up.
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    // As above.
+                }
+            }
+        }
+
+        /// <summary>
+        /// A connection the multiplexer accepted (asyncio's <c>_accept_connection2</c>): made
+        /// non-blocking, joined to a new protocol and counted among the clients. A failure closes
+        /// the connection and goes to the exception handler; the server goes on.
+        /// </summary>
+        private void AcceptConnection(Socket connection)
+        {
+            if (_sockets is null)
+            {
+                connection.Dispose(); // closed while the multiplexer was handing it over
+                return;
+            }
+
+            IBaseProtocol protocol;
+            try
+            {
+                connection.Blocking = false;
+                if (_options.NoDelay && connection.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+                {
+                    connection.NoDelay = true;
+                }
+
+                protocol = _protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
+            }
+            catch (Exception ex)
+            {
+                connection.Dispose();
+                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
+                {
+                    Exception = ex,
+                    Socket = connection,
+                });
+                return;
+            }
+
+            ITransport transport;
+            try
+            {
+                transport = _loop.MakeSocketTransport(connection, protocol, null, _detach)
+                    ?? throw new InvalidOperationException($"{_loop.GetType().Name}.MakeSocketTransport returned null: it must return the transport it made.");
+            }
+            catch (Exception ex)
+            {
+                connection.Dispose();
+                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
+                {
+                    Exception = ex,
+                    Socket = connection,
+                    Protocol = protocol,
+                });
+                return;
+            }
+
+            // ConnectionLost (and so Detach) is scheduled, never called from inside the hook: adding
+            // after it returned is in time.
+            _clients.Add(transport);
+        }
+    }
+}
