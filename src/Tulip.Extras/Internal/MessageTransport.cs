@@ -12,17 +12,17 @@ namespace Tulip.Extras.Internal;
 /// </summary>
 internal abstract class MessageTransport : IMessageTransport, ITransportLifecycleOwner
 {
-    private readonly Dictionary<string, object?> _extra;
     private readonly WriteFlowControl _flow;
     private readonly TransportLifecycle _life;
     private bool _socketClosed;
+    private bool _handleHeld;
+    private Socket? _socketView;
 
     protected MessageTransport(IEventLoop loop, Socket socket, IMessageProtocol protocol, Future<bool> connected)
     {
         Loop = loop;
         Socket = socket;
         Protocol = protocol;
-        _extra = new Dictionary<string, object?>(2) { ["socket"] = socket };
         _flow = new WriteFlowControl(loop, this);
         _life = new TransportLifecycle(loop, this, "SOCK_SEQPACKET send dropped: the message transport is closed.");
         _life.ScheduleStart(connected);
@@ -56,8 +56,17 @@ internal abstract class MessageTransport : IMessageTransport, ITransportLifecycl
     public bool IsReading => !Paused && !Closing;
 
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's fd that does not own
+    /// it: disposing it leaves the connection alone. It is disposed when the transport closes.</remarks>
+    public object? GetExtraInfo(string name, object? defaultValue = null)
+    {
+        if (name != "socket" || _socketClosed)
+        {
+            return defaultValue;
+        }
+
+        return _socketView ??= new Socket(new SafeSocketHandle(Socket.SafeHandle.DangerousGetHandle(), ownsHandle: false));
+    }
 
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)
@@ -227,6 +236,11 @@ internal abstract class MessageTransport : IMessageTransport, ITransportLifecycl
             return;
         }
 
+        // Held from here until the socket is closed: the readiness implementation registers the raw fd
+        // number, which must not be freed (and reused by another connection) under it.
+        bool added = false;
+        Socket.SafeHandle.DangerousAddRef(ref added);
+        _handleHeld = true;
         if (!Closing && !Paused)
         {
             StartReading();
@@ -255,6 +269,15 @@ internal abstract class MessageTransport : IMessageTransport, ITransportLifecycl
 
         _socketClosed = true;
         StopAll();
+        _socketView?.Dispose();
+        if (_handleHeld)
+        {
+            // Given up only now, after the fd is deregistered: disposing the socket while it is held would
+            // spin in SafeSocketHandle.CloseAsIs until it was released.
+            _handleHeld = false;
+            Socket.SafeHandle.DangerousRelease();
+        }
+
         Socket.Dispose();
     }
 
