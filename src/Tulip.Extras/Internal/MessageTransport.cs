@@ -6,25 +6,26 @@ namespace Tulip.Extras.Internal;
 
 /// <summary>
 /// What both implementations share: the protocol and its call order, the send queue and its flow
-/// control, and how the connection ends. The subclasses supply the I/O: readiness callbacks, or
-/// completions. Everything here is owned by the loop thread.
+/// control (a <see cref="WriteFlowControl"/>), and how the connection starts and ends (a
+/// <see cref="TransportLifecycle"/>, the piece every Tulip transport composes). The subclasses supply
+/// the I/O: readiness callbacks, or completions. Everything here is owned by the loop thread.
 /// </summary>
-internal abstract class MessageTransport : IMessageTransport
+internal abstract class MessageTransport : IMessageTransport, ITransportLifecycleOwner
 {
-    private readonly Dictionary<string, object?> _extra;
-    private Future<bool>? _connected;
     private readonly WriteFlowControl _flow;
+    private readonly TransportLifecycle _life;
     private bool _socketClosed;
+    private bool _handleHeld;
+    private Socket? _socketView;
 
     protected MessageTransport(IEventLoop loop, Socket socket, IMessageProtocol protocol, Future<bool> connected)
     {
         Loop = loop;
         Socket = socket;
         Protocol = protocol;
-        _connected = connected;
-        _extra = new Dictionary<string, object?>(2) { ["socket"] = socket };
         _flow = new WriteFlowControl(loop, this);
-        loop.CallSoon(static t => t.Start(), this);
+        _life = new TransportLifecycle(loop, this, "SOCK_SEQPACKET send dropped: the message transport is closed.");
+        _life.ScheduleStart(connected);
     }
 
     protected IEventLoop Loop { get; }
@@ -39,24 +40,33 @@ internal abstract class MessageTransport : IMessageTransport
     /// <summary>Bytes in <see cref="Queue"/> plus any send in flight.</summary>
     protected int QueuedBytes { get; set; }
 
-    protected bool Started { get; private set; }
+    protected bool Started => _life.IsStarted;
 
-    protected bool Closing { get; private set; }
+    protected bool Closing => _life.IsClosing;
 
     protected bool Paused { get; private set; }
 
     /// <summary>ConnectionLost is scheduled or done: no more I/O, no more protocol calls but that one.</summary>
-    protected bool Lost { get; private set; }
+    protected bool Lost => _life.IsConnectionLost;
 
     /// <inheritdoc/>
-    public bool IsClosing => Closing;
+    public bool IsClosing => _life.IsClosing;
 
     /// <inheritdoc/>
     public bool IsReading => !Paused && !Closing;
 
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's fd that does not own
+    /// it: disposing it leaves the connection alone. It is disposed when the transport closes.</remarks>
+    public object? GetExtraInfo(string name, object? defaultValue = null)
+    {
+        if (name != "socket" || _socketClosed)
+        {
+            return defaultValue;
+        }
+
+        return _socketView ??= new Socket(new SafeSocketHandle(Socket.SafeHandle.DangerousGetHandle(), ownsHandle: false));
+    }
 
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)
@@ -84,9 +94,10 @@ internal abstract class MessageTransport : IMessageTransport
                 nameof(message));
         }
 
-        if (Closing || Lost)
+        if (Closing)
         {
-            return; // as asyncio's transports: writes after close are dropped
+            _life.DropWrite(); // as asyncio's transports: writes after close are dropped
+            return;
         }
 
         if (QueuedBytes == 0 && TrySendNow(message))
@@ -106,23 +117,10 @@ internal abstract class MessageTransport : IMessageTransport
     }
 
     /// <inheritdoc/>
-    public void Close()
-    {
-        if (Closing)
-        {
-            return;
-        }
-
-        Closing = true;
-        StopReading();
-        if (QueuedBytes == 0)
-        {
-            ScheduleConnectionLost(null);
-        }
-    }
+    public void Close() => _life.Close(hasPendingWrites: QueuedBytes > 0);
 
     /// <inheritdoc/>
-    public void Abort() => ForceClose(null);
+    public void Abort() => _life.Abort();
 
     /// <inheritdoc/>
     public void PauseReading()
@@ -186,26 +184,26 @@ internal abstract class MessageTransport : IMessageTransport
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.MessageReceived() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.MessageReceived() call failed.");
         }
     }
 
     /// <summary>The peer closed: EofReceived, then ConnectionLost(null).</summary>
     protected void PeerClosed()
     {
-        Closing = true;
-        StopReading();
+        // Closing, reading stopped, but ConnectionLost not yet scheduled (as if writes were pending): EofReceived comes first.
+        _life.Close(hasPendingWrites: true);
         try
         {
             Protocol.EofReceived();
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
             return;
         }
 
-        ForceClose(null);
+        _life.ForceClose(null);
     }
 
     /// <summary>Bytes of the oldest queued message were sent: account for them and resume the protocol if it drained.</summary>
@@ -215,70 +213,34 @@ internal abstract class MessageTransport : IMessageTransport
         MaybeResumeProtocol();
         if (QueuedBytes == 0 && Closing)
         {
-            ScheduleConnectionLost(null);
+            _life.ScheduleConnectionLost(null);
         }
     }
 
-    /// <summary>An I/O error: socket errors end the connection quietly (as asyncio), anything else is reported too.</summary>
-    protected void FatalError(Exception ex, string message)
-    {
-        if (ex is not SocketException)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext(message) { Exception = ex, Transport = this, Protocol = Protocol });
-        }
+    /// <summary>An I/O error: OS errors end the connection quietly (as asyncio), anything else is reported too (<see cref="TransportLifecycle.FatalError"/>).</summary>
+    protected void FatalError(Exception ex, string message) => _life.FatalError(ex, message);
 
-        ForceClose(ex);
-    }
-
-    private void ForceClose(Exception? ex)
+    void ITransportLifecycleOwner.OnStarted(object? state, Exception? error)
     {
-        if (Lost)
+        var connected = (Future<bool>)state!;
+        if (error is not null)
         {
+            connected.TrySetException(error);
             return;
         }
 
-        Closing = true;
-        Queue.Clear();
-        QueuedBytes = 0;
-        StopAll();
-        ScheduleConnectionLost(ex);
-    }
-
-    private void ScheduleConnectionLost(Exception? ex)
-    {
-        if (Lost)
+        if (!_life.IsStarted)
         {
-            return;
-        }
-
-        Lost = true;
-        StopAll();
-        Loop.CallSoon(static s => s.Transport.CallConnectionLost(s.Error), (Transport: this, Error: ex));
-    }
-
-    private void Start()
-    {
-        var connected = _connected!;
-        _connected = null;
-        if (Lost)
-        {
+            // Aborted before it started: the ConnectionLost scheduled meanwhile closes the socket, without calling the protocol.
             connected.TrySetException(new SocketException((int)SocketError.ConnectionAborted));
-            CloseSocket();
             return;
         }
 
-        try
-        {
-            Protocol.ConnectionMade(this);
-        }
-        catch (Exception ex)
-        {
-            connected.TrySetException(ex);
-            FatalError(ex, "Fatal error: protocol.ConnectionMade() call failed.");
-            return;
-        }
-
-        Started = true;
+        // Held from here until the socket is closed: the readiness implementation registers the raw fd
+        // number, which must not be freed (and reused by another connection) under it.
+        bool added = false;
+        Socket.SafeHandle.DangerousAddRef(ref added);
+        _handleHeld = true;
         if (!Closing && !Paused)
         {
             StartReading();
@@ -287,29 +249,16 @@ internal abstract class MessageTransport : IMessageTransport
         connected.TrySetResult(true);
     }
 
-    private void CallConnectionLost(Exception? ex)
+    void ITransportLifecycleOwner.OnClosing() => StopReading();
+
+    void ITransportLifecycleOwner.OnForceClose(Exception? error)
     {
-        try
-        {
-            if (Started)
-            {
-                Protocol.ConnectionLost(ex);
-            }
-        }
-        catch (Exception callbackError)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ConnectionLost()")
-            {
-                Exception = callbackError,
-                Transport = this,
-                Protocol = Protocol,
-            });
-        }
-        finally
-        {
-            CloseSocket();
-        }
+        Queue.Clear();
+        QueuedBytes = 0;
+        StopAll();
     }
+
+    void ITransportLifecycleOwner.OnConnectionLost() => CloseSocket();
 
     private void CloseSocket()
     {
@@ -320,6 +269,15 @@ internal abstract class MessageTransport : IMessageTransport
 
         _socketClosed = true;
         StopAll();
+        _socketView?.Dispose();
+        if (_handleHeld)
+        {
+            // Given up only now, after the fd is deregistered: disposing the socket while it is held would
+            // spin in SafeSocketHandle.CloseAsIs until it was released.
+            _handleHeld = false;
+            Socket.SafeHandle.DangerousRelease();
+        }
+
         Socket.Dispose();
     }
 
@@ -328,5 +286,5 @@ internal abstract class MessageTransport : IMessageTransport
     private void MaybeResumeProtocol() => _flow.MaybeResume(QueuedBytes);
 
     /// <inheritdoc/>
-    public override string ToString() => $"<{GetType().Name} {(Lost ? "closed" : Closing ? "closing" : "open")} queued={QueuedBytes}>";
+    public override string ToString() => $"<{GetType().Name} {_life.StateName} queued={QueuedBytes}>";
 }

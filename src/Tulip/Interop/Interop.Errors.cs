@@ -21,54 +21,72 @@ internal static partial class Interop
     internal static int GetErrnoAfterFailure() => Marshal.GetLastSystemError();
 
     /// <summary>
-    /// The one errno -> exception mapping. Every message names the operation attempted and the
-    /// errno (symbolic name and number), e.g. "epoll_ctl(EPOLL_CTL_ADD, fd 7) failed: bad file descriptor (EBADF, errno 9)".
+    /// The one errno -> exception rule, used by every native call. Every message names the operation
+    /// attempted and the errno (symbolic name and number), e.g. "epoll_ctl(EPOLL_CTL_ADD, fd 7) failed:
+    /// bad file descriptor (EBADF, errno 9)".
     /// </summary>
+    /// <remarks>
+    /// What the errno becomes depends on what the call was made on (<paramref name="source"/>):
+    /// <list type="bullet">
+    /// <item><see cref="ErrnoSource.Socket"/> (I/O on a transport's socket: recv, send, sendmsg,
+    /// recvfrom, sendto): always a <see cref="SocketException"/>, whatever the errno (EACCES and EPERM
+    /// are <see cref="SocketError.AccessDenied"/>), so every socket call of every transport ends a
+    /// connection the same way (<see cref="TransportLifecycle.IsOSError"/>).</item>
+    /// <item><see cref="ErrnoSource.File"/> (I/O on a fd that is not a socket: pipes, FIFOs, terminals):
+    /// always an <see cref="IOException"/> whose HResult is the errno, as .NET's file APIs raise, even for
+    /// errnos that name a socket error elsewhere (EPIPE above all: a pipe whose reader went away is not a
+    /// socket shut down).</item>
+    /// <item><see cref="ErrnoSource.Call"/> (everything else: set-up calls, selectors, connect): connection
+    /// errnos are <see cref="SocketException"/>s, ENOENT a <see cref="FileNotFoundException"/>, EACCES and
+    /// EPERM <see cref="UnauthorizedAccessException"/>s, EINVAL an <see cref="ArgumentException"/>, the
+    /// rest (EBADF, EMFILE...) <see cref="IOException"/>s with the errno as HResult.</item>
+    /// </list>
+    /// </remarks>
     /// <param name="errno">The Linux errno.</param>
     /// <param name="operation">What was attempted, as the syscall and its salient arguments.</param>
     /// <param name="path">The file system path involved, if any.</param>
-    internal static Exception GetExceptionForErrno(int errno, string operation, string? path = null)
+    /// <param name="source">What the call was made on; see the remarks.</param>
+    internal static Exception GetExceptionForErrno(int errno, string operation, string? path = null, ErrnoSource source = ErrnoSource.Call)
     {
         SocketError socketError = GetSocketError(errno);
+        switch (source)
+        {
+            case ErrnoSource.Socket:
+                if (errno is Errno.EACCES or Errno.EPERM)
+                {
+                    socketError = SocketError.AccessDenied;
+                }
+
+                return new SocketException((int)socketError, FormatMessage(errno, operation, path, Describe(errno)));
+            case ErrnoSource.File:
+                return new IOException(FormatMessage(errno, operation, path, errno == Errno.EPIPE ? "broken pipe: the reading end is closed" : Describe(errno)), errno);
+        }
+
         if (socketError != SocketError.SocketError)
         {
-            return new SocketException((int)socketError, FormatMessage(errno, operation, path, Marshal.GetPInvokeErrorMessage(errno)));
+            return new SocketException((int)socketError, FormatMessage(errno, operation, path, Describe(errno)));
         }
 
-        switch (errno)
+        return errno switch
         {
-            case Errno.EBADF:
-                return new IOException(FormatMessage(errno, operation, path, "bad file descriptor"), errno);
-            case Errno.ENOENT:
-                return new FileNotFoundException(FormatMessage(errno, operation, path, Marshal.GetPInvokeErrorMessage(errno)), path) { HResult = errno };
-            case Errno.EACCES:
-            case Errno.EPERM:
-                return new UnauthorizedAccessException(FormatMessage(errno, operation, path, Marshal.GetPInvokeErrorMessage(errno))) { HResult = errno };
-            case Errno.EINVAL:
-                return new ArgumentException(FormatMessage(errno, operation, path, Marshal.GetPInvokeErrorMessage(errno))) { HResult = errno };
-            case Errno.EMFILE:
-            case Errno.ENFILE:
-                return new IOException(FormatMessage(errno, operation, path, "too many open files (raise RLIMIT_NOFILE or close descriptors)"), errno);
-            default:
-                return new IOException(FormatMessage(errno, operation, path, Marshal.GetPInvokeErrorMessage(errno)), errno);
-        }
+            Errno.ENOENT => new FileNotFoundException(FormatMessage(errno, operation, path, Describe(errno)), path) { HResult = errno },
+            Errno.EACCES or Errno.EPERM => new UnauthorizedAccessException(FormatMessage(errno, operation, path, Describe(errno))) { HResult = errno },
+            Errno.EINVAL => new ArgumentException(FormatMessage(errno, operation, path, Describe(errno))) { HResult = errno },
+            _ => new IOException(FormatMessage(errno, operation, path, Describe(errno)), errno),
+        };
     }
 
-    /// <summary>
-    /// For fds that are not sockets (pipes, FIFOs, terminals): an <see cref="IOException"/> whose
-    /// HResult is the errno, as .NET's own file APIs raise, even for errnos that
-    /// <see cref="GetExceptionForErrno"/> turns into a <see cref="SocketException"/> (EPIPE above all:
-    /// a pipe whose reader went away is not a socket shut down).
-    /// </summary>
-    internal static IOException GetIOExceptionForErrno(int errno, string operation)
+    /// <summary>What a failed call was made on, for <see cref="GetExceptionForErrno"/>.</summary>
+    internal enum ErrnoSource
     {
-        string description = errno switch
-        {
-            Errno.EPIPE => "broken pipe: the reading end is closed",
-            Errno.EBADF => "bad file descriptor",
-            _ => Marshal.GetPInvokeErrorMessage(errno),
-        };
-        return new IOException(FormatMessage(errno, operation, null, description), errno);
+        /// <summary>A set-up or control call (selectors, fcntl, connect...): the exception type follows the errno.</summary>
+        Call,
+
+        /// <summary>I/O on a socket: always a <see cref="SocketException"/>.</summary>
+        Socket,
+
+        /// <summary>I/O on a fd that is not a socket (a pipe, FIFO, terminal): always an <see cref="IOException"/>.</summary>
+        File,
     }
 
     /// <summary>Throws <see cref="GetExceptionForErrno"/>. Kept out of line so the callers' hot paths stay small.</summary>
@@ -107,16 +125,12 @@ internal static partial class Interop
         _ => SocketError.SocketError,
     };
 
-    /// <summary>
-    /// As <see cref="GetExceptionForErrno"/>, but always a <see cref="SocketException"/>: for the errors
-    /// a socket operation reports to a protocol (a datagram protocol's <c>ErrorReceived</c>), where
-    /// EACCES (a broadcast without SO_BROADCAST) and EPERM (a firewall) are socket errors too.
-    /// </summary>
-    internal static SocketException GetSocketExceptionForErrno(int errno, string operation)
+    private static string Describe(int errno) => errno switch
     {
-        SocketError socketError = errno is Errno.EACCES or Errno.EPERM ? SocketError.AccessDenied : GetSocketError(errno);
-        return new SocketException((int)socketError, FormatMessage(errno, operation, null, Marshal.GetPInvokeErrorMessage(errno)));
-    }
+        Errno.EBADF => "bad file descriptor",
+        Errno.EMFILE or Errno.ENFILE => "too many open files (raise RLIMIT_NOFILE or close descriptors)",
+        _ => Marshal.GetPInvokeErrorMessage(errno),
+    };
 
     private static string FormatMessage(int errno, string operation, string? path, string description)
     {

@@ -52,10 +52,15 @@ public interface IWriteTransport : IBaseTransport
     /// Sends bytes. Never blocks: what the kernel does not take at once is buffered and sent when
     /// it can be. The bytes are copied if they must be buffered, so the caller may reuse its memory.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Called after <see cref="WriteEof"/>.</exception>
+    /// <remarks>The library's transports buffer at most <see cref="Array.MaxLength"/> bytes (about 2 GiB):
+    /// a writer that honours <see cref="IBaseProtocol.PauseWriting"/> never comes near it.</remarks>
+    /// <exception cref="InvalidOperationException">Called after <see cref="WriteEof"/>; or the write buffer would
+    /// grow past its limit (the peer is not reading), in which case nothing of this write is buffered.</exception>
     void Write(ReadOnlySpan<byte> data);
 
     /// <summary>Sends several buffers in order, as one vectored write where possible.</summary>
+    /// <exception cref="InvalidOperationException">As for <see cref="Write"/>; the buffers before the one that
+    /// would pass the limit stay buffered.</exception>
     void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data);
 
     /// <summary>Closes the write side after buffered data is sent (a TCP FIN); reading goes on.</summary>

@@ -54,7 +54,7 @@ internal sealed class PipeFd
         string method = forWriting ? "ConnectWritePipeAsync" : "ConnectReadPipeAsync";
         if (!Interop.TryGetFdFileType(fd, out int fileType, out int errno))
         {
-            var cause = Interop.GetIOExceptionForErrno(errno, $"fstat(fd {fd})");
+            var cause = Interop.GetExceptionForErrno(errno, $"fstat(fd {fd})", source: Interop.ErrnoSource.File);
             throw errno == Interop.Errno.EBADF
                 ? new ArgumentException($"fd {fd} is not an open file descriptor: {method} needs the fd of an open pipe.", nameof(pipe), cause)
                 : cause;
@@ -70,7 +70,7 @@ internal sealed class PipeFd
         int flags = Interop.Fcntl(fd, Interop.F_GETFL);
         if (flags < 0)
         {
-            throw Interop.GetIOExceptionForErrno(Interop.GetLastErrno(), $"fcntl(fd {fd}, F_GETFL)");
+            throw Interop.GetExceptionForErrno(Interop.GetLastErrno(), $"fcntl(fd {fd}, F_GETFL)", source: Interop.ErrnoSource.File);
         }
 
         int access = flags & Interop.O_ACCMODE;

@@ -20,14 +20,14 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
     private bool _paused;
 
     internal ReadPipeTransport(IReadinessEventLoop loop, PipeFd pipe, IBaseProtocol protocol, Future<VoidResult> waiter)
-        : base(loop, pipe, protocol, waiter)
+        : base(loop, pipe, protocol, waiter, "pipe read transport: the transport is closed.")
     {
         _readHandle = loop.CreateIoHandle(static t => t.OnReadable(), this);
         OnProtocolSet(protocol);
     }
 
     /// <inheritdoc/>
-    public bool IsReading => !_paused && !Closing;
+    public bool IsReading => !_paused && !Lifecycle.IsClosing;
 
     /// <summary>Throws unless <paramref name="protocol"/> can receive data.</summary>
     internal static void CheckReadProtocol(IBaseProtocol protocol)
@@ -60,21 +60,18 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
     }
 
     /// <inheritdoc/>
+    protected override void OnClosing() => SetReader(null);
+
+    /// <inheritdoc/>
     protected override void Unwatch() => SetReader(null);
 
     /// <inheritdoc/>
-    public override void Close()
-    {
-        if (!Closing)
-        {
-            CloseWith(null);
-        }
-    }
+    public override void Close() => Lifecycle.Close(hasPendingWrites: false);
 
     /// <inheritdoc/>
     public void PauseReading()
     {
-        if (Closing || _paused)
+        if (Lifecycle.IsClosing || _paused)
         {
             return;
         }
@@ -86,13 +83,13 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
     /// <inheritdoc/>
     public void ResumeReading()
     {
-        if (Closing || !_paused)
+        if (Lifecycle.IsClosing || !_paused)
         {
             return;
         }
 
         _paused = false;
-        if (Started)
+        if (Lifecycle.IsStarted)
         {
             SetReader(_readHandle);
         }
@@ -100,7 +97,7 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
 
     private unsafe void OnReadable()
     {
-        if (Closing || _paused)
+        if (Lifecycle.IsClosing || _paused)
         {
             return;
         }
@@ -119,7 +116,7 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
             }
             catch (Exception ex)
             {
-                FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
+                Lifecycle.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
                 return;
             }
         }
@@ -142,7 +139,7 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
                 int errno = Interop.GetLastErrno();
                 if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
                 {
-                    FatalError(Interop.GetIOExceptionForErrno(errno, $"read(fd {Fd})"), "Fatal read error on pipe transport");
+                    Lifecycle.FatalError(Interop.GetExceptionForErrno(errno, $"read(fd {Fd})", source: Interop.ErrnoSource.File), "Fatal read error on pipe transport");
                 }
 
                 return;
@@ -167,7 +164,7 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
             }
             catch (Exception ex)
             {
-                FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
+                Lifecycle.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
             }
         }
         finally
@@ -183,10 +180,9 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
     {
         // The writer closed its end. As asyncio: stop watching (level-triggered readiness would spin),
         // then EofReceived and ConnectionLost(null) on the next iterations, in that order.
-        Closing = true;
         SetReader(null);
         Loop.CallSoon(static t => t.CallEofReceived(), this);
-        ScheduleConnectionLost(null);
+        Lifecycle.ScheduleConnectionLost(null);
     }
 
     private void CallEofReceived()

@@ -109,7 +109,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         _readHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
-        ScheduleStart(waiter);
+        Start(waiter);
     }
 
     /// <inheritdoc/>
@@ -125,7 +125,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"<SelectorDatagramTransport fd={_fd} {StateName} buffered={_pending.Count} datagrams>";
+    public override string ToString() => $"<SelectorDatagramTransport fd={_fd} {_life.StateName} buffered={_pending.Count} datagrams>";
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     private unsafe void OnReadable()
     {
         byte[] buffer = _family == AddressFamily.Unix ? _loop.DatagramReadBuffer : _loop.ReadBuffer;
-        for (int i = 0; i < MaxDatagramsPerEvent && !_closing; i++)
+        for (int i = 0; i < MaxDatagramsPerEvent && !_life.IsClosing; i++)
         {
             uint fromLength = (uint)_fromScratch.Buffer.Length;
             nint n;
@@ -172,7 +172,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
 
                 // A pending ICMP error (ECONNREFUSED on a connected socket, ...): reported, then the
                 // next event reads on. It was consumed by this call, so the reader does not spin.
-                CallErrorReceived(Interop.GetSocketExceptionForErrno(errno, $"recvfrom(fd {_fd})"));
+                CallErrorReceived(Interop.GetExceptionForErrno(errno, $"recvfrom(fd {_fd})", source: Interop.ErrnoSource.Socket));
                 return;
             }
 
@@ -257,10 +257,10 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         }
 
         SocketAddress? destination = ResolveDestination(address);
-        if (_connLost > 0 || _closing)
+        if (_life.IsClosing)
         {
             // Closed by a fatal error: the protocol learns it through ConnectionLost; sends are dropped (asyncio).
-            DropWrite();
+            _life.DropWrite();
             return;
         }
 
@@ -383,7 +383,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
 
     private void OnWritable()
     {
-        while (_pending.Count > 0 && _connLost == 0)
+        while (_pending.Count > 0 && !_life.IsConnectionLost)
         {
             var next = _pending.Peek();
             int errno = TrySend(next.Data.AsSpan(0, next.Length), next.Destination);
@@ -404,20 +404,20 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         }
 
         MaybeResumeProtocol();
-        if (_pending.Count > 0 || _connLost > 0)
+        if (_pending.Count > 0 || _life.IsConnectionLost)
         {
             return;
         }
 
         _loop.SetWriter(_fd, null, cancelReplaced: false);
-        if (_closing)
+        if (_life.IsClosing)
         {
-            ScheduleConnectionLost(null);
+            _life.ScheduleConnectionLost(null);
         }
     }
 
-    private SocketException SendError(int errno, EndPoint? address) =>
-        Interop.GetSocketExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _remote)})");
+    private Exception SendError(int errno, EndPoint? address) =>
+        Interop.GetExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _remote)})", source: Interop.ErrnoSource.Socket);
 
     /// <inheritdoc/>
     private protected override void DropBuffer()

@@ -43,10 +43,8 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     private bool _eofSent;          // shutdown(SHUT_WR) done
 
     // SendFileAsync: the session while one runs. ConnectionLost (and with it closing the socket)
-    // waits until it ends, so the send never finds its fd closed or reused under it.
+    // waits until it ends (a lifecycle hold), so the send never finds its fd closed or reused under it.
     private SendFileSession? _sendFile;
-    private bool _lostDeferred;
-    private Exception? _lostDeferredError;
 
     internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost)
         : base(loop, socket, "socket.send() raised exception: the transport is closed, the write was dropped.")
@@ -55,11 +53,11 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
-        ScheduleStart(waiter);
+        Start(waiter);
     }
 
     /// <inheritdoc/>
-    public bool IsReading => !_readingPaused && !_closing;
+    public bool IsReading => !_readingPaused && !_life.IsClosing;
 
     /// <inheritdoc/>
     public bool CanWriteEof => true;
@@ -90,7 +88,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"<SelectorSocketTransport fd={_fd} {StateName} buffered={GetWriteBufferSize()}>";
+    public override string ToString() => $"<SelectorSocketTransport fd={_fd} {_life.StateName} buffered={GetWriteBufferSize()}>";
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
@@ -107,7 +105,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     /// <remarks>Unsent data is dropped and the peer gets a reset (SO_LINGER {on, 0}), as asyncio's <c>abort</c>.</remarks>
     public override void Abort()
     {
-        if (_connLost == 0 && !_socketClosed)
+        if (!_life.IsConnectionLost)
         {
             try
             {
@@ -120,24 +118,11 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             }
         }
 
-        ForceClose(null);
+        _life.ForceClose(null);
     }
 
     /// <inheritdoc/>
     private protected override void OnForceClose(Exception? ex) => _sendFile?.Interrupt(ex);
-
-    /// <summary>While a SendFileAsync runs, ConnectionLost waits for <see cref="EndSendFile"/>.</summary>
-    private protected override bool DeferConnectionLost(Exception? ex)
-    {
-        if (_sendFile is null)
-        {
-            return false;
-        }
-
-        _lostDeferred = true;
-        _lostDeferredError = ex;
-        return true;
-    }
 
     /// <inheritdoc/>
     private protected override void OnConnectionLost() => _connectionLost?.Invoke(this);
@@ -147,7 +132,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     /// <inheritdoc/>
     public void PauseReading()
     {
-        if (_closing || _readingPaused)
+        if (_life.IsClosing || _readingPaused)
         {
             return;
         }
@@ -159,13 +144,13 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     /// <inheritdoc/>
     public void ResumeReading()
     {
-        if (_closing || !_readingPaused)
+        if (_life.IsClosing || !_readingPaused)
         {
             return;
         }
 
         _readingPaused = false;
-        if (_started)
+        if (_life.IsStarted)
         {
             _loop.SetReader(_fd, _readHandle, cancelReplaced: false);
         }
@@ -173,7 +158,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 
     private void OnReadable()
     {
-        if (_closing || _readingPaused)
+        if (_life.IsClosing || _readingPaused)
         {
             return;
         }
@@ -204,7 +189,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
         }
     }
 
@@ -221,7 +206,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
             return;
         }
 
@@ -244,7 +229,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.BufferUpdated() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.BufferUpdated() call failed.");
         }
     }
 
@@ -255,7 +240,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             return;
         }
 
-        FatalError(ErrnoException(errno, "recv"), "Fatal read error on socket transport");
+        _life.FatalError(ErrnoException(errno, "recv"), "Fatal read error on socket transport");
     }
 
     // recv(2) and send(2) on the fd itself, not Socket.Receive/Send: one P/Invoke per call instead of
@@ -282,14 +267,11 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
     }
 
-    // Every errno from recv/send reaches the protocol as a SocketException, as Socket.Receive/Send
-    // gave before (asyncio treats any OSError there alike), with the errno named in the message.
+    // Every errno from recv/send/sendmsg reaches the protocol as a SocketException (the one rule,
+    // Interop.GetExceptionForErrno with ErrnoSource.Socket), so each ends the connection the same way.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private SocketException ErrnoException(int errno, string call)
-    {
-        var ex = Interop.GetExceptionForErrno(errno, $"{call}(fd {_fd})");
-        return ex as SocketException ?? new SocketException((int)SocketError.SocketError, ex.Message);
-    }
+    private Exception ErrnoException(int errno, string call) =>
+        Interop.GetExceptionForErrno(errno, $"{call}(fd {_fd})", source: Interop.ErrnoSource.Socket);
 
     private void ReadEof()
     {
@@ -302,7 +284,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
         catch (Exception ex)
         {
-            FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
+            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
             return;
         }
 
@@ -337,9 +319,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             return;
         }
 
-        if (_closing || _connLost > 0)
+        if (_life.IsClosing)
         {
-            DropWrite();
+            _life.DropWrite();
             return;
         }
 
@@ -358,7 +340,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             }
             else if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
             {
-                FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
+                _life.FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
                 return;
             }
 
@@ -393,9 +375,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             ThrowSendFileInProgress();
         }
 
-        if (_closing || _connLost > 0)
+        if (_life.IsClosing)
         {
-            DropWrite();
+            _life.DropWrite();
             return;
         }
 
@@ -430,7 +412,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
                 {
                     if (errno != Interop.Errno.EAGAIN)
                     {
-                        FatalError(Interop.GetExceptionForErrno(errno, $"sendmsg(fd {_fd})"), "Fatal write error on socket transport");
+                        _life.FatalError(ErrnoException(errno, "sendmsg"), "Fatal write error on socket transport");
                         return;
                     }
 
@@ -520,7 +502,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     /// <inheritdoc/>
     public void WriteEof()
     {
-        if (_closing || _eof)
+        if (_life.IsClosing || _eof)
         {
             return;
         }
@@ -543,7 +525,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 
     private void OnWritable()
     {
-        if (_buffer is null || _connLost > 0)
+        if (_buffer is null || _life.IsConnectionLost)
         {
             _loop.SetWriter(_fd, null, cancelReplaced: false);
             return;
@@ -557,7 +539,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
                 return;
             }
 
-            FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
+            _life.FatalError(ErrnoException(errno, "send"), "Fatal write error on socket transport");
             return;
         }
 
@@ -572,12 +554,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         MaybeResumeProtocol();
         _sendFile?.Drained?.TrySetResult(default);
-        if (_closing)
+        if (_life.IsClosing)
         {
-            if (_connLost == 0)
-            {
-                ScheduleConnectionLost(null);
-            }
+            _life.ScheduleConnectionLost(null);
         }
         else if (_eof && _sendFile is null)
         {
@@ -595,7 +574,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     /// <exception cref="InvalidOperationException">The transport is closing, or a send is already running.</exception>
     internal SendFileSession BeginSendFile()
     {
-        if (_closing || _connLost > 0)
+        if (_life.IsClosing)
         {
             throw new InvalidOperationException("The transport is closing: SendFileAsync cannot send on it.");
         }
@@ -615,6 +594,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             Drained = _buffer is null ? null : new Future<VoidResult>(_loop),
             ResumeReading = IsReading,
         };
+        _life.HoldConnectionLost();
         PauseReading();
         return _sendFile;
     }
@@ -632,15 +612,8 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
 
         _sendFile = null;
-        if (_lostDeferred)
-        {
-            _lostDeferred = false;
-            ScheduleConnectionLostNow(_lostDeferredError);
-            _lostDeferredError = null;
-            return;
-        }
-
-        if (_closing)
+        _life.ReleaseConnectionLost(); // schedules a ConnectionLost that a close or abort meanwhile kept back
+        if (_life.IsClosing)
         {
             return;
         }
@@ -670,7 +643,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
         catch (SocketException ex)
         {
-            FatalError(ex, "Fatal error on shutdown(SHUT_WR)");
+            _life.FatalError(ex, "Fatal error on shutdown(SHUT_WR)");
         }
     }
 

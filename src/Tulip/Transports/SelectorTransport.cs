@@ -1,54 +1,49 @@
 using System;
 using System.Collections.Generic;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 
 namespace Tulip;
 
 /// <summary>
 /// What the selector loop's socket transports share: asyncio's <c>_SelectorTransport</c>, the base of
 /// <see cref="SelectorSocketTransport"/> (streams) and <see cref="SelectorDatagramTransport"/>.
-/// It owns the socket and its fd, the extra info, the state flags, the write-side
-/// <see cref="WriteFlowControl"/>, and the way a connection ends: <see cref="Close"/>,
-/// <see cref="Abort"/>, <see cref="FatalError"/>, and ConnectionLost scheduled once, after which the
-/// socket is closed.
+/// It owns the socket, holds its handle, keeps the extra info and the write-side
+/// <see cref="WriteFlowControl"/>, and composes the <see cref="TransportLifecycle"/> every transport
+/// shares for how a connection starts and ends.
 /// </summary>
 /// <remarks>
 /// <para>
-/// The subclasses keep their I/O: the reader and writer handles (typed, so a readiness event costs
-/// no virtual call), the receive and send paths, and the write buffer. The state is in fields the
-/// subclasses read directly on those paths; the few virtual members here run once per connection
-/// (start, close, end), never per message.
+/// The handle: the transports make their syscalls on the raw fd number, so the socket's
+/// <see cref="SafeHandle"/> is add-ref'd for the transport's whole life and released only after the fd
+/// is deregistered, just before the socket is disposed. While the ref is held the number cannot be
+/// closed and reused under the transport (a reused number would send this transport's writes to another
+/// connection's peer, and its close would remove the other's registration). <c>GetExtraInfo("socket")</c>
+/// therefore hands out a <see cref="System.Net.Sockets.Socket"/> that does not own the handle: disposing it
+/// leaves the connection alone (disposing the owning socket instead would spin in .NET's
+/// <c>SafeSocketHandle.CloseAsIs</c> until the ref is released, resetting the connection meanwhile). The view
+/// is made on first request and disposed when the transport closes its fd, so it never reaches a
+/// reused number either.
 /// </para>
 /// <para>
-/// Protocol calls go through the loop's ready queue as in asyncio: <c>ConnectionMade</c> and
-/// <c>ConnectionLost</c> are scheduled, never called from inside <c>Write</c> or <c>Close</c>.
-/// Everything here is owned by the loop thread.
+/// The subclasses keep their I/O: the reader and writer handles (typed, so a readiness event costs
+/// no virtual call), the receive and send paths, and the write buffer; on those paths they read the
+/// lifecycle's flags directly. Everything here is owned by the loop thread.
 /// </para>
 /// </remarks>
-internal abstract class SelectorTransport : IBaseTransport
+internal abstract class SelectorTransport : ITransportLifecycleOwner
 {
-    /// <summary>asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES: writes after close are dropped, and logged once this many have been.</summary>
-    private const int LogThresholdForLostWrites = 5;
-
-    private static readonly Action<object?, object?> s_start = static (t, w) => ((SelectorTransport)t!).Start((Future<VoidResult>?)w);
-    private static readonly Action<object?, object?> s_connectionLost = static (t, e) => ((SelectorTransport)t!).CallConnectionLost((Exception?)e);
-
     private protected readonly SelectorEventLoop _loop;
     private protected readonly Socket _socket;
     private protected readonly int _fd;
     private protected readonly WriteFlowControl _flow;
+    private protected readonly TransportLifecycle _life;
     private readonly Dictionary<string, object?> _extra;
-    private readonly string _droppedWriteWarning;
+    private bool _handleReleased;
+    private Socket? _socketView;
 
     private protected IBaseProtocol _protocol = null!;
-    private protected bool _started;          // ConnectionMade ran; the reader may be registered
-    private protected bool _closing;          // Close, Abort or a fatal error
-    private protected int _connLost;          // >0 once ConnectionLost is scheduled
-    private protected bool _socketClosed;
-    private int _droppedWrites;               // writes dropped because the transport was closing
 
-    /// <summary>Takes ownership of <paramref name="socket"/>. The subclass sets the protocol and then calls <see cref="ScheduleStart"/>.</summary>
+    /// <summary>Takes ownership of <paramref name="socket"/>. The subclass sets the protocol and then calls <see cref="Start"/>.</summary>
     /// <param name="loop">The loop the transport runs on.</param>
     /// <param name="socket">The socket, non-blocking.</param>
     /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
@@ -56,10 +51,10 @@ internal abstract class SelectorTransport : IBaseTransport
     {
         _loop = loop;
         _socket = socket;
-        _fd = checked((int)socket.Handle);
-        _droppedWriteWarning = droppedWriteWarning;
+        _fd = checked((int)socket.SafeHandle.DangerousGetHandle());
         _flow = new WriteFlowControl(loop, this);
-        _extra = new Dictionary<string, object?>(3) { ["socket"] = socket };
+        _life = new TransportLifecycle(loop, this, droppedWriteWarning);
+        _extra = new Dictionary<string, object?>(2);
         try
         {
             _extra["sockname"] = socket.LocalEndPoint;
@@ -80,23 +75,33 @@ internal abstract class SelectorTransport : IBaseTransport
     }
 
     /// <inheritdoc/>
-    public bool IsClosing => _closing;
+    public bool IsClosing => _life.IsClosing;
 
     /// <summary>The loop this transport belongs to.</summary>
     internal SelectorEventLoop Loop => _loop;
 
-    /// <summary>The socket (owned by the transport).</summary>
+    /// <summary>The socket (owned by the transport). Never hand it out: see <see cref="GetExtraInfo"/>.</summary>
     internal Socket Socket => _socket;
+
+    /// <summary>The lifecycle (state flags, close and ConnectionLost).</summary>
+    internal TransportLifecycle Lifecycle => _life;
 
     /// <summary>Whether data is waiting in the write buffer (Close then waits for it to be sent).</summary>
     private protected abstract bool HasPendingWrites { get; }
 
-    /// <summary>"open", "closing" or "closed", for <see cref="object.ToString"/>.</summary>
-    private protected string StateName => _socketClosed ? "closed" : _closing ? "closing" : "open";
-
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's fd that does not own it:
+    /// options can be read and set on it, and disposing it does not close the connection. It is disposed
+    /// when the transport closes.</remarks>
+    public object? GetExtraInfo(string name, object? defaultValue = null)
+    {
+        if (name == "socket")
+        {
+            return _life.IsClosed ? defaultValue : SocketView();
+        }
+
+        return _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    }
 
     /// <inheritdoc/>
     public abstract void SetProtocol(IBaseProtocol protocol);
@@ -104,10 +109,46 @@ internal abstract class SelectorTransport : IBaseTransport
     /// <inheritdoc/>
     public IBaseProtocol GetProtocol() => _protocol;
 
+    private Socket SocketView()
+    {
+        if (_socketView is null)
+        {
+            var view = new Socket(new SafeSocketHandle(_fd, ownsHandle: false));
+            // The view's own idea of the mode: the fd is non-blocking (the flag is already set, so this changes nothing).
+            view.Blocking = false;
+            _socketView = view;
+        }
+
+        return _socketView;
+    }
+
     // ---- Lifecycle -------------------------------------------------------------------------
 
-    /// <summary>Schedules <c>ConnectionMade</c>: the last step of the subclass's constructor, once nothing there can throw.</summary>
-    private protected void ScheduleStart(Future<VoidResult>? waiter) => _loop.ScheduleInternal(s_start, this, waiter);
+    /// <summary>
+    /// The last step of the subclass's constructor, once nothing there can throw: add-refs the socket's
+    /// handle (held until <see cref="CloseSocket"/>) and schedules ConnectionMade. If this throws, no ref
+    /// is held, so the caller can dispose the socket as before.
+    /// </summary>
+    private protected void Start(Future<VoidResult>? waiter)
+    {
+        bool added = false;
+        _socket.SafeHandle.DangerousAddRef(ref added);
+        try
+        {
+            _life.ScheduleStart(waiter);
+        }
+        catch
+        {
+            _socket.SafeHandle.DangerousRelease();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public virtual void Close() => _life.Close(HasPendingWrites);
+
+    /// <inheritdoc/>
+    public virtual void Abort() => _life.Abort();
 
     /// <summary>After ConnectionMade, unless closing: register the reader if reading is wanted.</summary>
     private protected abstract void OnStarted();
@@ -115,28 +156,33 @@ internal abstract class SelectorTransport : IBaseTransport
     /// <summary>Drops what the write buffer holds, returning its memory.</summary>
     private protected abstract void DropBuffer();
 
-    private void Start(Future<VoidResult>? waiter)
+    /// <summary>Called by <see cref="ITransportLifecycleOwner.OnForceClose"/> after the buffer was dropped and the fd unwatched.</summary>
+    private protected virtual void OnForceClose(Exception? ex)
     {
-        if (_connLost > 0)
+    }
+
+    /// <summary>Called after ConnectionLost returned and the socket was closed.</summary>
+    private protected virtual void OnConnectionLost()
+    {
+    }
+
+    void ITransportLifecycleOwner.OnStarted(object? state, Exception? error)
+    {
+        var waiter = (Future<VoidResult>?)state;
+        if (error is not null)
         {
-            // Aborted before it started (a cancelled create): ConnectionMade never runs, nor does ConnectionLost (asyncio).
+            waiter?.TrySetException(error);
+            return;
+        }
+
+        if (!_life.IsStarted)
+        {
+            // Aborted before it started (a cancelled create).
             waiter?.TrySetException(new SocketException((int)SocketError.ConnectionAborted));
             return;
         }
 
-        try
-        {
-            _protocol.ConnectionMade(this);
-        }
-        catch (Exception ex)
-        {
-            waiter?.TrySetException(ex);
-            FatalError(ex, "Fatal error: protocol.ConnectionMade() call failed.");
-            return;
-        }
-
-        _started = true;
-        if (!_closing)
+        if (!_life.IsClosing)
         {
             OnStarted();
         }
@@ -144,139 +190,40 @@ internal abstract class SelectorTransport : IBaseTransport
         waiter?.TrySetResult(default);
     }
 
-    /// <inheritdoc/>
-    public virtual void Close()
+    void ITransportLifecycleOwner.OnClosing() => _loop.SetReader(_fd, null, cancelReplaced: false);
+
+    void ITransportLifecycleOwner.OnForceClose(Exception? error)
     {
-        if (_closing)
-        {
-            return;
-        }
-
-        _closing = true;
-        _loop.SetReader(_fd, null, cancelReplaced: false);
-        if (!HasPendingWrites)
-        {
-            ScheduleConnectionLost(null);
-        }
-    }
-
-    /// <inheritdoc/>
-    public virtual void Abort() => ForceClose(null);
-
-    /// <summary>
-    /// asyncio's <c>_fatal_error</c>: an OS error (<see cref="SocketException"/>: the peer went away)
-    /// is an ordinary end of the connection, logged only in debug mode; anything else (a protocol
-    /// callback that threw) goes to the exception handler. Either way the protocol gets ConnectionLost(ex).
-    /// </summary>
-    private protected void FatalError(Exception ex, string message)
-    {
-        if (ex is not SocketException)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext(message) { Exception = ex, Transport = this, Protocol = _protocol });
-        }
-        else if (_loop.Debug && _loop.Logger.IsEnabled(LogLevel.Debug))
-        {
-            _loop.Logger.LogDebug(ex, "{Transport}: {Message}", this, message);
-        }
-
-        ForceClose(ex);
-    }
-
-    /// <summary>asyncio's <c>_force_close</c>: drop the buffer, stop watching the fd, schedule ConnectionLost(<paramref name="ex"/>) once.</summary>
-    private protected void ForceClose(Exception? ex)
-    {
-        if (_connLost > 0)
-        {
-            return;
-        }
-
         DropBuffer();
-        _loop.SetWriter(_fd, null, cancelReplaced: false);
-        if (!_closing)
+        if (!_handleReleased)
         {
-            _closing = true;
             _loop.SetReader(_fd, null, cancelReplaced: false);
+            _loop.SetWriter(_fd, null, cancelReplaced: false);
         }
 
-        OnForceClose(ex);
-        ScheduleConnectionLost(ex);
+        OnForceClose(error);
     }
 
-    /// <summary>Called by <see cref="ForceClose"/> just before ConnectionLost is scheduled.</summary>
-    private protected virtual void OnForceClose(Exception? ex)
+    void ITransportLifecycleOwner.OnConnectionLost()
     {
+        CloseSocket();
+        OnConnectionLost();
     }
 
-    /// <summary>Marks ConnectionLost as coming and schedules it, unless <see cref="DeferConnectionLost"/> keeps it for later.</summary>
-    private protected void ScheduleConnectionLost(Exception? ex)
+    /// <summary>Deregisters the fd, then gives up the handle's ref and disposes the socket (closing the fd). Idempotent.</summary>
+    private protected void CloseSocket()
     {
-        _connLost++;
-        if (DeferConnectionLost(ex))
+        if (_handleReleased)
         {
             return;
         }
 
-        ScheduleConnectionLostNow(ex);
-    }
-
-    /// <summary>Schedules the ConnectionLost call (and the socket's close after it) on the next iteration.</summary>
-    private protected void ScheduleConnectionLostNow(Exception? ex) => _loop.ScheduleInternal(s_connectionLost, this, ex);
-
-    /// <summary>True to keep ConnectionLost back (the subclass schedules it later with <see cref="ScheduleConnectionLostNow"/>).</summary>
-    private protected virtual bool DeferConnectionLost(Exception? ex) => false;
-
-    /// <summary>Called after ConnectionLost returned and the socket was closed.</summary>
-    private protected virtual void OnConnectionLost()
-    {
-    }
-
-    private void CallConnectionLost(Exception? ex)
-    {
-        try
-        {
-            if (_started)
-            {
-                _protocol.ConnectionLost(ex);
-            }
-        }
-        catch (Exception callbackError)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ConnectionLost()")
-            {
-                Exception = callbackError,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-        finally
-        {
-            CloseSocket();
-            OnConnectionLost();
-        }
-    }
-
-    private void CloseSocket()
-    {
-        if (_socketClosed)
-        {
-            return;
-        }
-
-        _socketClosed = true;
         _loop.SetReader(_fd, null, cancelReplaced: false);
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         DropBuffer();
+        _handleReleased = true;
+        _socketView?.Dispose();
+        _socket.SafeHandle.DangerousRelease();
         _socket.Dispose();
-    }
-
-    /// <summary>A write after close is dropped (asyncio); after a few, each further one is logged.</summary>
-    private protected void DropWrite()
-    {
-        if (_droppedWrites >= LogThresholdForLostWrites)
-        {
-            _loop.Logger.LogWarning(_droppedWriteWarning);
-        }
-
-        _droppedWrites++;
     }
 }

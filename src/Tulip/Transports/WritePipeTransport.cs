@@ -33,10 +33,9 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
 
     private readonly WriteFlowControl _flow;
     private bool _eof;              // WriteEof was called: a later Write is an error
-    private int _droppedWrites;
 
     internal WritePipeTransport(IReadinessEventLoop loop, PipeFd pipe, IBaseProtocol protocol, Future<VoidResult> waiter)
-        : base(loop, pipe, protocol, waiter)
+        : base(loop, pipe, protocol, waiter, "pipe write dropped: the transport is closed.")
     {
         _writeHandle = loop.CreateIoHandle(static t => t.OnWritable(), this);
         _peerClosedHandle = loop.CreateIoHandle(static t => t.OnPeerClosed(), this);
@@ -56,6 +55,12 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
         {
             SetReader(_peerClosedHandle);
         }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Nothing: the peer stays watched while the buffer drains, so a reader that leaves meanwhile is seen.</remarks>
+    protected override void OnClosing()
+    {
     }
 
     /// <inheritdoc/>
@@ -82,22 +87,9 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     }
 
     /// <inheritdoc/>
-    public void Abort() => CloseWith(null);
+    public void Abort() => Lifecycle.Abort();
 
-    private void CloseAfterFlush()
-    {
-        if (Closing)
-        {
-            return;
-        }
-
-        Closing = true;
-        if (_buffer is null)
-        {
-            SetReader(null);
-            ScheduleConnectionLost(null);
-        }
-    }
+    private void CloseAfterFlush() => Lifecycle.Close(hasPendingWrites: _buffer is not null);
 
     // ---- Writing -------------------------------------------------------------------------
 
@@ -114,9 +106,9 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
             return;
         }
 
-        if (Closing || LostScheduled)
+        if (Lifecycle.IsClosing)
         {
-            DropWrite();
+            Lifecycle.DropWrite();
             return;
         }
 
@@ -134,7 +126,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
                 int errno = Interop.GetLastErrno();
                 if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
                 {
-                    FatalError(Interop.GetIOExceptionForErrno(errno, $"write(fd {Fd})"), "Fatal write error on pipe transport");
+                    Lifecycle.FatalError(Interop.GetExceptionForErrno(errno, $"write(fd {Fd})", source: Interop.ErrnoSource.File), "Fatal write error on pipe transport");
                     return;
                 }
 
@@ -163,7 +155,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (_eof || _buffer is not null || Closing || LostScheduled)
+        if (_eof || _buffer is not null || Lifecycle.IsClosing)
         {
             // Behind a backlog (or after the end) the buffers queue, or are refused, exactly as separate writes.
             foreach (var chunk in data)
@@ -248,7 +240,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
                 int errno = Interop.GetLastErrno();
                 if (errno is not (Interop.Errno.EAGAIN or Interop.Errno.EINTR))
                 {
-                    FatalError(Interop.GetIOExceptionForErrno(errno, $"writev(fd {Fd})"), "Fatal write error on pipe transport");
+                    Lifecycle.FatalError(Interop.GetExceptionForErrno(errno, $"writev(fd {Fd})", source: Interop.ErrnoSource.File), "Fatal write error on pipe transport");
                     return;
                 }
 
@@ -292,7 +284,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
 
     private unsafe void OnWritable()
     {
-        if (_buffer is null || LostScheduled)
+        if (_buffer is null || Lifecycle.IsConnectionLost)
         {
             SetWriter(null);
             return;
@@ -312,7 +304,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
                 return;
             }
 
-            FatalError(Interop.GetIOExceptionForErrno(errno, $"write(fd {Fd})"), "Fatal write error on pipe transport");
+            Lifecycle.FatalError(Interop.GetExceptionForErrno(errno, $"write(fd {Fd})", source: Interop.ErrnoSource.File), "Fatal write error on pipe transport");
             return;
         }
 
@@ -326,10 +318,9 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
         DropBuffer();
         SetWriter(null);
         MaybeResumeProtocol();
-        if (Closing)
+        if (Lifecycle.IsClosing)
         {
-            SetReader(null);
-            ScheduleConnectionLost(null);
+            Lifecycle.ScheduleConnectionLost(null);
         }
     }
 
@@ -344,27 +335,17 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
         if (_buffer is not null)
         {
             int unsent = GetWriteBufferSize();
-            CloseWith(new IOException(
+            Lifecycle.ForceClose(new IOException(
                 $"write(fd {Fd}) failed: broken pipe: the reading end is closed, {unsent} bytes were not written (EPIPE, errno {Interop.Errno.EPIPE})",
                 Interop.Errno.EPIPE));
         }
         else
         {
-            CloseWith(null);
+            Lifecycle.ForceClose(null);
         }
     }
 
     private void Append(ReadOnlySpan<byte> data) => WriteBacklog.Append(ref _buffer, ref _bufStart, ref _bufEnd, data);
-
-    private void DropWrite()
-    {
-        if (_droppedWrites >= LogThresholdForLostWrites && Loop is BaseEventLoop { Logger: var logger })
-        {
-            logger.LogWarning("pipe write dropped: the transport is closed.");
-        }
-
-        _droppedWrites++;
-    }
 
     private void MaybePauseProtocol() => _flow.MaybePause(GetWriteBufferSize());
 

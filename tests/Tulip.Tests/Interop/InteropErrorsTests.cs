@@ -35,9 +35,8 @@ public sealed class InteropErrorsTests
     [InlineData(Interop.Errno.EBADF, "write(fd 7) failed: bad file descriptor (EBADF, errno 9)")]
     public void Pipe_errnos_stay_IOExceptions_with_the_errno_as_HResult(int errno, string message)
     {
-        IOException io = Interop.GetIOExceptionForErrno(errno, "write(fd 7)");
-
-        Assert.IsType<IOException>(io); // never the SocketException GetExceptionForErrno makes of EPIPE
+        // Never the SocketException the Call rule makes of EPIPE.
+        IOException io = Assert.IsType<IOException>(Interop.GetExceptionForErrno(errno, "write(fd 7)", source: Interop.ErrnoSource.File));
         Assert.Equal(message, io.Message);
         Assert.Equal(errno, io.HResult);
     }
@@ -45,7 +44,7 @@ public sealed class InteropErrorsTests
     [Fact]
     public void EIO_has_its_name()
     {
-        IOException io = Interop.GetIOExceptionForErrno(Interop.Errno.EIO, "read(fd 3)");
+        var io = Assert.IsType<IOException>(Interop.GetExceptionForErrno(Interop.Errno.EIO, "read(fd 3)", source: Interop.ErrnoSource.File));
         Assert.EndsWith("(EIO, errno 5)", io.Message, StringComparison.Ordinal);
     }
 

@@ -1,0 +1,70 @@
+using System.Net.Sockets;
+using Tulip;
+using static Tulip.Tests.Transports.TestUtil;
+
+namespace Tulip.Tests.Transports;
+
+/// <summary>
+/// The same errno ends a stream connection the same way whichever call met it: send(2) from
+/// <c>Write</c> and sendmsg(2) from <c>WriteLines</c> once disagreed (the first closed quietly, the
+/// second reached the exception handler as if the protocol had thrown).
+/// </summary>
+public abstract class SendErrnoTests
+{
+    protected SendErrnoTests(string backend) => Backend = backend;
+
+    protected string Backend { get; }
+
+    /// <summary>
+    /// A stream transport over an unconnected UDP socket: every send fails with EDESTADDRREQ, an errno
+    /// that names no SocketError (the old sendmsg path turned it into an IOException).
+    /// </summary>
+    private static async LoopTask<(ITransport Transport, RecordingProtocol Protocol)> UnconnectedTransport(SelectorEventLoop loop)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
+        var protocol = new RecordingProtocol(loop);
+        var waiter = new Future<VoidResult>(loop);
+        var transport = new SelectorSocketTransport(loop, socket, protocol, waiter, null);
+        await waiter;
+        return (transport, protocol);
+    }
+
+    [Fact]
+    public void SendAndSendmsgFailuresEndTheConnectionQuietlyAndAlike()
+    {
+        var errors = new List<ExceptionContext>();
+        Run(Backend, async loop =>
+        {
+            var (single, singleProtocol) = await UnconnectedTransport(loop);
+            single.Write("one buffer: send(2)"u8);
+            var viaSend = await singleProtocol.Lost;
+
+            var (vector, vectorProtocol) = await UnconnectedTransport(loop);
+            vector.WriteLines([new ReadOnlyMemory<byte>("two buffers: "u8.ToArray()), new ReadOnlyMemory<byte>("sendmsg(2)"u8.ToArray())]);
+            var viaSendmsg = await vectorProtocol.Lost;
+
+            var fromSend = Assert.IsType<SocketException>(viaSend);
+            var fromSendmsg = Assert.IsType<SocketException>(viaSendmsg);
+            Assert.Equal(fromSend.SocketErrorCode, fromSendmsg.SocketErrorCode);
+            Assert.StartsWith("send(fd ", fromSend.Message, StringComparison.Ordinal);
+            Assert.StartsWith("sendmsg(fd ", fromSendmsg.Message, StringComparison.Ordinal);
+            Assert.EndsWith("(errno 89)", fromSend.Message, StringComparison.Ordinal); // EDESTADDRREQ
+            Assert.EndsWith("(errno 89)", fromSendmsg.Message, StringComparison.Ordinal);
+            Assert.True(single.IsClosing);
+            Assert.True(vector.IsClosing);
+            Assert.Empty(singleProtocol.Errors);
+            Assert.Empty(vectorProtocol.Errors);
+        }, errors: errors);
+        Assert.True(errors.Count == 0, "an OS error reached the exception handler: " + string.Join("\n", errors));
+    }
+}
+
+public sealed class EpollSendErrnoTests : SendErrnoTests
+{
+    public EpollSendErrnoTests() : base("epoll") { }
+}
+
+public sealed class PollSendErrnoTests : SendErrnoTests
+{
+    public PollSendErrnoTests() : base("poll") { }
+}
