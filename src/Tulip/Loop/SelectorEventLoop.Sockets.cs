@@ -230,6 +230,7 @@ public partial class SelectorEventLoop
         }
 
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         return fd;
     }
 }
