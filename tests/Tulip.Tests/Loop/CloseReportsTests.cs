@@ -79,12 +79,14 @@ public abstract class CloseReportsTests
 }
 
 /// <summary>Close's reports on <see cref="SelectorEventLoop"/> over epoll.</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class EpollCloseReportsTests : CloseReportsTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
 }
 
 /// <summary>Close's reports on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class PollCloseReportsTests : CloseReportsTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);

@@ -130,12 +130,14 @@ public abstract class RunForeverRaceTests
 }
 
 /// <summary>The start race on <see cref="SelectorEventLoop"/> over epoll.</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class EpollRunForeverRaceTests : RunForeverRaceTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
 }
 
 /// <summary>The start race on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class PollRunForeverRaceTests : RunForeverRaceTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);

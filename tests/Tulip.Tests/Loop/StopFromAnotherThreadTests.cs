@@ -64,12 +64,14 @@ public abstract class StopFromAnotherThreadTests
 }
 
 /// <summary>Stop from another thread on <see cref="SelectorEventLoop"/> over epoll.</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class EpollStopFromAnotherThreadTests : StopFromAnotherThreadTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
 }
 
 /// <summary>Stop from another thread on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+[Collection(NativeFdCollection.Name)]
 public sealed class PollStopFromAnotherThreadTests : StopFromAnotherThreadTests
 {
     protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
