@@ -49,6 +49,48 @@ internal static partial class Interop
         public ushort Mode;
         private ushort _spare0;
         public ulong Inode;
+        public ulong Size;
+        public ulong Blocks;
+        public ulong AttributesMask;
+        private StatxTimestamp _atime;
+        private StatxTimestamp _btime;
+        private StatxTimestamp _ctime;
+        private StatxTimestamp _mtime;
+        public uint RDevMajor;
+        public uint RDevMinor;
+        public uint DevMajor;
+        public uint DevMinor;
+    }
+
+    /// <summary>struct statx_timestamp: only here to place the fields after it.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct StatxTimestamp
+    {
+        public long Seconds;
+        public uint Nanoseconds;
+        private int _reserved;
+    }
+
+    /// <summary>Which file an open fd refers to: the device and inode (sockets and pipes each have their own inode).</summary>
+    internal readonly record struct FdIdentity(ulong Device, ulong Inode);
+
+    /// <summary>
+    /// The identity of the file <paramref name="fd"/> refers to, as fstat(2)'s st_dev and st_ino; false
+    /// with <paramref name="errno"/> set (EBADF: the fd is not open). The poll selector uses it to see that
+    /// a registered fd number now names another file.
+    /// </summary>
+    internal static bool TryGetFdIdentity(int fd, out FdIdentity identity, out int errno)
+    {
+        if (Statx(fd, string.Empty, AT_EMPTY_PATH, STATX_INO, out var buffer) != 0)
+        {
+            errno = GetLastErrno();
+            identity = default;
+            return false;
+        }
+
+        errno = 0;
+        identity = new FdIdentity(((ulong)buffer.DevMajor << 32) | buffer.DevMinor, buffer.Inode);
+        return true;
     }
 
     /// <summary>statx(2) (glibc 2.28+): 0, or -1 with errno set.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Microsoft.Extensions.Logging;
 
 namespace Tulip;
@@ -52,15 +53,60 @@ public abstract partial class BaseEventLoop
         Logger.LogError(context.Exception, "{Context}", context.ToString());
     }
 
+    // The ready-queue callback of a report from another thread; Close recognises queued reports by it.
+    private static readonly Action<object?, object?> s_report =
+        static (loop, context) => ((BaseEventLoop)loop!).CallExceptionHandler((ExceptionContext)context!);
+
     /// <summary>
     /// Reports an error found on any thread (a finalizer, a thread-pool continuation): through the
     /// exception handler on the loop thread while the loop lives, straight to the log once it is closed.
+    /// A report still queued when the loop closes is delivered by <see cref="Close"/>, not dropped.
     /// </summary>
     internal void ReportFromAnyThread(ExceptionContext context)
     {
-        if (!ScheduleFromAnyThread(static (loop, ctx) => ((BaseEventLoop)loop!).CallExceptionHandler((ExceptionContext)ctx!), this, context))
+        if (!ScheduleFromAnyThread(s_report, this, context))
         {
             DefaultExceptionHandler(context);
+        }
+    }
+
+    /// <summary>
+    /// Close's last word on what never ran: reports queued from other threads (or already moved to the
+    /// ready queue) go to the exception handler, since they are the only news of an error; the count of
+    /// the thread-safe callbacks dropped is logged (a warning in debug mode, a debug entry otherwise).
+    /// </summary>
+    private void DeliverReportsAtClose(List<ReadyItem> fromOtherThreads)
+    {
+        int dropped = 0;
+        foreach (var item in fromOtherThreads)
+        {
+            if (ReferenceEquals(item.Callback, s_report))
+            {
+                CallExceptionHandler((ExceptionContext)item.Arg2!);
+            }
+            else
+            {
+                dropped++;
+            }
+        }
+
+        while (_ready.Count > 0)
+        {
+            var item = _ready.Dequeue();
+            if (ReferenceEquals(item.Callback, s_report))
+            {
+                CallExceptionHandler((ExceptionContext)item.Arg2!);
+            }
+        }
+
+        if (dropped > 0)
+        {
+            var level = _debug ? LogLevel.Warning : LogLevel.Debug;
+            if (Logger.IsEnabled(level))
+            {
+                Logger.Log(level, "Closing the event loop dropped {Count} callbacks scheduled from other threads (CallSoonThreadSafe, " +
+                    "continuations) that had not run yet; run the loop until they are done before closing it", dropped);
+            }
         }
     }
 }

@@ -67,7 +67,9 @@ public abstract partial class BaseEventLoop : IEventLoop
     private readonly TimerHeap _timers = new();
     private int _cancelledTimers;
     private long _timerSequence;
-    private bool _stopping;
+    // Set by Stop from any thread (volatile so a loop thread sees another thread's Stop); cleared by
+    // the loop thread when RunForever returns.
+    private volatile bool _stopping;
     private Future? _currentTask;
     private ILoopTask? _tasksHead;
     private int _taskCount;
@@ -162,9 +164,36 @@ public abstract partial class BaseEventLoop : IEventLoop
     public void RunForever()
     {
         CheckClosed();
-        CheckNotRunning();
+        ClaimRunning();
+        RunClaimed();
+    }
+
+    /// <summary>
+    /// Makes the calling thread the loop's, atomically: of two threads that start the loop at once
+    /// exactly one wins, the other gets the "already running" error and touches nothing. Released by
+    /// <see cref="RunClaimed"/> when it returns, or by <see cref="ReleaseClaim"/> if it is never called.
+    /// </summary>
+    private void ClaimRunning()
+    {
+        int me = Environment.CurrentManagedThreadId;
+        if (Interlocked.CompareExchange(ref _threadId, me, 0) != 0)
+        {
+            throw new InvalidOperationException("This event loop is already running.");
+        }
+
+        if (t_runningLoop is not null)
+        {
+            _threadId = 0;
+            throw new InvalidOperationException("Cannot run an event loop while another loop is running on this thread.");
+        }
+    }
+
+    private void ReleaseClaim() => _threadId = 0;
+
+    /// <summary>Runs iterations until stopped, on the thread that <see cref="ClaimRunning"/> made the loop's; releases the claim when done.</summary>
+    private void RunClaimed()
+    {
         var previousContext = SynchronizationContext.Current;
-        _threadId = Environment.CurrentManagedThreadId;
         t_runningLoop = this;
         SynchronizationContext.SetSynchronizationContext(SyncContext);
         try
@@ -182,8 +211,8 @@ public abstract partial class BaseEventLoop : IEventLoop
         {
             _stopping = false;
             t_runningLoop = null;
-            _threadId = 0;
             SynchronizationContext.SetSynchronizationContext(previousContext);
+            ReleaseClaim();
         }
     }
 
@@ -204,33 +233,77 @@ public abstract partial class BaseEventLoop : IEventLoop
     /// <inheritdoc/>
     public T RunUntilComplete<T>(Func<LoopTask<T>> coroutine)
     {
+        ArgumentNullException.ThrowIfNull(coroutine);
         CheckClosed();
-        CheckNotRunning();
-        return RunUntilComplete(CreateTask(coroutine));
+        // Claimed before the task is made: a second thread starting the loop at the same moment must
+        // not schedule the task's first step into the ready queue the winner is running.
+        ClaimRunning();
+        LoopTask<T> task;
+        try
+        {
+            task = CreateTask(coroutine);
+        }
+        catch
+        {
+            ReleaseClaim();
+            throw;
+        }
+
+        RunUntilDoneClaimed(task);
+        return task.Result();
     }
 
     /// <inheritdoc/>
     public void RunUntilComplete(Func<LoopTask> coroutine)
     {
+        ArgumentNullException.ThrowIfNull(coroutine);
         CheckClosed();
-        CheckNotRunning();
-        RunUntilComplete((Future)CreateTask(coroutine));
+        ClaimRunning();
+        LoopTask task;
+        try
+        {
+            task = CreateTask(coroutine);
+        }
+        catch
+        {
+            ReleaseClaim();
+            throw;
+        }
+
+        RunUntilDoneClaimed(task);
+        task.ThrowIfNotSuccess();
     }
 
     private void RunUntilDone(Future future)
     {
         ArgumentNullException.ThrowIfNull(future);
         CheckClosed();
-        CheckNotRunning();
+        ClaimRunning();
         if (!ReferenceEquals(future.LoopCore, this))
         {
+            ReleaseClaim();
             throw new ArgumentException("The future belongs to another event loop; run it on its own loop.", nameof(future));
         }
 
-        future.AddCallbackCore(s_stopLoop, this);
+        RunUntilDoneClaimed(future);
+    }
+
+    /// <summary>Runs the claimed loop until <paramref name="future"/> is done (the claim is released on return).</summary>
+    private void RunUntilDoneClaimed(Future future)
+    {
         try
         {
-            RunForever();
+            future.AddCallbackCore(s_stopLoop, this);
+        }
+        catch
+        {
+            ReleaseClaim();
+            throw;
+        }
+
+        try
+        {
+            RunClaimed();
         }
         finally
         {
@@ -246,7 +319,23 @@ public abstract partial class BaseEventLoop : IEventLoop
     private static readonly Action<object?, object?> s_stopLoop = static (_, loop) => ((BaseEventLoop)loop!).Stop();
 
     /// <inheritdoc/>
-    public void Stop() => _stopping = true;
+    public void Stop()
+    {
+        _stopping = true;
+        if (!IsOnLoopThread)
+        {
+            // From another thread the loop may be blocked waiting for I/O with nothing scheduled:
+            // wake it, or it would only see the flag when something else happened. The loop thread
+            // itself reads the flag before it next waits, so it needs no system call.
+            lock (_threadSafeLock)
+            {
+                if (!_closed)
+                {
+                    WriteToSelf();
+                }
+            }
+        }
+    }
 
     /// <inheritdoc/>
     public void Close()
@@ -256,6 +345,7 @@ public abstract partial class BaseEventLoop : IEventLoop
             throw new InvalidOperationException("Cannot close a running event loop: call Stop() first, and Close() once RunForever has returned.");
         }
 
+        List<ReadyItem> fromOtherThreads;
         lock (_threadSafeLock)
         {
             if (_closed)
@@ -264,7 +354,8 @@ public abstract partial class BaseEventLoop : IEventLoop
             }
 
             _closed = true;
-            _threadSafeQueue.Clear();
+            fromOtherThreads = _threadSafeQueue;
+            _threadSafeQueue = new List<ReadyItem>();
             _threadSafeHasItems = false;
         }
 
@@ -273,6 +364,7 @@ public abstract partial class BaseEventLoop : IEventLoop
             Logger.LogDebug("Closing event loop with {Ready} ready callbacks and {Timers} timers pending", _ready.Count, _timers.Count - _cancelledTimers);
         }
 
+        DeliverReportsAtClose(fromOtherThreads);
         _ready.Clear();
         _timers.Clear();
         _cancelledTimers = 0;
@@ -670,19 +762,6 @@ public abstract partial class BaseEventLoop : IEventLoop
     }
 
     private static void ThrowClosed() => throw new InvalidOperationException("The event loop is closed: create a new one with EventLoop.NewEventLoop().");
-
-    private void CheckNotRunning()
-    {
-        if (IsRunning)
-        {
-            throw new InvalidOperationException("This event loop is already running.");
-        }
-
-        if (t_runningLoop is not null)
-        {
-            throw new InvalidOperationException("Cannot run an event loop while another loop is running on this thread.");
-        }
-    }
 
     /// <summary>The checks every non-thread-safe scheduling method makes: closed, and in debug mode the thread.</summary>
     private void CheckCallable()

@@ -61,6 +61,15 @@ public abstract class Handle
     /// <summary>Runs the callback. The loop skips cancelled handles before calling this.</summary>
     internal abstract void Run();
 
+    /// <summary>
+    /// The transport this handle serves, when its state is one (a transport's reusable I/O handle,
+    /// made with <see cref="IReadinessEventLoop.CreateIoHandle{TState}"/> and the transport as state).
+    /// The selector loop records it as the owner of the fd, and refuses AddReader/AddWriter on that fd
+    /// while the transport is open (asyncio's <c>_ensure_fd_no_transport</c>). Read only when a
+    /// registration changes, never per event.
+    /// </summary>
+    internal virtual IBaseTransport? OwningTransport => null;
+
     /// <summary>Drops the references to the callback and its state so a cancelled handle holds nothing alive.</summary>
     private protected abstract void ReleaseCallback();
 
@@ -111,6 +120,8 @@ internal sealed class StateHandle<TState> : Handle
     internal override string CallbackName => Describe(_callback);
 
     internal override void Run() => _callback?.Invoke(_state);
+
+    internal override IBaseTransport? OwningTransport => _state as IBaseTransport;
 
     private protected override void ReleaseCallback()
     {

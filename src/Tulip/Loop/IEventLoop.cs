@@ -32,6 +32,8 @@ public interface IEventLoop : IDisposable
     // ---- Running and stopping -------------------------------------------------------------
 
     /// <summary>Runs until <see cref="Stop"/> is called.</summary>
+    /// <remarks>Starting the loop is atomic: if two threads call this (or a <c>RunUntilComplete</c>)
+    /// at once, exactly one runs the loop and the other gets the "already running" exception.</remarks>
     /// <exception cref="InvalidOperationException">The loop is closed, or already running (here or on another thread).</exception>
     void RunForever();
 
@@ -52,6 +54,13 @@ public interface IEventLoop : IDisposable
     /// Stops the loop: the callbacks already due run, then <see cref="RunForever"/> returns without
     /// waiting for I/O. Nothing scheduled is lost; running the loop again continues.
     /// </summary>
+    /// <remarks>
+    /// <para>Thread-safe, unlike asyncio's <c>stop()</c>: called from another thread it also wakes the
+    /// loop, so a loop waiting for I/O with nothing scheduled returns from <see cref="RunForever"/>
+    /// promptly (the iteration under way completes first). On the loop thread it only sets a flag.</para>
+    /// <para>Called while the loop is not running, the next <see cref="RunForever"/> runs one iteration
+    /// and returns (as asyncio). On a closed loop it does nothing.</para>
+    /// </remarks>
     void Stop();
 
     /// <summary>True while the loop runs.</summary>

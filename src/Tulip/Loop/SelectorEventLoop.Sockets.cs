@@ -233,6 +233,7 @@ public partial class SelectorEventLoop
         }
 
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         return fd;
     }
 }

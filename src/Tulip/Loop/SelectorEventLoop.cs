@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Tulip.Selectors;
 
@@ -16,6 +17,16 @@ namespace Tulip;
 /// connection that keeps reading costs no epoll_ctl per read. Each registration carries a
 /// generation in its selector token: an event for an fd that was closed and whose number was
 /// reused is recognised as stale and dropped, never delivered to the new owner's callback.
+/// <para>An fd closed without RemoveReader/RemoveWriter leaves a stale registration. When the number
+/// is next registered, the selector reports that the file it had is gone (epoll's ENOENT; poll compares
+/// the inode), and only what that call asks for is registered: a stale reader never fires for the
+/// new file. poll reports a closed fd as POLLNVAL; the loop then drops the registration and reports it
+/// to the exception handler instead of calling back on every iteration.</para>
+/// <para>An fd a transport watches belongs to the transport (the transport is the state of its I/O
+/// handle, see <see cref="IReadinessEventLoop.CreateIoHandle{TState}"/>): AddReader, AddWriter,
+/// RemoveReader, RemoveWriter and the Sock* methods refuse it until the transport is closing, as
+/// asyncio's <c>_ensure_fd_no_transport</c> does. The ownership is kept while the transport has
+/// paused reading and has nothing to write.</para>
 /// </remarks>
 public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
 {
@@ -52,13 +63,13 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <summary>The selector backend in use: "epoll" or "poll".</summary>
     public string SelectorName => _selector.Name;
 
-    /// <summary>Registered fds (for tests and diagnostics).</summary>
+    /// <summary>Registered fds, those an open transport owns while it watches nothing included (for tests and diagnostics).</summary>
     internal int RegistrationCount => _registrations.Count;
 
     /// <summary>The fds the loop itself owns (the wake-up fd, and epoll's own fd), for tests that check Close releases them.</summary>
     internal int[] OwnFds => OperatingSystem.IsLinux() && _selector is EpollSelector epoll ? [_wakeup.ReadFd, epoll.EpollFd] : [_wakeup.ReadFd];
 
-    /// <summary>Whether a reader or writer is set for <paramref name="fd"/>.</summary>
+    /// <summary>Whether a reader or writer is set for <paramref name="fd"/>, or an open transport owns it.</summary>
     internal bool IsRegistered(int fd) => _registrations.TryGetValue(fd, out _);
 
     // Generation 0 is never used for a registration, so the wake-up fd's token is unique.
@@ -93,6 +104,12 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
             if (!_registrations.TryGetValue(fd, out var reg) || reg.Generation != generation)
             {
                 continue; // stale: the fd was unregistered, or re-registered since
+            }
+
+            if ((ev.Events & SelectorEvents.Invalid) != 0)
+            {
+                DropClosedFd(fd, reg);
+                continue;
             }
 
             if ((ev.Events & SelectorEvents.Read) != 0 && reg.Reader is { } reader)
@@ -137,6 +154,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     {
         ArgumentNullException.ThrowIfNull(callback);
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         var handle = new ActionHandle(this, callback);
         SetReader(fd, handle);
         return handle;
@@ -146,6 +164,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     public override bool RemoveReader(int fd)
     {
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         return SetReader(fd, null);
     }
 
@@ -154,6 +173,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     {
         ArgumentNullException.ThrowIfNull(callback);
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         var handle = new ActionHandle(this, callback);
         SetWriter(fd, handle);
         return handle;
@@ -163,6 +183,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     public override bool RemoveWriter(int fd)
     {
         CheckIoCall(fd);
+        CheckNoTransport(fd);
         return SetWriter(fd, null);
     }
 
@@ -205,85 +226,73 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// </summary>
     internal bool SetReader(int fd, Handle? reader, bool cancelReplaced = true)
     {
-        _registrations.TryGetValue(fd, out var reg);
-        var old = reg?.Reader;
-        if (reg is null)
+        if (!_registrations.TryGetValue(fd, out var reg))
         {
-            if (reader is null)
+            if (reader is not null)
             {
-                return false;
+                AddNew(fd, reader, null);
             }
 
-            reg = new FdRegistration();
-            Register(fd, reg, reader, null, isNew: true);
             return false;
         }
 
+        var old = reg.Reader;
         if (cancelReplaced && old is not null && !ReferenceEquals(old, reader))
         {
             old.Cancel();
         }
 
-        Update(fd, reg, reader, reg.Writer);
+        Update(fd, reg, reader, reg.Writer, settingReader: true);
         return old is not null;
     }
 
     /// <summary>As <see cref="SetReader"/> for the writer.</summary>
     internal bool SetWriter(int fd, Handle? writer, bool cancelReplaced = true)
     {
-        _registrations.TryGetValue(fd, out var reg);
-        var old = reg?.Writer;
-        if (reg is null)
+        if (!_registrations.TryGetValue(fd, out var reg))
         {
-            if (writer is null)
+            if (writer is not null)
             {
-                return false;
+                AddNew(fd, null, writer);
             }
 
-            reg = new FdRegistration();
-            Register(fd, reg, null, writer, isNew: true);
             return false;
         }
 
+        var old = reg.Writer;
         if (cancelReplaced && old is not null && !ReferenceEquals(old, writer))
         {
             old.Cancel();
         }
 
-        Update(fd, reg, reg.Reader, writer);
+        Update(fd, reg, reg.Reader, writer, settingReader: false);
         return old is not null;
     }
 
-    private void Register(int fd, FdRegistration reg, Handle? reader, Handle? writer, bool isNew)
+    private void AddNew(int fd, Handle? reader, Handle? writer)
     {
-        uint generation = NextGeneration();
+        var reg = new FdRegistration();
         var interest = InterestOf(reader, writer);
-        ulong token = ((ulong)generation << 32) | (uint)fd;
-        if (isNew)
-        {
-            _selector.Add(fd, interest, token);
-            _registrations[fd] = reg;
-        }
-        else
-        {
-            _selector.Modify(fd, interest, token);
-        }
-
+        uint generation = NextGeneration();
+        _selector.Add(fd, interest, Token(fd, generation));
+        _registrations[fd] = reg;
         reg.Generation = generation;
         reg.Interest = interest;
         reg.Reader = reader;
         reg.Writer = writer;
+        reg.Owner = (reader ?? writer)!.OwningTransport;
     }
 
-    private void Update(int fd, FdRegistration reg, Handle? reader, Handle? writer)
+    /// <summary>
+    /// Applies a new reader/writer pair to a registration; <paramref name="settingReader"/> says which
+    /// side the caller set (the other is kept from before).
+    /// </summary>
+    private void Update(int fd, FdRegistration reg, Handle? reader, Handle? writer, bool settingReader)
     {
         var interest = InterestOf(reader, writer);
         if (interest == SelectorEvents.None)
         {
-            _registrations.Remove(fd);
-            reg.Reader = null;
-            reg.Writer = null;
-            _selector.Remove(fd);
+            Unwatch(fd, reg);
             return;
         }
 
@@ -299,8 +308,129 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
 
         // A new callback or new interest gets a new generation, so events still carrying the
         // old token (from a closed fd whose number was reused) are dropped.
-        Register(fd, reg, reader, writer, isNew: false);
+        uint generation = NextGeneration();
+        ulong token = Token(fd, generation);
+        if (reg.Interest == SelectorEvents.None)
+        {
+            // Kept for its transport while nothing was watched: not in the kernel.
+            _selector.Add(fd, interest, token);
+        }
+        else if (!_selector.Modify(fd, interest, token))
+        {
+            // The file registered under this number was closed (and the number perhaps reused) without
+            // RemoveReader/RemoveWriter: the side kept from before belongs to that file and must never
+            // fire for what the number names now. Keep only the side this call sets.
+            var stale = settingReader ? reg.Writer : reg.Reader;
+            if (settingReader)
+            {
+                writer = null;
+            }
+            else
+            {
+                reader = null;
+            }
+
+            ForgetStale(fd, reg, stale);
+            interest = InterestOf(reader, writer);
+            if (interest == SelectorEvents.None)
+            {
+                return;
+            }
+
+            AddNew(fd, reader, writer);
+            return;
+        }
+
+        reg.Generation = generation;
+        reg.Interest = interest;
+        reg.Reader = reader;
+        reg.Writer = writer;
+        if ((settingReader ? reader : writer)?.OwningTransport is { } owner)
+        {
+            reg.Owner = owner;
+        }
     }
+
+    /// <summary>Nothing is watched any more: out of the kernel, and out of the table unless an open transport still owns the fd.</summary>
+    private void Unwatch(int fd, FdRegistration reg)
+    {
+        bool inKernel = reg.Interest != SelectorEvents.None;
+        reg.Reader = null;
+        reg.Writer = null;
+        reg.Interest = SelectorEvents.None;
+        if (reg.Owner is not { IsClosing: false })
+        {
+            // Kept otherwise: a transport that paused reading with nothing to write still owns its fd.
+            reg.Owner = null;
+            _registrations.Remove(fd);
+        }
+
+        if (inKernel)
+        {
+            _selector.Remove(fd);
+        }
+    }
+
+    /// <summary>Drops a registration whose file is gone (the selector forgot it already); says so in debug mode.</summary>
+    private void ForgetStale(int fd, FdRegistration reg, Handle? stale)
+    {
+        _registrations.Remove(fd);
+        reg.Reader = null;
+        reg.Writer = null;
+        reg.Interest = SelectorEvents.None;
+        reg.Owner = null;
+        if (stale is not null && Debug && Logger.IsEnabled(LogLevel.Warning))
+        {
+            Logger.LogWarning("fd {Fd} was closed while {Handle} still watched it, and the number is being registered again: " +
+                "the stale callback was dropped. Call RemoveReader/RemoveWriter before closing an fd.", fd, stale);
+        }
+    }
+
+    /// <summary>
+    /// poll reported the fd as not open (POLLNVAL): it was closed while registered. Calling back could only
+    /// spin (poll reports it on every wait), so the registration is dropped and the exception handler told.
+    /// </summary>
+    private void DropClosedFd(int fd, FdRegistration reg)
+    {
+        var owner = reg.Owner;
+        var handle = reg.Reader ?? reg.Writer;
+        _registrations.Remove(fd);
+        _selector.Remove(fd);
+        reg.Reader = null;
+        reg.Writer = null;
+        reg.Interest = SelectorEvents.None;
+        reg.Owner = null;
+        CallExceptionHandler(new ExceptionContext(
+            $"fd {fd} was closed while the event loop still watched it; its reader and writer were removed. " +
+            "Call RemoveReader/RemoveWriter (or close the transport) before closing an fd.")
+        {
+            Exception = Interop.GetIOExceptionForErrno(Interop.Errno.EBADF, $"poll(fd {fd})"),
+            Handle = handle,
+            Transport = owner,
+        });
+    }
+
+    /// <summary>
+    /// asyncio's <c>_ensure_fd_no_transport</c>: refuses the public reader/writer calls on an fd an open
+    /// transport watches, which would take its events or stop them behind its back.
+    /// </summary>
+    private void CheckNoTransport(int fd)
+    {
+        if (_registrations.TryGetValue(fd, out var reg) && reg.Owner is { IsClosing: false } owner)
+        {
+            ThrowUsedByTransport(fd, owner);
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowUsedByTransport(int fd, IBaseTransport owner) =>
+        throw new InvalidOperationException(
+            $"File descriptor {fd} is used by transport {owner}: AddReader/AddWriter/RemoveReader/RemoveWriter and the Sock* " +
+            "methods would take its events or stop them behind its back. Use the transport's own methods " +
+            "(PauseReading, ResumeReading, Write), or close the transport before using its fd directly.");
+
+    private static ulong Token(int fd, uint generation) => ((ulong)generation << 32) | (uint)fd;
 
     private uint NextGeneration()
     {
@@ -392,12 +522,14 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         }
     }
 
-    /// <summary>What the loop knows of one fd: its callbacks, interest and current generation.</summary>
+    /// <summary>What the loop knows of one fd: its callbacks, interest, current generation and owning transport.</summary>
     private sealed class FdRegistration
     {
         public Handle? Reader;
         public Handle? Writer;
         public SelectorEvents Interest;
         public uint Generation;
+        // The transport whose I/O handle watches the fd, kept while it is open (even with no interest).
+        public IBaseTransport? Owner;
     }
 }

@@ -64,27 +64,26 @@ internal sealed unsafe class EpollSelector : ISelector
         Remember(fd, events, token);
     }
 
-    public void Modify(int fd, SelectorEvents events, ulong token)
+    public bool Modify(int fd, SelectorEvents events, ulong token)
     {
         ThrowIfDisposed();
-        uint mask = ToEpoll(events);
-        if (Interop.EpollCtl(_epfd, Interop.EPOLL_CTL_MOD, fd, mask, token) != 0)
+        if (Interop.EpollCtl(_epfd, Interop.EPOLL_CTL_MOD, fd, ToEpoll(events), token) != 0)
         {
             int errno = Interop.GetLastErrno();
-            if (errno != Interop.Errno.ENOENT)
+            // ENOENT: the registered file was closed, so the kernel dropped its registration (the number
+            // may name a new file now); EBADF: closed and the number not reused. Either way what was
+            // registered is gone, and re-adding it here would hand the old interest to a new file.
+            if (errno != Interop.Errno.ENOENT && errno != Interop.Errno.EBADF)
             {
                 ThrowCtlFailed(errno, "EPOLL_CTL_MOD", fd);
             }
 
-            // The kernel dropped the registration when the fd was closed; the number now names a new
-            // file (or nothing, in which case ADD fails with EBADF and that is the error to report).
-            if (Interop.EpollCtl(_epfd, Interop.EPOLL_CTL_ADD, fd, mask, token) != 0)
-            {
-                ThrowCtlFailed(Interop.GetLastErrno(), "EPOLL_CTL_ADD (after EPOLL_CTL_MOD gave ENOENT)", fd);
-            }
+            Forget(fd);
+            return false;
         }
 
         Remember(fd, events, token);
+        return true;
     }
 
     public void Remove(int fd)

@@ -12,6 +12,12 @@ internal enum SelectorEvents
     Read = 1,
     /// <summary>The fd is writable (or has a pending error).</summary>
     Write = 2,
+    /// <summary>
+    /// The fd number is not open (poll's POLLNVAL): it was closed while registered. Reported whatever the
+    /// interest; the loop drops the registration instead of calling back (which could only spin). epoll
+    /// never reports it: the kernel forgets a closed fd by itself.
+    /// </summary>
+    Invalid = 4,
 }
 
 /// <summary>One readiness report: the token given at registration and what is ready.</summary>
@@ -51,9 +57,15 @@ internal interface ISelector : IDisposable
     /// <exception cref="System.IO.IOException">The kernel refused (errno in the message).</exception>
     void Add(int fd, SelectorEvents events, ulong token);
 
-    /// <summary>Changes the interest and token of a registered fd (EPOLL_CTL_MOD). If the kernel
-    /// no longer knows the fd (it was closed and its number reused), it is added afresh.</summary>
-    void Modify(int fd, SelectorEvents events, ulong token);
+    /// <summary>
+    /// Changes the interest and token of a registered fd (EPOLL_CTL_MOD). Returns false, registering
+    /// nothing, when the file registered under that number is gone (it was closed, and the number is
+    /// now free or names another file): the caller's registration is stale, and it decides what to
+    /// <see cref="Add"/> afresh. Never re-adds by itself, so a stale interest cannot carry over to a
+    /// new file under the same number.
+    /// </summary>
+    /// <exception cref="System.IO.IOException">The kernel refused for another reason (errno in the message).</exception>
+    bool Modify(int fd, SelectorEvents events, ulong token);
 
     /// <summary>Unregisters <paramref name="fd"/>. An fd the kernel already forgot (closed) is not an error.</summary>
     void Remove(int fd);

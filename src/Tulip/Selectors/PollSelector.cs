@@ -13,19 +13,25 @@ namespace Tulip.Selectors;
 /// <para>Owned by the loop thread (see <see cref="ISelector"/>); nothing here is synchronised.</para>
 /// <para>Costs O(registered fds) per Select, against epoll's O(ready fds): it is the fallback and the
 /// cross-check for the epoll backend, not the one to choose on Linux.</para>
-/// <para>POLLERR/POLLHUP/POLLNVAL are reported as Read|Write filtered to the registered interest, like
-/// the epoll backend. Unlike epoll, the kernel does not forget a closed fd: it reports POLLNVAL until
-/// the fd is removed, or until its number is reused and the loop calls <see cref="Modify"/>.</para>
+/// <para>POLLERR/POLLHUP are reported as Read|Write filtered to the registered interest, like the epoll
+/// backend. Unlike epoll, the kernel does not forget a closed fd: it reports POLLNVAL, which is reported
+/// as <see cref="SelectorEvents.Invalid"/> so the loop drops the registration rather than spinning on it.
+/// <see cref="Add"/> refuses an fd that is not open (EBADF, as EPOLL_CTL_ADD does), and each entry keeps
+/// the identity (device, inode) of the file it was added for, so <see cref="Modify"/> sees a number that
+/// was closed and reused, as EPOLL_CTL_MOD's ENOENT does. What poll cannot see is a number closed and
+/// reused between two waits with no call here: the new file's readiness is then reported under the old
+/// token, so a reader must be removed before its fd is closed (as asyncio requires too).</para>
 /// </remarks>
 internal sealed unsafe class PollSelector : ISelector
 {
     // Starting capacity of the arrays; they double as needed and never shrink.
     private const int InitialCapacity = 64;
 
-    // _fds[0.._count) is what poll(2) sees; _tokens[i] belongs to _fds[i]; _indexByFd maps an fd to i.
+    // _fds[0.._count) is what poll(2) sees; _tokens[i] and _identities[i] belong to _fds[i]; _indexByFd maps an fd to i.
     // Remove swaps the last entry into the hole, so all three stay dense.
     private Interop.PollFd[] _fds = new Interop.PollFd[InitialCapacity];
     private ulong[] _tokens = new ulong[InitialCapacity];
+    private Interop.FdIdentity[] _identities = new Interop.FdIdentity[InitialCapacity];
     private readonly Dictionary<int, int> _indexByFd = new();
     private int _count;
 
@@ -54,22 +60,34 @@ internal sealed unsafe class PollSelector : ISelector
             Interop.ThrowForErrno(Interop.Errno.EEXIST, $"poll: add fd {fd}");
         }
 
-        Append(fd, events, token);
+        // poll(2) takes any number and reports POLLNVAL later; fail now instead, as epoll does.
+        if (!Interop.TryGetFdIdentity(fd, out var identity, out int errno))
+        {
+            Interop.ThrowForErrno(errno, $"poll: add fd {fd}");
+        }
+
+        Append(fd, events, token, identity);
     }
 
-    public void Modify(int fd, SelectorEvents events, ulong token)
+    public bool Modify(int fd, SelectorEvents events, ulong token)
     {
         ThrowIfDisposed();
-        if (_indexByFd.TryGetValue(fd, out int index))
+        if (!_indexByFd.TryGetValue(fd, out int index))
         {
-            _fds[index].Events = ToPoll(events);
-            _fds[index].REvents = 0;
-            _tokens[index] = token;
+            return false;
         }
-        else
+
+        // One statx, which EPOLL_CTL_MOD costs anyway: is the number still the file that was added?
+        if (!Interop.TryGetFdIdentity(fd, out var identity, out _) || identity != _identities[index])
         {
-            Add(fd, events, token);
+            Remove(fd);
+            return false;
         }
+
+        _fds[index].Events = ToPoll(events);
+        _fds[index].REvents = 0;
+        _tokens[index] = token;
+        return true;
     }
 
     public void Remove(int fd)
@@ -85,11 +103,13 @@ internal sealed unsafe class PollSelector : ISelector
         {
             _fds[index] = _fds[last];
             _tokens[index] = _tokens[last];
+            _identities[index] = _identities[last];
             _indexByFd[_fds[index].Fd] = index;
         }
 
         _fds[last] = default;
         _tokens[last] = 0;
+        _identities[last] = default;
     }
 
     public int Select(Span<SelectorEvent> events, int timeoutMs)
@@ -161,21 +181,24 @@ internal sealed unsafe class PollSelector : ISelector
         _disposed = true;
         _fds = [];
         _tokens = [];
+        _identities = [];
         _indexByFd.Clear();
         _count = 0;
     }
 
-    private void Append(int fd, SelectorEvents events, ulong token)
+    private void Append(int fd, SelectorEvents events, ulong token, Interop.FdIdentity identity)
     {
         if (_count == _fds.Length)
         {
             Array.Resize(ref _fds, _fds.Length * 2);
             Array.Resize(ref _tokens, _tokens.Length * 2);
+            Array.Resize(ref _identities, _identities.Length * 2);
         }
 
         int index = _count++;
         _fds[index] = new Interop.PollFd { Fd = fd, Events = ToPoll(events), REvents = 0 };
         _tokens[index] = token;
+        _identities[index] = identity;
         _indexByFd.Add(fd, index);
     }
 
@@ -195,18 +218,25 @@ internal sealed unsafe class PollSelector : ISelector
         return mask;
     }
 
-    // POLLIN/POLLOUT come back only if asked for; POLLERR/POLLHUP/POLLNVAL always can, and are
-    // reported as whatever the fd is registered for (the callback that reads or writes sees the error).
+    // POLLIN/POLLOUT come back only if asked for; POLLERR/POLLHUP always can, and are reported as
+    // whatever the fd is registered for (the callback that reads or writes sees the error). POLLNVAL
+    // (the number is not open) is not readiness at all: calling back would only spin, since poll
+    // reports it again on every call; it is reported as Invalid, for the loop to drop the registration.
     private static SelectorEvents ToSelectorEvents(short revents, short interest)
     {
+        if ((revents & Interop.POLLNVAL) != 0)
+        {
+            return SelectorEvents.Invalid;
+        }
+
         SelectorEvents ready = SelectorEvents.None;
-        if ((revents & (Interop.POLLIN | Interop.POLLERR | Interop.POLLHUP | Interop.POLLNVAL)) != 0
+        if ((revents & (Interop.POLLIN | Interop.POLLERR | Interop.POLLHUP)) != 0
             && (interest & Interop.POLLIN) != 0)
         {
             ready |= SelectorEvents.Read;
         }
 
-        if ((revents & (Interop.POLLOUT | Interop.POLLERR | Interop.POLLHUP | Interop.POLLNVAL)) != 0
+        if ((revents & (Interop.POLLOUT | Interop.POLLERR | Interop.POLLHUP)) != 0
             && (interest & Interop.POLLOUT) != 0)
         {
             ready |= SelectorEvents.Write;

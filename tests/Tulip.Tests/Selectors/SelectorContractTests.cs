@@ -55,27 +55,26 @@ public sealed class SelectorContractTests
         selector.Add(pipe.WriteFd, SelectorEvents.Read, 1);
         Assert.Empty(Poll(selector));
 
-        selector.Modify(pipe.WriteFd, SelectorEvents.Write, 2);
+        Assert.True(selector.Modify(pipe.WriteFd, SelectorEvents.Write, 2));
         SelectorEvent ev = Assert.Single(WaitForEvents(selector));
         Assert.Equal(2UL, ev.Token);
         Assert.Equal(SelectorEvents.Write, ev.Events);
 
-        selector.Modify(pipe.WriteFd, SelectorEvents.None, 3);
+        Assert.True(selector.Modify(pipe.WriteFd, SelectorEvents.None, 3));
         Assert.Empty(Poll(selector));
         selector.Remove(pipe.WriteFd);
     }
 
     [Theory]
     [MemberData(nameof(AllBackends))]
-    public void Modify_of_an_unregistered_fd_adds_it(string backend)
+    public void Modify_of_an_unregistered_fd_registers_nothing_and_returns_false(string backend)
     {
         using ISelector selector = SelectorFactory.Create(backend);
         using NativePipe pipe = new();
 
-        selector.Modify(pipe.WriteFd, SelectorEvents.Write, 9);
+        Assert.False(selector.Modify(pipe.WriteFd, SelectorEvents.Write, 9));
 
-        SelectorEvent ev = Assert.Single(WaitForEvents(selector));
-        Assert.Equal(9UL, ev.Token);
+        Assert.Empty(Poll(selector));
     }
 
     [Theory]
@@ -225,7 +224,7 @@ public sealed class SelectorContractTests
 
     [Theory]
     [MemberData(nameof(AllBackends))]
-    public void Modify_after_the_fd_was_closed_and_its_number_reused_registers_the_new_file(string backend)
+    public void Modify_after_the_fd_was_closed_and_its_number_reused_returns_false_and_does_not_carry_over(string backend)
     {
         using ISelector selector = SelectorFactory.Create(backend);
         NativePipe first = new();
@@ -238,12 +237,15 @@ public sealed class SelectorContractTests
         // The kernel hands out the lowest free number; this collection runs alone, so it is ours.
         Assert.Equal(fd, second.ReadFd);
 
-        // epoll: EPOLL_CTL_MOD fails with ENOENT, and the selector falls back to EPOLL_CTL_ADD.
-        selector.Modify(fd, SelectorEvents.Read, 2);
+        // epoll: EPOLL_CTL_MOD fails with ENOENT; poll: the number names another inode. Either way the
+        // old registration is gone and nothing is registered for the new file until it is added.
+        Assert.False(selector.Modify(fd, SelectorEvents.Read, 2));
         second.WriteByte();
+        Assert.Empty(Poll(selector));
 
+        selector.Add(fd, SelectorEvents.Read, 3);
         SelectorEvent ev = Assert.Single(WaitForEvents(selector));
-        Assert.Equal(2UL, ev.Token);
+        Assert.Equal(3UL, ev.Token);
         Assert.Equal(SelectorEvents.Read, ev.Events);
         selector.Remove(fd);
     }

@@ -1,0 +1,179 @@
+using Microsoft.Extensions.Logging;
+using Tulip.Tests.Selectors;
+using Tulip.Tests.Transports;
+
+namespace Tulip.Tests.Loop;
+
+/// <summary>
+/// Fds closed while the loop watches them (issue 9). A closed fd is refused up front; a registered fd
+/// that is closed never makes the loop spin (poll reported POLLNVAL as readable on every iteration);
+/// and a reader left behind on a closed fd never fires for the file that reuses its number (epoll turned
+/// MOD's ENOENT into a silent ADD that carried the stale reader over to the new file).
+/// </summary>
+/// <remarks>In <see cref="NativeFdCollection"/>: the tests rely on fd numbers no other test takes meanwhile.</remarks>
+public abstract class StaleFdTests
+{
+    /// <summary>Makes the loop under test.</summary>
+    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+
+    /// <summary>Whether the backend sees a registered fd being closed (poll's POLLNVAL); epoll's kernel just forgets it.</summary>
+    protected abstract bool ReportsClosedFds { get; }
+
+    [Fact]
+    public void AddReader_and_AddWriter_of_a_closed_fd_fail_up_front_with_EBADF()
+    {
+        using var h = new LoopHarness(CreateLoop);
+        var pipe = new NativePipe();
+        int fd = pipe.ReadFd;
+        pipe.Dispose();
+
+        var ex = Assert.Throws<IOException>(() => h.Loop.AddReader(fd, () => { }));
+        Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
+        ex = Assert.Throws<IOException>(() => h.Loop.AddWriter(fd, () => { }));
+        Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
+        Assert.False(((SelectorEventLoop)h.Loop).IsRegistered(fd));
+    }
+
+    [Fact]
+    public void A_reader_whose_fd_is_closed_is_never_called_and_the_loop_does_not_spin()
+    {
+        using var h = new LoopHarness(CreateLoop);
+        var loop = (SelectorEventLoop)h.Loop;
+        using var pipe = new NativePipe();
+        int fd = pipe.ReadFd;
+        int calls = 0;
+        loop.AddReader(fd, () => calls++);
+        h.RunOnce();
+
+        pipe.CloseRead(); // no RemoveReader
+        for (int i = 0; i < 5; i++)
+        {
+            h.RunOnce();
+        }
+
+        Assert.Equal(0, calls);
+        var contexts = h.TakeContexts();
+        if (ReportsClosedFds)
+        {
+            var context = Assert.Single(contexts);
+            Assert.Contains($"fd {fd} was closed while the event loop still watched it", context.Message, StringComparison.Ordinal);
+            Assert.IsType<IOException>(context.Exception);
+            Assert.False(loop.IsRegistered(fd), "the registration of the closed fd should be gone");
+        }
+        else
+        {
+            Assert.Empty(contexts);
+        }
+    }
+
+    [Fact]
+    public unsafe void A_stale_reader_never_fires_for_the_file_that_reuses_its_number_when_the_new_owner_adds_a_writer()
+    {
+        using var h = new LoopHarness(CreateLoop);
+        var loop = h.Loop;
+        using var old = new NativePipe();
+        int fd = old.ReadFd;
+        int staleCalls = 0;
+        loop.AddReader(fd, () => staleCalls++);
+        h.RunOnce();
+
+        old.CloseRead(); // no RemoveReader: the loop still has a reader for the number
+        int peer = ReuseNumberForSocket(fd);
+        try
+        {
+            // The new file is readable at once: a stale reader carried over would fire with the writer.
+            PipeTestNative.WriteAll(peer, [1, 2, 3]);
+            int writerCalls = 0;
+            loop.AddWriter(fd, () =>
+            {
+                writerCalls++;
+                loop.RemoveWriter(fd);
+            });
+            for (int i = 0; i < 3; i++)
+            {
+                h.RunOnce();
+            }
+
+            Assert.Equal(1, writerCalls);
+            Assert.Equal(0, staleCalls);
+            Assert.False(loop.RemoveReader(fd), "the stale reader should have been dropped");
+        }
+        finally
+        {
+            Interop.Close(fd);
+            Interop.Close(peer);
+        }
+    }
+
+    [Fact]
+    public unsafe void AddReader_again_on_a_reused_number_replaces_the_stale_reader()
+    {
+        using var h = new LoopHarness(CreateLoop);
+        var loop = h.Loop;
+        using var old = new NativePipe();
+        int fd = old.ReadFd;
+        int staleCalls = 0;
+        loop.AddReader(fd, () => staleCalls++);
+        h.RunOnce();
+
+        old.CloseRead();
+        int peer = ReuseNumberForSocket(fd);
+        try
+        {
+            int bytes = 0;
+            loop.AddReader(fd, () =>
+            {
+                byte b;
+                if (Interop.Read(fd, &b, 1) == 1)
+                {
+                    bytes++;
+                }
+            });
+            PipeTestNative.WriteAll(peer, [1]);
+            for (int i = 0; i < 3; i++)
+            {
+                h.RunOnce();
+            }
+
+            Assert.Equal(1, bytes);
+            Assert.Equal(0, staleCalls);
+            Assert.True(loop.RemoveReader(fd));
+        }
+        finally
+        {
+            Interop.Close(fd);
+            Interop.Close(peer);
+        }
+    }
+
+    /// <summary>Makes <paramref name="fd"/> (closed) one end of a new socketpair; returns the other end.</summary>
+    private static int ReuseNumberForSocket(int fd)
+    {
+        var (a, b) = PipeTestNative.StreamSocketPair();
+        if (a != fd)
+        {
+            Assert.Equal(fd, Interop.Dup2(a, fd));
+            Interop.Close(a);
+        }
+
+        return b;
+    }
+}
+
+/// <summary>Closed and reused fds on <see cref="SelectorEventLoop"/> over epoll.</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollStaleFdTests : StaleFdTests
+{
+    protected override bool ReportsClosedFds => false;
+
+    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
+}
+
+/// <summary>Closed and reused fds on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class PollStaleFdTests : StaleFdTests
+{
+    protected override bool ReportsClosedFds => true;
+
+    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
+}
