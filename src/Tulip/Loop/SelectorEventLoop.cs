@@ -404,7 +404,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
             $"fd {fd} was closed while the event loop still watched it; its reader and writer were removed. " +
             "Call RemoveReader/RemoveWriter (or close the transport) before closing an fd.")
         {
-            Exception = Interop.GetIOExceptionForErrno(Interop.Errno.EBADF, $"poll(fd {fd})"),
+            Exception = Interop.GetExceptionForErrno(Interop.Errno.EBADF, $"poll(fd {fd})", source: Interop.ErrnoSource.File),
             Handle = handle,
             Transport = owner,
         });
