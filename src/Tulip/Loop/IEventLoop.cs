@@ -136,19 +136,45 @@ public interface IEventLoop : IDisposable
     Future<object?> CreateFuture();
 
     /// <summary>
-    /// Runs <paramref name="coroutine"/> as a task. On the loop thread while the loop runs, it starts
-    /// at once (up to its first pending await); otherwise it starts on the loop's next iteration.
+    /// Runs <paramref name="coroutine"/> as a task (asyncio's <c>create_task</c>). On the loop thread
+    /// while the loop runs, it starts at once, up to its first pending await, unless
+    /// <paramref name="eagerStart"/> is false; otherwise it starts on the loop's next iteration.
     /// </summary>
-    LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null);
+    /// <remarks>
+    /// <para>
+    /// <paramref name="eagerStart"/> defaults to true: an <c>async LoopTask</c> method called directly
+    /// always starts eagerly (C#'s model, and asyncio 3.12's <c>eager_start=True</c>), and
+    /// <c>CreateTask</c> agrees with it. With false the task is lazy, as asyncio's default
+    /// <c>create_task</c>: the caller goes on first, and the body's first step runs on the next loop
+    /// iteration in the caller's <see cref="System.Threading.ExecutionContext"/>. A lazy task
+    /// cancelled before that step ends cancelled without running its body. The option applies to the
+    /// first <c>async LoopTask</c> method that <paramref name="coroutine"/> calls (normally the one it
+    /// returns); a coroutine that returns a task already started is returned as it is.
+    /// </para>
+    /// <para>
+    /// There is no <c>set_task_factory</c>: tasks are made by the compiler's async method builder
+    /// when an <c>async LoopTask</c> method is called, not by the loop, so a factory could only see
+    /// the tasks made through <c>CreateTask</c>.
+    /// </para>
+    /// </remarks>
+    /// <param name="coroutine">Called (once) to start the task.</param>
+    /// <param name="name">The task's <see cref="LoopTask{T}.Name"/>; null leaves the default <c>Task-N</c>.</param>
+    /// <param name="eagerStart">Run the body up to its first pending await now (true, the default), or from the next iteration (false).</param>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null, bool eagerStart = true);
 
     /// <summary>Runs <paramref name="coroutine"/> as a task; see <see cref="CreateTask{T}"/>.</summary>
-    LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null);
+    /// <param name="coroutine">Called (once) to start the task.</param>
+    /// <param name="name">The task's name; null leaves the default.</param>
+    /// <param name="eagerStart">Start now (true, the default) or on the next iteration (false).</param>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null, bool eagerStart = true);
 
-    /// <summary>The task running now on this loop, or null when a plain callback runs.</summary>
-    Future? CurrentTask { get; }
+    /// <summary>The task running now on this loop (asyncio's <c>current_task(loop)</c>), or null when a plain callback runs.</summary>
+    ILoopTask? CurrentTask { get; }
 
-    /// <summary>The tasks of this loop that are not done.</summary>
-    IReadOnlyCollection<Future> AllTasks();
+    /// <summary>The tasks of this loop that are not done (asyncio's <c>all_tasks(loop)</c>).</summary>
+    IReadOnlyCollection<ILoopTask> AllTasks();
 
     // ---- Name lookups ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ namespace Tulip;
 /// <para>
 /// Calling an <c>async LoopTask</c> method starts it at once, on the caller's stack, up to its first
 /// <c>await</c> of something not yet done (asyncio 3.12's eager tasks; .NET's usual start).
-/// <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?)"/> called from outside the running loop
+/// <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?, bool)"/> called from outside the running loop
 /// defers the start to the loop, as asyncio's <c>create_task</c> does.
 /// </para>
 /// <para>
@@ -53,7 +53,7 @@ namespace Tulip;
 // token handed out stays valid); a task is not IDisposable, as asyncio's tasks are not closable.
 #pragma warning disable CA1001
 [AsyncMethodBuilder(typeof(LoopTaskMethodBuilder<>))]
-public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskToken
+public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep
 {
     private static int s_nextId;
 
@@ -64,6 +64,8 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
     // Set when Cancel was handed on to _futWaiter (it accepted): if the waiter then completes without
     // being cancelled (a task that returned a result anyway), the request is re-armed in Step.
     private bool _cancelHandedOn;
+    // A lazily started task (CreateTask with eagerStart: false) whose first step has not run yet.
+    private bool _notStarted;
     private string? _cancelMessage;
     private int _numCancelsRequested;
     private CancellationTokenSource? _cts;
@@ -207,6 +209,7 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
     ILoopTask? ILoopTask.TaskNext { get; set; }
 
+    /// <inheritdoc/>
     Future ILoopTask.AsFuture => this;
 
     /// <summary>Runs the coroutine one step: until it awaits something not done, or finishes.</summary>
@@ -217,6 +220,19 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
         if (Done)
         {
             return;
+        }
+
+        if (_notStarted)
+        {
+            _notStarted = false;
+            if (_mustCancel)
+            {
+                // Cancelled before its first step: the body never runs, so it makes nothing that
+                // could be lost (asyncio throws CancelledError in before the first line).
+                _mustCancel = false;
+                FailFromBody(new CancelledError(_cancelMessage));
+                return;
+            }
         }
 
         if (_futWaiter is { } waiter)
@@ -262,6 +278,17 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
             loop.SwapCurrentTask(previousTask);
         }
+    }
+
+    /// <summary>
+    /// Schedules the task's first step on the loop instead of running it now (a lazy start); the
+    /// body runs in the creator's <see cref="ExecutionContext"/>, as an eager start would.
+    /// </summary>
+    internal void StartLater()
+    {
+        _notStarted = true;
+        _executionContext = ExecutionContext.Capture();
+        LoopCore.ScheduleInternal(TaskStepper.Wake, null, this);
     }
 
     /// <summary>Advances the state machine (or, for a deferred task, starts the coroutine).</summary>
@@ -312,6 +339,12 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
             {
                 FailFromBody(ex);
                 return;
+            }
+
+            if (_name is not null)
+            {
+                // The body runs as the inner task (what Tasks.CurrentTask() sees inside): it carries the name given.
+                inner.Name = _name;
             }
 
             if (!inner.Done)
@@ -448,14 +481,4 @@ internal static class TaskStepper
 {
     /// <summary>A future's done callback that steps the waiting task (state is the task).</summary>
     public static readonly Action<object?, object?> Wake = static (_, task) => ((ITaskStep)task!).Step();
-}
-
-/// <summary>The task's place in the loop's list of live tasks (for <c>AllTasks</c>).</summary>
-internal partial interface ILoopTask
-{
-    ILoopTask? TaskPrev { get; set; }
-
-    ILoopTask? TaskNext { get; set; }
-
-    Future AsFuture { get; }
 }

@@ -207,10 +207,10 @@ public abstract partial class EventLoopContractTests
     public void CurrentTask_is_the_running_task_inside_and_null_outside()
     {
         using var h = NewLoop();
-        Future? inCallback = new Future<int>(h.Loop);
+        object? inCallback = new Future<int>(h.Loop);
         h.Loop.CallSoon(() => inCallback = Tasks.CurrentTask());
-        LoopTask<Future?>? task = null;
-        Future? inside = null;
+        LoopTask<ILoopTask?>? task = null;
+        ILoopTask? inside = null;
         h.Run(async () =>
         {
             task = Body();
@@ -221,7 +221,7 @@ public abstract partial class EventLoopContractTests
         Assert.Null(Tasks.CurrentTask());
         Assert.Null(h.Loop.CurrentTask);
 
-        static async LoopTask<Future?> Body()
+        static async LoopTask<ILoopTask?> Body()
         {
             await Tasks.Sleep(0);
             Assert.Same(Tasks.CurrentTask(), EventLoop.GetRunningLoop().CurrentTask);
