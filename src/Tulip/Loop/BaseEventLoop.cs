@@ -523,7 +523,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         CheckClosed();
         if (t_runningLoop == this)
         {
-            var task = eagerStart ? coroutine() : InvokeDeferringStart(coroutine);
+            var task = eagerStart && name is null ? coroutine() : InvokeWithTaskOptions(coroutine, name, deferStart: !eagerStart);
             if (name is not null)
             {
                 task.Name = name;
@@ -543,7 +543,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         CheckClosed();
         if (t_runningLoop == this)
         {
-            var task = eagerStart ? coroutine() : InvokeDeferringStart(coroutine);
+            var task = eagerStart && name is null ? coroutine() : InvokeWithTaskOptions(coroutine, name, deferStart: !eagerStart);
             if (name is not null)
             {
                 task.Name = name;

@@ -112,13 +112,44 @@ public interface IEventLoop : IDisposable
     /// </summary>
     Task<T> RunCoroutineThreadSafe<T>(Func<LoopTask<T>> coroutine, CancellationToken cancellationToken = default);
 
-    /// <summary>Runs <paramref name="function"/> on the executor (the thread pool unless set otherwise).</summary>
+    /// <summary>
+    /// Runs <paramref name="function"/> on the default executor (the thread pool unless set
+    /// otherwise); see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>.
+    /// </summary>
     LoopTask<T> RunInExecutor<T>(Func<T> function, CancellationToken cancellationToken = default);
 
     /// <summary>Runs <paramref name="action"/> on the executor.</summary>
     LoopTask RunInExecutor(Action action, CancellationToken cancellationToken = default);
 
-    /// <summary>Sets the scheduler that <see cref="RunInExecutor{T}"/> uses. Defaults to the .NET thread pool.</summary>
+    /// <summary>
+    /// Runs <paramref name="function"/> on <paramref name="executor"/> (asyncio's
+    /// <c>run_in_executor(executor, func)</c>); null is the default executor. An executor is a
+    /// <see cref="TaskScheduler"/>, as for <see cref="SetDefaultExecutor"/>: for a pool of one worker,
+    /// <c>new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler</c>.
+    /// </summary>
+    /// <remarks>
+    /// The work runs in the caller's <see cref="ExecutionContext"/> (<c>AsyncLocal</c> values flow in;
+    /// changes made there do not flow back). Cancelling the returned task (or
+    /// <paramref name="cancellationToken"/>) ends it cancelled at once: work not started yet never
+    /// starts; work already running goes on, and a disposable result it returns afterwards is
+    /// disposed on the loop thread, never dropped. Only the default executor's work is waited for by
+    /// <see cref="ShutdownDefaultExecutorAsync"/>.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> function, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>, for a function
+    /// that takes a token: cancelled when the returned task is cancelled, so the work can stop.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask<T> RunInExecutor<T>(TaskScheduler? executor, Func<CancellationToken, T> function, CancellationToken cancellationToken = default);
+
+    /// <summary>As <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>, for an action.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask RunInExecutor(TaskScheduler? executor, Action action, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the scheduler that <see cref="RunInExecutor{T}(Func{T}, CancellationToken)"/> uses. Defaults to the .NET thread pool.</summary>
     void SetDefaultExecutor(TaskScheduler executor);
 
     /// <summary>The PEP's <c>wrap_future</c>: a loop future that completes as <paramref name="task"/> does.</summary>

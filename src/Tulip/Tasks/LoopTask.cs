@@ -333,18 +333,13 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep
 
             try
             {
-                inner = start();
+                // The body runs as the inner task (what Tasks.CurrentTask() sees inside): it carries the name given.
+                inner = LoopCore.InvokeWithTaskOptions(start, _name, deferStart: false);
             }
             catch (Exception ex)
             {
                 FailFromBody(ex);
                 return;
-            }
-
-            if (_name is not null)
-            {
-                // The body runs as the inner task (what Tasks.CurrentTask() sees inside): it carries the name given.
-                inner.Name = _name;
             }
 
             if (!inner.Done)

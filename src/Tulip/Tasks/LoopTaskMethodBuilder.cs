@@ -28,7 +28,13 @@ public struct LoopTaskMethodBuilder<T>
         var box = new StateMachineTask<T, TStateMachine>(loop);
         _task = box;
         box.StateMachine = stateMachine;
-        if (loop.TakeDeferredTaskStart())
+        bool deferStart = loop.TakeTaskOptions(out var name);
+        if (name is not null)
+        {
+            box.Name = name;
+        }
+
+        if (deferStart)
         {
             box.StartLater();
         }
@@ -86,7 +92,13 @@ public struct LoopTaskMethodBuilder
         var box = new VoidStateMachineTask<TStateMachine>(loop);
         _task = box;
         box.StateMachine = stateMachine;
-        if (loop.TakeDeferredTaskStart())
+        bool deferStart = loop.TakeTaskOptions(out var name);
+        if (name is not null)
+        {
+            box.Name = name;
+        }
+
+        if (deferStart)
         {
             box.StartLater();
         }
