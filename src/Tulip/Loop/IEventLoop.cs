@@ -213,13 +213,41 @@ public interface IEventLoop : IDisposable
     /// Resolves <paramref name="host"/> without blocking the loop, as getaddrinfo. A numeric address
     /// is not looked up. A null host is the loopback address (the wildcard with <see cref="AddressInfoFlags.Passive"/>).
     /// </summary>
-    /// <exception cref="SocketException">The name does not resolve.</exception>
+    /// <remarks>
+    /// <paramref name="family"/> is <see cref="AddressFamily.Unspecified"/> (AF_UNSPEC, the default:
+    /// IPv4 and IPv6), <see cref="AddressFamily.InterNetwork"/> or <see cref="AddressFamily.InterNetworkV6"/>.
+    /// Other families are refused as getaddrinfo refuses them (EAI_FAMILY), AF_UNIX included: a UNIX
+    /// socket's address is its path, which asyncio passes to the socket without resolving it.
+    /// </remarks>
+    /// <exception cref="SocketException">The name does not resolve; or <paramref name="family"/> is not resolvable (<see cref="SocketError.AddressFamilyNotSupported"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not between 0 and 65535.</exception>
     LoopTask<IReadOnlyList<AddressInfo>> GetAddrInfoAsync(string? host, int port,
         AddressFamily family = AddressFamily.Unspecified, SocketType type = SocketType.Unknown,
         ProtocolType protocol = ProtocolType.Unknown, AddressInfoFlags flags = AddressInfoFlags.None,
         CancellationToken cancellationToken = default);
 
-    /// <summary>The host name and service of <paramref name="endPoint"/>, without blocking the loop, as getnameinfo.</summary>
+    /// <summary>
+    /// As <see cref="GetAddrInfoAsync(string?, int, AddressFamily, SocketType, ProtocolType, AddressInfoFlags, CancellationToken)"/>
+    /// with the port given as a service, as getaddrinfo's: a number ("8080") or a name from
+    /// <c>/etc/services</c> ("http"). A name gives only the protocols it is listed for ("http" is
+    /// tcp only, so no datagram results). A null or empty service is port 0.
+    /// </summary>
+    /// <exception cref="SocketException">
+    /// The name does not resolve; the service is not known for the socket type asked for
+    /// (<see cref="SocketError.TypeNotFound"/>, getaddrinfo's EAI_SERVICE); neither a host nor a
+    /// service was given (<see cref="SocketError.HostNotFound"/>); or <paramref name="family"/> is
+    /// not resolvable (<see cref="SocketError.AddressFamilyNotSupported"/>).
+    /// </exception>
+    LoopTask<IReadOnlyList<AddressInfo>> GetAddrInfoAsync(string? host, string? service,
+        AddressFamily family = AddressFamily.Unspecified, SocketType type = SocketType.Unknown,
+        ProtocolType protocol = ProtocolType.Unknown, AddressInfoFlags flags = AddressInfoFlags.None,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The host name and service of <paramref name="endPoint"/>, without blocking the loop, as
+    /// getnameinfo. The service is the port's tcp name in <c>/etc/services</c> ("http" for 80), or
+    /// the number with <see cref="NameInfoFlags.NumericService"/> or when it has no name.
+    /// </summary>
     LoopTask<(string Host, string Service)> GetNameInfoAsync(IPEndPoint endPoint, NameInfoFlags flags = NameInfoFlags.None,
         CancellationToken cancellationToken = default);
 
@@ -303,8 +331,21 @@ public interface IEventLoop : IDisposable
     /// <summary>Accepts a connection on a listening socket.</summary>
     LoopTask<Socket> SockAcceptAsync(Socket socket, CancellationToken cancellationToken = default);
 
-    /// <summary>Receives a datagram and its sender.</summary>
+    /// <summary>
+    /// Receives a datagram into <paramref name="buffer"/> and returns its length and its sender
+    /// (asyncio's <c>sock_recvfrom</c>, with the caller's buffer). A datagram longer than the buffer is cut.
+    /// </summary>
     LoopTask<(int Count, EndPoint Address)> SockRecvFromAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Receives a datagram into the first <paramref name="count"/> bytes of <paramref name="buffer"/>
+    /// (0, the default: all of it) and returns the bytes received and the sender: asyncio's
+    /// <c>sock_recvfrom_into(sock, buf, nbytes)</c>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or larger than the buffer.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    LoopTask<(int Count, EndPoint Address)> SockRecvFromIntoAsync(Socket socket, Memory<byte> buffer, int count = 0,
+        CancellationToken cancellationToken = default);
 
     /// <summary>Sends a datagram to <paramref name="address"/>; returns the bytes sent.</summary>
     LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default);
