@@ -331,8 +331,3 @@ public abstract class Future
         }
     }
 }
-
-/// <summary>Marks the loop's task types, for messages and the cancellation rules that differ.</summary>
-internal partial interface ILoopTask
-{
-}

@@ -55,6 +55,10 @@ public abstract partial class BaseEventLoop
     public virtual LoopTask<(int Count, EndPoint Address)> SockRecvFromAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>
+    public virtual LoopTask<(int Count, EndPoint Address)> SockRecvFromIntoAsync(Socket socket, Memory<byte> buffer, int count = 0,
+        CancellationToken cancellationToken = default) => throw Unsupported();
+
+    /// <inheritdoc/>
     public virtual LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>

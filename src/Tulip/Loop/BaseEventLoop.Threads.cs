@@ -200,16 +200,7 @@ public abstract partial class BaseEventLoop
     public LoopTask<T> RunInExecutor<T>(Func<T> function, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(function);
-        CheckCallable();
-        if (_executorShutDown)
-        {
-            throw new InvalidOperationException("The default executor was shut down (ShutdownDefaultExecutorAsync or Close); no more work can be submitted.");
-        }
-
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var work = Task.Factory.StartNew(function, cts.Token, TaskCreationOptions.DenyChildAttach, _executor);
-        TrackExecutorWork(work);
-        return new DotnetTaskFollower<T>(this, work, cts);
+        return StartExecutorWork(null, ExecutorCalls<T>.CallFunction, function, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -316,19 +307,24 @@ public abstract partial class BaseEventLoop
 
 /// <summary>
 /// A loop task that follows a .NET <see cref="Task{T}"/>: the PEP's wrap_future, and what
-/// <c>RunInExecutor</c> returns. Cancelling it cancels the token the work was started with; the
-/// result of work already running is then ignored.
+/// <c>RunInExecutor</c> returns. Cancelling it cancels the token the work was started with; a
+/// result that work already running returns afterwards is disposed if it is disposable (executor
+/// work only: a wrapped task keeps its result), so it is never silently lost.
 /// </summary>
 internal sealed class DotnetTaskFollower<T> : LoopTask<T>
 {
     private static readonly Action<object?, object?> s_copy = static (follower, _) => ((DotnetTaskFollower<T>)follower!).CopyOutcome();
     private readonly Task<T> _task;
     private readonly CancellationTokenSource? _cts;
+    private readonly bool _disposeOrphanedResult;
 
     public DotnetTaskFollower(BaseEventLoop loop, Task<T> task, CancellationTokenSource? cts) : base(loop, name: null, register: false)
     {
         _task = task;
         _cts = cts;
+        // Executor work (cts given) has no other owner: a result it returns after the follower was
+        // cancelled is disposed rather than dropped. A wrapped task's result stays on that task.
+        _disposeOrphanedResult = cts is not null;
         if (task.IsCompleted)
         {
             CopyOutcome();
@@ -376,6 +372,10 @@ internal sealed class DotnetTaskFollower<T> : LoopTask<T>
             if (_task.IsFaulted)
             {
                 _ = _task.Exception; // observed: the caller cancelled and no longer wants it
+            }
+            else if (_task.IsCompletedSuccessfully && _disposeOrphanedResult)
+            {
+                LoopCore.DisposeOrphanedResult(_task.Result, this);
             }
 
             return;

@@ -109,7 +109,7 @@ public abstract partial class BaseEventLoop : IEventLoop
     public double SlowCallbackDuration { get; set; } = 0.1;
 
     /// <inheritdoc/>
-    public Future? CurrentTask => _currentTask;
+    public ILoopTask? CurrentTask => (ILoopTask?)_currentTask;
 
     /// <summary>Callbacks waiting in the ready queue (for tests and diagnostics).</summary>
     internal int ReadyCount => _ready.Count;
@@ -637,13 +637,13 @@ public abstract partial class BaseEventLoop : IEventLoop
     public Future<object?> CreateFuture() => new Future<object?>(this);
 
     /// <inheritdoc/>
-    public LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null)
+    public LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null, bool eagerStart = true)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         CheckClosed();
         if (t_runningLoop == this)
         {
-            var task = coroutine();
+            var task = eagerStart && name is null ? coroutine() : InvokeWithTaskOptions(coroutine, name, deferStart: !eagerStart);
             if (name is not null)
             {
                 task.Name = name;
@@ -657,13 +657,13 @@ public abstract partial class BaseEventLoop : IEventLoop
     }
 
     /// <inheritdoc/>
-    public LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null)
+    public LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null, bool eagerStart = true)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         CheckClosed();
         if (t_runningLoop == this)
         {
-            var task = coroutine();
+            var task = eagerStart && name is null ? coroutine() : InvokeWithTaskOptions(coroutine, name, deferStart: !eagerStart);
             if (name is not null)
             {
                 task.Name = name;
@@ -677,14 +677,14 @@ public abstract partial class BaseEventLoop : IEventLoop
     }
 
     /// <inheritdoc/>
-    public IReadOnlyCollection<Future> AllTasks()
+    public IReadOnlyCollection<ILoopTask> AllTasks()
     {
-        var list = new List<Future>(_taskCount);
+        var list = new List<ILoopTask>(_taskCount);
         for (var t = _tasksHead; t is not null; t = t.TaskNext)
         {
-            if (!t.AsFuture.Done)
+            if (!t.Done)
             {
-                list.Add(t.AsFuture);
+                list.Add(t);
             }
         }
 

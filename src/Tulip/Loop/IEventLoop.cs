@@ -121,13 +121,44 @@ public interface IEventLoop : IDisposable
     /// </summary>
     Task<T> RunCoroutineThreadSafe<T>(Func<LoopTask<T>> coroutine, CancellationToken cancellationToken = default);
 
-    /// <summary>Runs <paramref name="function"/> on the executor (the thread pool unless set otherwise).</summary>
+    /// <summary>
+    /// Runs <paramref name="function"/> on the default executor (the thread pool unless set
+    /// otherwise); see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>.
+    /// </summary>
     LoopTask<T> RunInExecutor<T>(Func<T> function, CancellationToken cancellationToken = default);
 
     /// <summary>Runs <paramref name="action"/> on the executor.</summary>
     LoopTask RunInExecutor(Action action, CancellationToken cancellationToken = default);
 
-    /// <summary>Sets the scheduler that <see cref="RunInExecutor{T}"/> uses. Defaults to the .NET thread pool.</summary>
+    /// <summary>
+    /// Runs <paramref name="function"/> on <paramref name="executor"/> (asyncio's
+    /// <c>run_in_executor(executor, func)</c>); null is the default executor. An executor is a
+    /// <see cref="TaskScheduler"/>, as for <see cref="SetDefaultExecutor"/>: for a pool of one worker,
+    /// <c>new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler</c>.
+    /// </summary>
+    /// <remarks>
+    /// The work runs in the caller's <see cref="ExecutionContext"/> (<c>AsyncLocal</c> values flow in;
+    /// changes made there do not flow back). Cancelling the returned task (or
+    /// <paramref name="cancellationToken"/>) ends it cancelled at once: work not started yet never
+    /// starts; work already running goes on, and a disposable result it returns afterwards is
+    /// disposed on the loop thread, never dropped. Only the default executor's work is waited for by
+    /// <see cref="ShutdownDefaultExecutorAsync"/>.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> function, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>, for a function
+    /// that takes a token: cancelled when the returned task is cancelled, so the work can stop.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask<T> RunInExecutor<T>(TaskScheduler? executor, Func<CancellationToken, T> function, CancellationToken cancellationToken = default);
+
+    /// <summary>As <see cref="RunInExecutor{T}(TaskScheduler?, Func{T}, CancellationToken)"/>, for an action.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="executor"/> is null and the default executor was shut down, or the loop is closed.</exception>
+    LoopTask RunInExecutor(TaskScheduler? executor, Action action, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the scheduler that <see cref="RunInExecutor{T}(Func{T}, CancellationToken)"/> uses. Defaults to the .NET thread pool.</summary>
     void SetDefaultExecutor(TaskScheduler executor);
 
     /// <summary>The PEP's <c>wrap_future</c>: a loop future that completes as <paramref name="task"/> does.</summary>
@@ -145,19 +176,45 @@ public interface IEventLoop : IDisposable
     Future<object?> CreateFuture();
 
     /// <summary>
-    /// Runs <paramref name="coroutine"/> as a task. On the loop thread while the loop runs, it starts
-    /// at once (up to its first pending await); otherwise it starts on the loop's next iteration.
+    /// Runs <paramref name="coroutine"/> as a task (asyncio's <c>create_task</c>). On the loop thread
+    /// while the loop runs, it starts at once, up to its first pending await, unless
+    /// <paramref name="eagerStart"/> is false; otherwise it starts on the loop's next iteration.
     /// </summary>
-    LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null);
+    /// <remarks>
+    /// <para>
+    /// <paramref name="eagerStart"/> defaults to true: an <c>async LoopTask</c> method called directly
+    /// always starts eagerly (C#'s model, and asyncio 3.12's <c>eager_start=True</c>), and
+    /// <c>CreateTask</c> agrees with it. With false the task is lazy, as asyncio's default
+    /// <c>create_task</c>: the caller goes on first, and the body's first step runs on the next loop
+    /// iteration in the caller's <see cref="System.Threading.ExecutionContext"/>. A lazy task
+    /// cancelled before that step ends cancelled without running its body. The option applies to the
+    /// first <c>async LoopTask</c> method that <paramref name="coroutine"/> calls (normally the one it
+    /// returns); a coroutine that returns a task already started is returned as it is.
+    /// </para>
+    /// <para>
+    /// There is no <c>set_task_factory</c>: tasks are made by the compiler's async method builder
+    /// when an <c>async LoopTask</c> method is called, not by the loop, so a factory could only see
+    /// the tasks made through <c>CreateTask</c>.
+    /// </para>
+    /// </remarks>
+    /// <param name="coroutine">Called (once) to start the task.</param>
+    /// <param name="name">The task's <see cref="LoopTask{T}.Name"/>; null leaves the default <c>Task-N</c>.</param>
+    /// <param name="eagerStart">Run the body up to its first pending await now (true, the default), or from the next iteration (false).</param>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null, bool eagerStart = true);
 
     /// <summary>Runs <paramref name="coroutine"/> as a task; see <see cref="CreateTask{T}"/>.</summary>
-    LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null);
+    /// <param name="coroutine">Called (once) to start the task.</param>
+    /// <param name="name">The task's name; null leaves the default.</param>
+    /// <param name="eagerStart">Start now (true, the default) or on the next iteration (false).</param>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null, bool eagerStart = true);
 
-    /// <summary>The task running now on this loop, or null when a plain callback runs.</summary>
-    Future? CurrentTask { get; }
+    /// <summary>The task running now on this loop (asyncio's <c>current_task(loop)</c>), or null when a plain callback runs.</summary>
+    ILoopTask? CurrentTask { get; }
 
-    /// <summary>The tasks of this loop that are not done.</summary>
-    IReadOnlyCollection<Future> AllTasks();
+    /// <summary>The tasks of this loop that are not done (asyncio's <c>all_tasks(loop)</c>).</summary>
+    IReadOnlyCollection<ILoopTask> AllTasks();
 
     // ---- Name lookups ---------------------------------------------------------------------------
 
@@ -165,13 +222,41 @@ public interface IEventLoop : IDisposable
     /// Resolves <paramref name="host"/> without blocking the loop, as getaddrinfo. A numeric address
     /// is not looked up. A null host is the loopback address (the wildcard with <see cref="AddressInfoFlags.Passive"/>).
     /// </summary>
-    /// <exception cref="SocketException">The name does not resolve.</exception>
+    /// <remarks>
+    /// <paramref name="family"/> is <see cref="AddressFamily.Unspecified"/> (AF_UNSPEC, the default:
+    /// IPv4 and IPv6), <see cref="AddressFamily.InterNetwork"/> or <see cref="AddressFamily.InterNetworkV6"/>.
+    /// Other families are refused as getaddrinfo refuses them (EAI_FAMILY), AF_UNIX included: a UNIX
+    /// socket's address is its path, which asyncio passes to the socket without resolving it.
+    /// </remarks>
+    /// <exception cref="SocketException">The name does not resolve; or <paramref name="family"/> is not resolvable (<see cref="SocketError.AddressFamilyNotSupported"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not between 0 and 65535.</exception>
     LoopTask<IReadOnlyList<AddressInfo>> GetAddrInfoAsync(string? host, int port,
         AddressFamily family = AddressFamily.Unspecified, SocketType type = SocketType.Unknown,
         ProtocolType protocol = ProtocolType.Unknown, AddressInfoFlags flags = AddressInfoFlags.None,
         CancellationToken cancellationToken = default);
 
-    /// <summary>The host name and service of <paramref name="endPoint"/>, without blocking the loop, as getnameinfo.</summary>
+    /// <summary>
+    /// As <see cref="GetAddrInfoAsync(string?, int, AddressFamily, SocketType, ProtocolType, AddressInfoFlags, CancellationToken)"/>
+    /// with the port given as a service, as getaddrinfo's: a number ("8080") or a name from
+    /// <c>/etc/services</c> ("http"). A name gives only the protocols it is listed for ("http" is
+    /// tcp only, so no datagram results). A null or empty service is port 0.
+    /// </summary>
+    /// <exception cref="SocketException">
+    /// The name does not resolve; the service is not known for the socket type asked for
+    /// (<see cref="SocketError.TypeNotFound"/>, getaddrinfo's EAI_SERVICE); neither a host nor a
+    /// service was given (<see cref="SocketError.HostNotFound"/>); or <paramref name="family"/> is
+    /// not resolvable (<see cref="SocketError.AddressFamilyNotSupported"/>).
+    /// </exception>
+    LoopTask<IReadOnlyList<AddressInfo>> GetAddrInfoAsync(string? host, string? service,
+        AddressFamily family = AddressFamily.Unspecified, SocketType type = SocketType.Unknown,
+        ProtocolType protocol = ProtocolType.Unknown, AddressInfoFlags flags = AddressInfoFlags.None,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The host name and service of <paramref name="endPoint"/>, without blocking the loop, as
+    /// getnameinfo. The service is the port's tcp name in <c>/etc/services</c> ("http" for 80), or
+    /// the number with <see cref="NameInfoFlags.NumericService"/> or when it has no name.
+    /// </summary>
     LoopTask<(string Host, string Service)> GetNameInfoAsync(IPEndPoint endPoint, NameInfoFlags flags = NameInfoFlags.None,
         CancellationToken cancellationToken = default);
 
@@ -255,8 +340,21 @@ public interface IEventLoop : IDisposable
     /// <summary>Accepts a connection on a listening socket.</summary>
     LoopTask<Socket> SockAcceptAsync(Socket socket, CancellationToken cancellationToken = default);
 
-    /// <summary>Receives a datagram and its sender.</summary>
+    /// <summary>
+    /// Receives a datagram into <paramref name="buffer"/> and returns its length and its sender
+    /// (asyncio's <c>sock_recvfrom</c>, with the caller's buffer). A datagram longer than the buffer is cut.
+    /// </summary>
     LoopTask<(int Count, EndPoint Address)> SockRecvFromAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Receives a datagram into the first <paramref name="count"/> bytes of <paramref name="buffer"/>
+    /// (0, the default: all of it) and returns the bytes received and the sender: asyncio's
+    /// <c>sock_recvfrom_into(sock, buf, nbytes)</c>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or larger than the buffer.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    LoopTask<(int Count, EndPoint Address)> SockRecvFromIntoAsync(Socket socket, Memory<byte> buffer, int count = 0,
+        CancellationToken cancellationToken = default);
 
     /// <summary>Sends a datagram to <paramref name="address"/>; returns the bytes sent.</summary>
     LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Tulip;
 
@@ -143,7 +144,7 @@ public sealed partial class Runner : IDisposable
     /// <summary>Cancels the loop's tasks, waits for them, and reports those that failed otherwise.</summary>
     private static void CancelAllTasks(IEventLoop loop)
     {
-        var tasks = new List<Future>(loop.AllTasks());
+        var tasks = new List<Future>(loop.AllTasks().Select(static t => t.AsFuture));
         if (tasks.Count == 0)
         {
             return;

@@ -171,6 +171,19 @@ public partial class SelectorEventLoop
     }
 
     /// <inheritdoc/>
+    public override LoopTask<(int Count, EndPoint Address)> SockRecvFromIntoAsync(Socket socket, Memory<byte> buffer, int count = 0,
+        CancellationToken cancellationToken = default)
+    {
+        if ((uint)count > (uint)buffer.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"count is between 0 (the whole buffer) and the buffer's length, {buffer.Length}.");
+        }
+
+        return SockRecvFromAsync(socket, count == 0 ? buffer : buffer[..count], cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public override async LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default)
     {
         int fd = CheckNonBlocking(socket);

@@ -14,7 +14,7 @@ namespace Tulip;
 /// <para>
 /// Calling an <c>async LoopTask</c> method starts it at once, on the caller's stack, up to its first
 /// <c>await</c> of something not yet done (asyncio 3.12's eager tasks; .NET's usual start).
-/// <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?)"/> called from outside the running loop
+/// <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?, bool)"/> called from outside the running loop
 /// defers the start to the loop, as asyncio's <c>create_task</c> does.
 /// </para>
 /// <para>
@@ -22,9 +22,30 @@ namespace Tulip;
 /// waiting on a loop future; the task may catch it and go on (<see cref="Uncancel"/>). While it
 /// awaits a .NET <see cref="System.Threading.Tasks.Task"/>, which the loop cannot interrupt,
 /// <see cref="CancellationToken"/> is cancelled so that .NET APIs given that token stop, and the
-/// cancellation is delivered at the next loop await; a task whose body ends with a cancellation
-/// still pending ends cancelled. Awaiting a .NET task resumes on the loop thread.
+/// cancellation is delivered at the next loop await. Awaiting a .NET task resumes on the loop thread.
 /// </para>
+/// <para>
+/// Results are never thrown away (this differs from asyncio on purpose, so that a task returning a
+/// resource cannot leak it):
+/// </para>
+/// <list type="bullet">
+/// <item><description>
+/// A cancellation requested after the awaited thing completed (a loop future done but the task not
+/// yet resumed, a .NET task that ran to the end) does not replace that result: the <c>await</c>
+/// returns it, and <see cref="CancelledError"/> is thrown at the next <c>await</c> that suspends,
+/// so <c>using</c> and <c>finally</c> blocks holding the result run.
+/// </description></item>
+/// <item><description>
+/// A body that returns while a cancellation is still pending (it reached no such await) completes
+/// with its result, not cancelled: whoever awaits the task receives what it returned.
+/// <see cref="Cancelling"/> still counts the request.
+/// </description></item>
+/// <item><description>
+/// When the task awaits another task that it asked to cancel (cancelling a task cancels the task it
+/// waits on) and that task completes with a result anyway, the await returns the result and the
+/// cancellation is delivered at the next await that suspends, as above: the request is not lost.
+/// </description></item>
+/// </list>
 /// <para>Members are for the loop thread, like every future's.</para>
 /// </remarks>
 /// <typeparam name="T">The result type.</typeparam>
@@ -32,7 +53,7 @@ namespace Tulip;
 // token handed out stays valid); a task is not IDisposable, as asyncio's tasks are not closable.
 #pragma warning disable CA1001
 [AsyncMethodBuilder(typeof(LoopTaskMethodBuilder<>))]
-public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskToken
+public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep
 {
     private static int s_nextId;
 
@@ -40,6 +61,11 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
     private string? _name;
     private Future? _futWaiter;
     private bool _mustCancel;
+    // Set when Cancel was handed on to _futWaiter (it accepted): if the waiter then completes without
+    // being cancelled (a task that returned a result anyway), the request is re-armed in Step.
+    private bool _cancelHandedOn;
+    // A lazily started task (CreateTask with eagerStart: false) whose first step has not run yet.
+    private bool _notStarted;
     private string? _cancelMessage;
     private int _numCancelsRequested;
     private CancellationTokenSource? _cts;
@@ -117,7 +143,10 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
         if (_futWaiter is { } waiter && waiter.Cancel(message))
         {
-            // The waiter's done callback wakes us with CancelledError at the await.
+            // The waiter's done callback wakes us with CancelledError at the await (or, if the waiter
+            // is a task that completes with a result anyway, Step re-arms the request).
+            _cancelHandedOn = true;
+            _cancelMessage = message;
             return true;
         }
 
@@ -180,6 +209,7 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
     ILoopTask? ILoopTask.TaskNext { get; set; }
 
+    /// <inheritdoc/>
     Future ILoopTask.AsFuture => this;
 
     /// <summary>Runs the coroutine one step: until it awaits something not done, or finishes.</summary>
@@ -192,7 +222,38 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
             return;
         }
 
-        _futWaiter = null;
+        if (_notStarted)
+        {
+            _notStarted = false;
+            if (_mustCancel)
+            {
+                // Cancelled before its first step: the body never runs, so it makes nothing that
+                // could be lost (asyncio throws CancelledError in before the first line).
+                _mustCancel = false;
+                FailFromBody(new CancelledError(_cancelMessage));
+                return;
+            }
+        }
+
+        if (_futWaiter is { } waiter)
+        {
+            _futWaiter = null;
+            if (waiter.Cancelled)
+            {
+                // The await throws CancelledError now: that delivers a request still pending too
+                // (asyncio throws once for any number of requests made before the step).
+                _mustCancel = false;
+            }
+            else if (_cancelHandedOn && _numCancelsRequested > 0)
+            {
+                // The task we asked to cancel returned a result: the await gets it, and our own
+                // cancellation is delivered at the next await that suspends.
+                _mustCancel = true;
+            }
+
+            _cancelHandedOn = false;
+        }
+
         var loop = LoopCore;
         var previousTask = loop.SwapCurrentTask(this);
         ExecutionContext? saved = ExecutionContext.Capture();
@@ -217,6 +278,17 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
             loop.SwapCurrentTask(previousTask);
         }
+    }
+
+    /// <summary>
+    /// Schedules the task's first step on the loop instead of running it now (a lazy start); the
+    /// body runs in the creator's <see cref="ExecutionContext"/>, as an eager start would.
+    /// </summary>
+    internal void StartLater()
+    {
+        _notStarted = true;
+        _executionContext = ExecutionContext.Capture();
+        LoopCore.ScheduleInternal(TaskStepper.Wake, null, this);
     }
 
     /// <summary>Advances the state machine (or, for a deferred task, starts the coroutine).</summary>
@@ -250,9 +322,19 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
         {
             var start = coroutine!;
             coroutine = null;
+            if (_mustCancel)
+            {
+                // Cancelled before it started: the coroutine is never invoked, so it makes nothing
+                // that could be lost (asyncio throws CancelledError in before the first line).
+                _mustCancel = false;
+                FailFromBody(new CancelledError(_cancelMessage));
+                return;
+            }
+
             try
             {
-                inner = start();
+                // The body runs as the inner task (what Tasks.CurrentTask() sees inside): it carries the name given.
+                inner = LoopCore.InvokeWithTaskOptions(start, _name, deferStart: false);
             }
             catch (Exception ex)
             {
@@ -294,16 +376,14 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep, ILoopTaskTo
 
     private void OnForeignCompleted() => LoopCore.ScheduleFromAnyThread(TaskStepper.Wake, null, this);
 
-    /// <summary>Called by the builder when the body returns.</summary>
+    /// <summary>
+    /// Called by the builder when the body returns. A cancellation still pending does not throw the
+    /// result away (see the class remarks): the task completes with it, and <see cref="Cancelling"/>
+    /// keeps counting the request.
+    /// </summary>
     internal void CompleteFromBody(T result)
     {
-        if (_mustCancel)
-        {
-            _mustCancel = false;
-            FinishCancelled(_cancelMessage, null);
-            return;
-        }
-
+        _mustCancel = false;
         TrySetResult(result);
         LoopCore.UnregisterTask(this);
         DisposeCts();
@@ -396,14 +476,4 @@ internal static class TaskStepper
 {
     /// <summary>A future's done callback that steps the waiting task (state is the task).</summary>
     public static readonly Action<object?, object?> Wake = static (_, task) => ((ITaskStep)task!).Step();
-}
-
-/// <summary>The task's place in the loop's list of live tasks (for <c>AllTasks</c>).</summary>
-internal partial interface ILoopTask
-{
-    ILoopTask? TaskPrev { get; set; }
-
-    ILoopTask? TaskNext { get; set; }
-
-    Future AsFuture { get; }
 }

@@ -17,7 +17,10 @@ public struct LoopTaskMethodBuilder<T>
     /// <summary>The task.</summary>
     public LoopTask<T> Task => _task!;
 
-    /// <summary>Starts the coroutine on the running loop: it runs until its first pending await.</summary>
+    /// <summary>
+    /// Starts the coroutine on the running loop: it runs until its first pending await (or, inside
+    /// <c>CreateTask(..., eagerStart: false)</c>, from the loop's next iteration).
+    /// </summary>
     public void Start<TStateMachine>(ref TStateMachine stateMachine)
         where TStateMachine : IAsyncStateMachine
     {
@@ -25,7 +28,20 @@ public struct LoopTaskMethodBuilder<T>
         var box = new StateMachineTask<T, TStateMachine>(loop);
         _task = box;
         box.StateMachine = stateMachine;
-        box.Step();
+        bool deferStart = loop.TakeTaskOptions(out var name);
+        if (name is not null)
+        {
+            box.Name = name;
+        }
+
+        if (deferStart)
+        {
+            box.StartLater();
+        }
+        else
+        {
+            box.Step();
+        }
     }
 
     /// <summary>Not used: the state machine is boxed by <see cref="Start"/>.</summary>
@@ -65,7 +81,10 @@ public struct LoopTaskMethodBuilder
     /// <summary>The task.</summary>
     public LoopTask Task => _task!;
 
-    /// <summary>Starts the coroutine on the running loop: it runs until its first pending await.</summary>
+    /// <summary>
+    /// Starts the coroutine on the running loop: it runs until its first pending await (or, inside
+    /// <c>CreateTask(..., eagerStart: false)</c>, from the loop's next iteration).
+    /// </summary>
     public void Start<TStateMachine>(ref TStateMachine stateMachine)
         where TStateMachine : IAsyncStateMachine
     {
@@ -73,7 +92,20 @@ public struct LoopTaskMethodBuilder
         var box = new VoidStateMachineTask<TStateMachine>(loop);
         _task = box;
         box.StateMachine = stateMachine;
-        box.Step();
+        bool deferStart = loop.TakeTaskOptions(out var name);
+        if (name is not null)
+        {
+            box.Name = name;
+        }
+
+        if (deferStart)
+        {
+            box.StartLater();
+        }
+        else
+        {
+            box.Step();
+        }
     }
 
     /// <summary>Not used: the state machine is boxed by <see cref="Start"/>.</summary>

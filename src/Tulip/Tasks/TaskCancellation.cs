@@ -26,7 +26,7 @@ internal static class TaskCancellation
             return default;
         }
 
-        var task = BaseEventLoop.RunningLoopOrNull?.CurrentTask
+        var task = BaseEventLoop.RunningLoopOrNull?.CurrentTask?.AsFuture
             ?? throw new InvalidOperationException("A cancellation token can only be linked inside a running loop task.");
         cancellationToken.ThrowIfCancellationRequested();
         return cancellationToken.UnsafeRegister(s_cancelTask, task);
@@ -55,7 +55,7 @@ internal static class TaskCancellation
 
     /// <summary>The token to hand to .NET APIs called from the current task: cancelled when the task is.</summary>
     public static CancellationToken CurrentToken(CancellationToken fallback) =>
-        BaseEventLoop.RunningLoopOrNull?.CurrentTask is ILoopTaskToken task ? task.CancellationToken : fallback;
+        BaseEventLoop.RunningLoopOrNull?.CurrentTask is { } task ? task.CancellationToken : fallback;
 
     private sealed class StrongBox
     {
@@ -65,8 +65,3 @@ internal static class TaskCancellation
     }
 }
 
-/// <summary>A task's cancellation token, without knowing its result type.</summary>
-internal interface ILoopTaskToken
-{
-    CancellationToken CancellationToken { get; }
-}

@@ -7,7 +7,7 @@ namespace Tulip;
 
 /// <summary>
 /// Runs tasks together and waits for all of them: asyncio's <c>TaskGroup</c> (3.11+ semantics).
-/// Created inside a loop task, its <em>parent</em>; every task made with <see cref="CreateTask(Func{LoopTask}, string?)"/>
+/// Created inside a loop task, its <em>parent</em>; every task made with <see cref="CreateTask(Func{LoopTask}, string?, bool)"/>
 /// is waited for when the group is left.
 /// </summary>
 /// <remarks>
@@ -58,9 +58,8 @@ public sealed class TaskGroup
     public TaskGroup()
     {
         _loop = Tasks.RunningLoop();
-        _parent = _loop.CurrentTask is ILoopTask
-            ? _loop.CurrentTask
-            : throw new InvalidOperationException("A TaskGroup must be created inside a loop task: that task is its parent, cancelled when a task of the group fails.");
+        _parent = _loop.CurrentTask?.AsFuture
+            ?? throw new InvalidOperationException("A TaskGroup must be created inside a loop task: that task is its parent, cancelled when a task of the group fails.");
         _parentControl = (ILoopTask)_parent;
         _parentCancellingAtEntry = _parentControl.Cancelling();
     }
@@ -86,26 +85,27 @@ public sealed class TaskGroup
     }
 
     /// <summary>
-    /// Starts <paramref name="coroutine"/> as a task of the group (it runs at once up to its first
-    /// pending await, as every loop task does).
+    /// Starts <paramref name="coroutine"/> as a task of the group: at once up to its first pending
+    /// await, as every loop task does, or from the next iteration with <paramref name="eagerStart"/>
+    /// false (see <see cref="IEventLoop.CreateTask{T}(Func{LoopTask{T}}, string?, bool)"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The group is finished, or shutting down after a failure or cancellation.</exception>
-    public LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null)
+    public LoopTask<T> CreateTask<T>(Func<LoopTask<T>> coroutine, string? name = null, bool eagerStart = true)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         CheckCanCreate();
-        var task = _loop.CreateTask(coroutine, name);
+        var task = _loop.CreateTask(coroutine, name, eagerStart);
         Track(task);
         return task;
     }
 
-    /// <summary>As <see cref="CreateTask{T}(Func{LoopTask{T}}, string?)"/>, for a task without a result.</summary>
+    /// <summary>As <see cref="CreateTask{T}(Func{LoopTask{T}}, string?, bool)"/>, for a task without a result.</summary>
     /// <exception cref="InvalidOperationException">The group is finished, or shutting down after a failure or cancellation.</exception>
-    public LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null)
+    public LoopTask CreateTask(Func<LoopTask> coroutine, string? name = null, bool eagerStart = true)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         CheckCanCreate();
-        var task = _loop.CreateTask(coroutine, name);
+        var task = _loop.CreateTask(coroutine, name, eagerStart);
         Track(task);
         return task;
     }

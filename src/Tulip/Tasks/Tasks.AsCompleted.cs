@@ -165,7 +165,7 @@ public static partial class Tasks
             // while the task awaits this ValueTask. One already cancelled is a cancellation the task
             // has caught and gone on from; it is not delivered again.
             var taskToken = TaskCancellation.CurrentToken(default);
-            _waitingTask = _loop.CurrentTask as ILoopTask;
+            _waitingTask = _loop.CurrentTask;
             if (!taskToken.IsCancellationRequested)
             {
                 _registration3 = taskToken.UnsafeRegister(s_onTokenCancelled, this);

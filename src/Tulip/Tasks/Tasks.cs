@@ -52,11 +52,15 @@ public static partial class Tasks
     /// <summary>Yields to the loop for one iteration: <c>Sleep(0)</c>.</summary>
     public static Future<VoidResult> Yield() => Sleep(0);
 
-    /// <summary>The task running now on this thread's running loop, or null outside a task.</summary>
-    public static Future? CurrentTask() => BaseEventLoop.RunningLoopOrNull?.CurrentTask;
+    /// <summary>
+    /// The task running now on this thread's running loop (asyncio's <c>current_task</c>), or null
+    /// outside a task (no loop running, or a plain callback running).
+    /// </summary>
+    public static ILoopTask? CurrentTask() => BaseEventLoop.RunningLoopOrNull?.CurrentTask;
 
-    /// <summary>The tasks of the running loop that are not done.</summary>
-    public static IReadOnlyCollection<Future> AllTasks() => RunningLoop().AllTasks();
+    /// <summary>The tasks of the running loop that are not done (asyncio's <c>all_tasks</c>).</summary>
+    /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
+    public static IReadOnlyCollection<ILoopTask> AllTasks() => RunningLoop().AllTasks();
 
     /// <summary>The running loop on this thread, or a clear error.</summary>
     internal static BaseEventLoop RunningLoop() =>

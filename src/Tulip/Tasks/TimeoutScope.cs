@@ -111,8 +111,8 @@ public sealed class TimeoutScope : IDisposable, IAsyncDisposable
     internal static TimeoutScope Enter(double? when)
     {
         var loop = Tasks.RunningLoop();
-        var task = loop.CurrentTask;
-        if (task is not ILoopTask)
+        var task = loop.CurrentTask?.AsFuture;
+        if (task is null)
         {
             throw new InvalidOperationException("A timeout scope must be used inside a loop task: it cancels the task at the deadline.");
         }

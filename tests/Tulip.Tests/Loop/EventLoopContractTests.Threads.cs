@@ -241,7 +241,7 @@ public abstract partial class EventLoopContractTests
     {
         using var h = NewLoop();
         var loop = h.Loop;
-        Future? loopTask = null;
+        ILoopTask? loopTask = null;
         var started = new ManualResetEventSlim();
         Exception? seen = null;
         using var cts = new CancellationTokenSource();
