@@ -69,7 +69,7 @@ public class MemoryEventLoop : TestEventLoop
         ArgumentNullException.ThrowIfNull(protocolFactory);
         if (options is { Socket: not null } or { Ssl: not null })
         {
-            throw new NotSupportedException($"{GetType().Name} connects in memory: a given socket and TLS are not supported.");
+            throw new NotSupportedException($"{GetType().Name} connects in memory: a given socket and TLS are not supported; leave options.Socket and options.Ssl null.");
         }
 
         if (host is null)
@@ -98,7 +98,7 @@ public class MemoryEventLoop : TestEventLoop
         ArgumentNullException.ThrowIfNull(protocolFactory);
         if (options is { Socket: not null } or { Ssl: not null })
         {
-            throw new NotSupportedException($"{GetType().Name} serves in memory: a given socket and TLS are not supported.");
+            throw new NotSupportedException($"{GetType().Name} serves in memory: a given socket and TLS are not supported; leave options.Socket and options.Ssl null.");
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(port);

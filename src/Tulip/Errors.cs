@@ -3,7 +3,7 @@ using System;
 namespace Tulip;
 
 /// <summary>
-/// Raised where a future or task was cancelled: by <see cref="Future.Result"/>, by
+/// Raised where a future or task was cancelled: by <see cref="Future{T}.Result"/> and <see cref="Future.ResultObject"/>, by
 /// <see cref="Future.Exception"/>, and at the <c>await</c> point of a cancelled task.
 /// The PEP's <c>CancelledError</c>; an <see cref="OperationCanceledException"/>, so .NET code
 /// that catches cancellation the usual way catches it too.

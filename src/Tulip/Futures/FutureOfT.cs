@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Tasks;
 
 namespace Tulip;
@@ -10,6 +11,8 @@ public class Future<T> : Future
     private T _result = default!;
 
     /// <summary>Creates a pending future on <paramref name="loop"/>; usually call <see cref="IEventLoop.CreateFuture{T}"/>.</summary>
+    [SuppressMessage("ApiDesign", "RS0022:Constructor make noninheritable base class inheritable",
+        Justification = "Future<T> is open to subclassing, as asyncio's Future is; Future has no protected members (only private protected ones), so nothing of it is exposed.")]
     public Future(IEventLoop loop) : this(BaseEventLoop.FromInterface(loop))
     {
     }

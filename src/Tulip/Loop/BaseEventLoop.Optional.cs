@@ -11,22 +11,38 @@ using System.Threading;
 namespace Tulip;
 
 // The PEP's optional groups. The base loop has no multiplexer, so each member refuses with a
-// NotSupportedException that names the loop that does support it; the multiplexers override
-// what they provide. The connection, server and datagram-endpoint methods are not here: the base
-// loop implements them (BaseEventLoop.Streams.cs, .Datagrams.cs) on the hooks of
-// BaseEventLoop.TransportHooks.cs and on the Sock* primitives below.
+// NotSupportedException that says what is missing and what to do instead; the multiplexers
+// override what they provide. TLS and subprocesses are on no loop yet (issues 11 and 13).
+// The connection, server and datagram-endpoint methods are not here: the base loop implements
+// them (BaseEventLoop.Streams.cs, .Datagrams.cs) on the hooks of BaseEventLoop.TransportHooks.cs
+// and on the Sock* primitives below.
 public abstract partial class BaseEventLoop
 {
     /// <summary>
-    /// The exception an unsupported optional member throws: it names the member and the loop that
-    /// supports it. Multiplexers may refine <see cref="SupportHint"/>.
+    /// The exception an unsupported optional member throws: it names the loop and the member, and
+    /// <see cref="SupportHint"/> says what to do instead.
     /// </summary>
     protected NotSupportedException Unsupported([CallerMemberName] string member = "") =>
         new($"{GetType().Name} does not support {member}. {SupportHint(member)}");
 
-    /// <summary>Which loop supports <paramref name="member"/>, for <see cref="Unsupported"/>'s message.</summary>
-    protected virtual string SupportHint(string member) =>
-        "Use SelectorEventLoop (EventLoop.NewEventLoop() on Linux) for real I/O, or the in-memory transports of Tulip.Testing in tests.";
+    /// <summary>What to do instead of <paramref name="member"/>, for <see cref="Unsupported"/>'s message.</summary>
+    /// <remarks>
+    /// The base answers for the members no loop implements yet (<see cref="StartTlsAsync"/>,
+    /// <see cref="SubprocessExecAsync{TProtocol}"/>, <see cref="SubprocessShellAsync{TProtocol}"/>)
+    /// and, for the rest, points to <see cref="SelectorEventLoop"/> and Tulip.Testing. A loop that
+    /// overrides it should return the base's answer for the members it has no better advice on.
+    /// </remarks>
+    protected virtual string SupportHint(string member) => member switch
+    {
+        nameof(StartTlsAsync) =>
+            "No Tulip loop implements TLS yet (issue 11): connect without TLS, or use System.Net.Security.SslStream over a NetworkStream outside the loop.",
+        nameof(SubprocessExecAsync) or nameof(SubprocessShellAsync) =>
+            "No Tulip loop runs subprocesses yet (issue 13): start the child with System.Diagnostics.Process (streams redirected) " +
+            "and connect its StandardOutput/StandardInput base streams with ConnectReadPipeAsync/ConnectWritePipeAsync.",
+        _ => this is SelectorEventLoop
+            ? "No SelectorEventLoop override provides it; the in-memory transports of Tulip.Testing may stand in for it in tests."
+            : "Use SelectorEventLoop (EventLoop.NewEventLoop() on Linux) for real I/O, or the in-memory transports of Tulip.Testing in tests.",
+    };
 
     /// <inheritdoc/>
     public virtual LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,

@@ -596,7 +596,9 @@ public abstract partial class BaseEventLoop
     {
         if (requested)
         {
-            throw new NotSupportedException($"TLS is not implemented on {GetType().Name} yet: connect without Ssl options.");
+            throw new NotSupportedException(
+                "TLS is not implemented on any Tulip loop yet (issue 11): leave the Ssl options (and the ssl argument) null, " +
+                "or use System.Net.Security.SslStream over a NetworkStream outside the loop.");
         }
     }
 

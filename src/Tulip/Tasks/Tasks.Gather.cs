@@ -29,7 +29,7 @@ public static partial class Tasks
         return gather;
     }
 
-    /// <summary>As <see cref="Gather{T}(IEnumerable{Future{T}}, bool)"/> for futures given one by one.</summary>
+    /// <summary>As <see cref="Gather{T}(IEnumerable{Future{T}}, bool, CancellationToken)"/> for futures given one by one.</summary>
     public static Future<T[]> Gather<T>(params Future<T>[] futures) => Gather((IEnumerable<Future<T>>)futures);
 
     /// <summary>
@@ -49,7 +49,7 @@ public static partial class Tasks
         return gather;
     }
 
-    /// <summary>As <see cref="Gather(IEnumerable{Future}, bool)"/> on a given loop (which need not be running).</summary>
+    /// <summary>As <see cref="Gather(IEnumerable{Future}, bool, CancellationToken)"/> on a given loop (which need not be running).</summary>
     public static Future<object?[]> Gather(IEventLoop loop, IEnumerable<Future> futures, bool returnExceptions = false)
     {
         ArgumentNullException.ThrowIfNull(futures);

@@ -14,7 +14,7 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// The loop has checked the arguments that do not depend on the implementation (null factory, a
-/// closed or invalid handle, a negative fd) before calling. <paramref name="owner"/> of each method is
+/// closed or invalid handle, a negative fd) before calling. The <c>owner</c> parameter of each method is
 /// what the transport disposes at the end instead of the handle (the <see cref="System.IO.Stream"/> the
 /// caller gave), or null. Ownership: an implementation that throws before making the transport
 /// leaves the pipe as it was (open, blocking mode restored); once the transport is made, it owns

@@ -1,0 +1,115 @@
+using System.Net.Security;
+using Microsoft.Extensions.Logging;
+using Tulip.Testing;
+
+namespace Tulip.Tests.Loop;
+
+/// <summary>
+/// What a loop says when it refuses a member (issue 9): the loop and the member, what is missing,
+/// and what to do instead, never "use" the very loop that refuses. TLS (issue 11) and subprocesses
+/// (issue 13) are refused on every loop today.
+/// </summary>
+public abstract class RefusalMessageContractTests
+{
+    /// <summary>Makes the loop under test.</summary>
+    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+
+    private static void AssertDoesNotSendUsBack(BaseEventLoop loop, string message) =>
+        Assert.DoesNotContain($"Use {loop.GetType().Name}", message, StringComparison.Ordinal);
+
+    [Fact]
+    public void SubprocessExecAsync_is_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(CreateLoop);
+        var loop = harness.Loop;
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+        {
+            loop.SubprocessExecAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true", []);
+        });
+
+        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessExecAsync.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("issue 13", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("System.Diagnostics.Process", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectReadPipeAsync", ex.Message, StringComparison.Ordinal);
+        AssertDoesNotSendUsBack(loop, ex.Message);
+    }
+
+    [Fact]
+    public void SubprocessShellAsync_is_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(CreateLoop);
+        var loop = harness.Loop;
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+        {
+            loop.SubprocessShellAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true");
+        });
+
+        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessShellAsync.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("issue 13", ex.Message, StringComparison.Ordinal);
+        AssertDoesNotSendUsBack(loop, ex.Message);
+    }
+
+    [Fact]
+    public void StartTlsAsync_is_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(CreateLoop);
+        var loop = harness.Loop;
+        var protocol = new RecordingProtocol();
+        var transport = new MemoryTransport(loop, protocol);
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+        {
+            loop.StartTlsAsync(transport, protocol, new SslClientAuthenticationOptions { TargetHost = "localhost" });
+        });
+
+        Assert.StartsWith($"{loop.GetType().Name} does not support StartTlsAsync.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("issue 11", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("SslStream", ex.Message, StringComparison.Ordinal);
+        AssertDoesNotSendUsBack(loop, ex.Message);
+    }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollRefusalMessageTests : RefusalMessageContractTests
+{
+    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
+
+    [Fact]
+    public void Ssl_options_are_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(CreateLoop);
+        var loop = harness.Loop;
+        var options = new ConnectionOptions { Ssl = new SslClientAuthenticationOptions { TargetHost = "localhost" } };
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+            loop.RunUntilComplete(() => loop.CreateConnectionAsync(() => new RecordingProtocol(), "127.0.0.1", 9, options)));
+
+        Assert.Contains("not implemented on any Tulip loop yet (issue 11)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Ssl options", ex.Message, StringComparison.Ordinal);
+    }
+}
+
+[Collection(NativeFdCollection.Name)]
+public sealed class PollRefusalMessageTests : RefusalMessageContractTests
+{
+    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
+}
+
+/// <summary>The virtual-clock loop: its own advice for I/O, the base's for what no loop has.</summary>
+public sealed class TestEventLoopRefusalMessageTests : RefusalMessageContractTests
+{
+    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new TestEventLoop(loggerFactory: loggerFactory);
+
+    [Fact]
+    public void Socket_members_point_to_the_in_memory_loop()
+    {
+        using var loop = new TestEventLoop();
+
+        var ex = Assert.Throws<NotSupportedException>(() => loop.AddReader(0, () => { }));
+
+        Assert.StartsWith("TestEventLoop does not support AddReader.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("MemoryEventLoop", ex.Message, StringComparison.Ordinal);
+    }
+}
