@@ -22,7 +22,7 @@ public abstract partial class BaseEventLoop
     /// <remarks>
     /// <para>
     /// Addresses: an <see cref="IPEndPoint"/> is used as it is, a <see cref="DnsEndPoint"/> is resolved
-    /// with <see cref="BaseEventLoop.GetAddrInfoAsync"/> (never blocking the loop); local and remote
+    /// with <see cref="BaseEventLoop.GetAddrInfoAsync(string?, int, AddressFamily, SocketType, ProtocolType, AddressInfoFlags, CancellationToken)"/> (never blocking the loop); local and remote
     /// results are paired by address family and each pair is tried in turn, as asyncio does. When every
     /// pair fails, the one failure is thrown, or an <see cref="AggregateException"/> of all of them.
     /// A <see cref="UnixDomainSocketEndPoint"/> (or <see cref="DatagramOptions.Family"/> Unix) makes a

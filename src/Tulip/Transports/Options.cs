@@ -108,7 +108,7 @@ public sealed record DatagramOptions
     public Socket? Socket { get; init; }
 }
 
-/// <summary>One result of <see cref="IEventLoop.GetAddrInfoAsync"/>: getaddrinfo's 5-tuple.</summary>
+/// <summary>One result of <see cref="IEventLoop.GetAddrInfoAsync(string?, int, AddressFamily, SocketType, ProtocolType, AddressInfoFlags, System.Threading.CancellationToken)"/>: getaddrinfo's 5-tuple.</summary>
 /// <param name="Family">The address family.</param>
 /// <param name="SocketType">The socket type.</param>
 /// <param name="Protocol">The protocol.</param>
@@ -116,7 +116,7 @@ public sealed record DatagramOptions
 /// <param name="EndPoint">The address and port.</param>
 public sealed record AddressInfo(AddressFamily Family, SocketType SocketType, ProtocolType Protocol, string CanonicalName, IPEndPoint EndPoint);
 
-/// <summary>Flags for <see cref="IEventLoop.GetAddrInfoAsync"/>, as getaddrinfo's.</summary>
+/// <summary>Flags for <see cref="IEventLoop.GetAddrInfoAsync(string?, int, AddressFamily, SocketType, ProtocolType, AddressInfoFlags, System.Threading.CancellationToken)"/>, as getaddrinfo's.</summary>
 [Flags]
 public enum AddressInfoFlags
 {

@@ -14,7 +14,7 @@ namespace Tulip;
 /// <remarks>
 /// <para>
 /// The handle: the transports make their syscalls on the raw fd number, so the socket's
-/// <see cref="SafeHandle"/> is add-ref'd for the transport's whole life and released only after the fd
+/// <see cref="System.Runtime.InteropServices.SafeHandle"/> is add-ref'd for the transport's whole life and released only after the fd
 /// is deregistered, just before the socket is disposed. While the ref is held the number cannot be
 /// closed and reused under the transport (a reused number would send this transport's writes to another
 /// connection's peer, and its close would remove the other's registration). <c>GetExtraInfo("socket")</c>
