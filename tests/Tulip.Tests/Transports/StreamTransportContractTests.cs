@@ -10,21 +10,21 @@ namespace Tulip.Tests.Transports;
 /// connections and servers, half-close, close and abort, flow control, transfers, servers with
 /// idle clients. Each test runs its own loop.
 /// </summary>
-public abstract class StreamTransportContractTests
+public abstract class StreamTransportContractTests : LoopSuite
 {
-    protected StreamTransportContractTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected StreamTransportContractTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
-    private static async LoopTask<Server> EchoServer(SelectorEventLoop loop) =>
+    private static async LoopTask<Server> EchoServer(BaseEventLoop loop) =>
         await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
 
     [Fact]
     public void ConnectionRefused_Throws()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int port = FreePort();
             var ex = await Assert.ThrowsAsync<SocketException>(async () =>
@@ -36,7 +36,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Connect_GivesTransportWithExtraInfoAndNoDelay()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var (transport, protocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -69,7 +69,7 @@ public abstract class StreamTransportContractTests
     [InlineData((16 << 20) + 1)]
     public void Transfer_IsByteExact(int size)
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -97,7 +97,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void HalfClose_ClientShutsWriteSide_ServerStillReplies()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop) { KeepOpenOnEof = true }, s_loopback, 0);
@@ -121,7 +121,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void HalfClose_ServerShutsWriteSide_ClientStillReplies()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -146,7 +146,7 @@ public abstract class StreamTransportContractTests
     public void Close_WithFiveMegabytesBuffered_DeliversAllThenFin()
     {
         const int size = 5 << 20;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var data = Pattern(size);
             int bufferedAtClose = -1;
@@ -172,7 +172,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Abort_SendsRstAndLosesConnectionAtOnce()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -201,7 +201,7 @@ public abstract class StreamTransportContractTests
         // EPIPE, never SIGPIPE: MSG_NOSIGNAL); the protocol loses the connection with a
         // SocketException, the exception handler is not called (Run fails the test if it is), and
         // later writes are dropped quietly.
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -226,7 +226,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void PeerThatNeverReads_PausesWritingAtHighMark_MemoryBounded()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(() => new NeverReads(), s_loopback, 0);
             var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -265,7 +265,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void FlowControl_ResumesAtLowMark_WithCustomLimits()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -303,7 +303,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void PauseReading_StopsDataReceived_ResumeDeliversIt()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -334,7 +334,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void WritesAfterClose_AreDropped()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -355,7 +355,7 @@ public abstract class StreamTransportContractTests
     public void ThousandConcurrentConnections_AllEcho()
     {
         const int count = 1000;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { Backlog = 1024 });
             int port = PortOf(server);
@@ -384,7 +384,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ServerClose_WithIdleClients_CloseClientsGivesThemEof()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await EchoServer(loop);
             Assert.True(server.IsServing);
@@ -417,7 +417,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ServerClose_AbortClients_ResetsThem()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await EchoServer(loop);
             var clients = new List<RecordingProtocol>();
@@ -442,7 +442,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Server_StartServingLater_AndServeForeverEndsOnClose()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
             Assert.False(server.IsServing);
@@ -462,7 +462,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Server_NullHost_BindsIPv4AndIPv6()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), null, 0);
             Assert.Contains(server.Sockets, s => s.AddressFamily == AddressFamily.InterNetwork);
@@ -479,7 +479,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ProtocolFactoryThrows_SurfacesItsException()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var ex = await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
@@ -491,7 +491,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ExistingConnectedSocket_IsWrapped()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
@@ -508,7 +508,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void HappyEyeballs_ConnectsToTheAddressThatListens()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             // "localhost" may resolve to ::1 and 127.0.0.1; only IPv4 listens, so any IPv6 attempt fails.
             await using var server = await EchoServer(loop);
@@ -524,7 +524,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void BufferedProtocol_ReceivesIntoItsOwnBuffer()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var client = new BufferedRecorder(loop);
@@ -540,7 +540,7 @@ public abstract class StreamTransportContractTests
 
     /// <summary>A peer that never reads: what it is sent stays in the kernel's buffers.</summary>
     /// <summary>A server whose first connection's protocol is returned once it is made; small receive window if it starts paused.</summary>
-    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> PeerServer(SelectorEventLoop loop, bool pauseReading)
+    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> PeerServer(BaseEventLoop loop, bool pauseReading)
     {
         var peer = loop.CreateFuture<RecordingProtocol>();
         var server = await loop.CreateServerAsync(() =>
@@ -579,7 +579,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void WriteLines_SocketTakesItAll_NothingIsBuffered()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await PeerServer(loop, pauseReading: false);
             await using (server)
@@ -605,7 +605,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void WriteLines_PeerNotReading_BuffersWhatTheSocketRefuses_OrderKept()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await PeerServer(loop, pauseReading: true);
             await using (server)
@@ -645,7 +645,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Server_NotServing_RefusesConnections_UntilStartServing()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
             // Bound but not listening (asyncio listens in start_serving): refused, not left waiting in a backlog.
@@ -704,12 +704,6 @@ public abstract class StreamTransportContractTests
     }
 }
 
-public sealed class EpollStreamTransportTests : StreamTransportContractTests
-{
-    public EpollStreamTransportTests() : base("epoll") { }
-}
+public sealed class EpollStreamTransportTests() : StreamTransportContractTests(LoopKinds.Epoll);
 
-public sealed class PollStreamTransportTests : StreamTransportContractTests
-{
-    public PollStreamTransportTests() : base("poll") { }
-}
+public sealed class PollStreamTransportTests() : StreamTransportContractTests(LoopKinds.Poll);
