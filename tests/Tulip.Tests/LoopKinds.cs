@@ -19,6 +19,7 @@ public sealed class LoopKind
     private readonly Func<BaseEventLoop, int[]>? _ownFds;
     private readonly Func<BaseEventLoop, int>? _registrations;
     private readonly Action<BaseEventLoop, bool>? _useNativeSendFile;
+    private readonly Func<Server, int>? _serverClients;
 
     /// <summary>Describes a loop kind.</summary>
     /// <param name="name">Short name shown in test output and accepted by <see cref="LoopKinds.Named"/>.</param>
@@ -33,8 +34,9 @@ public sealed class LoopKind
     /// transports and calls that used it are gone.</param>
     /// <param name="useNativeSendFile">Turns the kernel's zero-copy file send on or off, so the
     /// fallback (read and write) runs on files the kernel would send natively.</param>
+    /// <param name="serverClients">How many connections a server of this kind holds (accepted, not yet lost).</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
-        Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null)
+        Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -44,6 +46,7 @@ public sealed class LoopKind
         _ownFds = ownFds;
         _registrations = registrations;
         _useNativeSendFile = useNativeSendFile;
+        _serverClients = serverClients;
     }
 
     /// <summary>Short name: "epoll", "poll", ...</summary>
@@ -67,6 +70,10 @@ public sealed class LoopKind
     /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
     public void UseNativeSendFile(BaseEventLoop loop, bool native) => (_useNativeSendFile ?? throw Missing("useNativeSendFile"))(loop, native);
 
+    /// <summary>How many connections <paramref name="server"/> (made by a loop of this kind) holds (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int ServerClients(Server server) => (_serverClients ?? throw Missing("serverClients"))(server);
+
     /// <inheritdoc/>
     public override string ToString() => Name;
 
@@ -84,7 +91,7 @@ public sealed class LoopKind
 /// <remarks>
 /// This file is the one place outside the selector's own tests that names
 /// <see cref="SelectorEventLoop"/>: what is selector-specific about a kind (its own fds, its
-/// registrations, its sendfile switch) is said here, so the suites need not know.
+/// registrations, its sendfile switch, its servers' clients) is said here, so the suites need not know.
 /// </remarks>
 public static class LoopKinds
 {
@@ -98,7 +105,8 @@ public static class LoopKinds
     /// Tulip.Testing's in-memory loop (virtual clock, connections joined in memory, no fd). A fake, so
     /// not in <see cref="All"/>: it is bound only to the suites whose tests need no real socket.
     /// </summary>
-    public static LoopKind Memory { get; } = new("memory", static lf => new MemoryEventLoop(loggerFactory: lf), readiness: false, ownFds: static _ => [], registrations: static _ => 0);
+    public static LoopKind Memory { get; } = new("memory", static lf => new MemoryEventLoop(loggerFactory: lf), readiness: false,
+        ownFds: static _ => [], registrations: static _ => 0, serverClients: static server => ((MemoryServer)server).Clients.Count);
 
     /// <summary>Every real loop: each contract suite is bound to each of these.</summary>
     public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll];
@@ -118,5 +126,6 @@ public static class LoopKinds
     private static LoopKind Selector(string selector) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
         ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
         registrations: static loop => ((SelectorEventLoop)loop).RegistrationCount,
-        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native);
+        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
+        serverClients: static server => ((SelectorServer)server).ClientCount);
 }

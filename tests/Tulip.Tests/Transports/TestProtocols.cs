@@ -246,7 +246,9 @@ internal static partial class TestUtil
         return ((IPEndPoint)s.LocalEndPoint!).Port;
     }
 
-    public static int PortOf(Server server) => ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+    /// <summary>The port <paramref name="server"/> listens on: its first socket's, or the in-memory server's.</summary>
+    public static int PortOf(Server server) =>
+        server is Tulip.Testing.MemoryServer memory ? memory.Port : ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
 
     public static byte[] Pattern(int length)
     {
