@@ -77,6 +77,13 @@ public sealed class LoopKind
     /// <inheritdoc/>
     public override string ToString() => Name;
 
+    /// <summary>
+    /// The kind called <paramref name="name"/>: keeps the older bindings by selector name
+    /// (<c>base("epoll")</c>) compiling against suites that now take a <see cref="LoopKind"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No kind has that name.</exception>
+    public static implicit operator LoopKind(string name) => LoopKinds.Named(name);
+
     private NotSupportedException Missing(string probe) =>
         new($"Loop kind '{Name}' gives no {probe} probe: add it to its entry in tests/Tulip.Tests/LoopKinds.cs.");
 }

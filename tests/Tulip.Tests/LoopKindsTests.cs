@@ -77,6 +77,22 @@ public sealed class LoopKindsTests
         }));
     }
 
+    /// <summary>The older binding by selector name still works, for suites written that way.</summary>
+    [Fact]
+    public void OlderBindingByName_ResolvesThroughTheList()
+    {
+        LoopKind kind = "poll";
+        Assert.Same(LoopKinds.Poll, kind);
+        string? selector = null;
+        Transports.TestUtil.Run("poll", async loop =>
+        {
+            selector = loop.SelectorName;
+            await Tasks.Sleep(0);
+        });
+        Assert.Equal("poll", selector);
+        Assert.Throws<ArgumentException>(() => Transports.TestUtil.Run("memory", _ => throw new InvalidOperationException("not run")));
+    }
+
     /// <summary>The kind a binding runs its suite on: its constructor only stores what it is given.</summary>
     private static LoopKind KindOf(Type binding)
     {
