@@ -93,10 +93,15 @@ internal sealed class MessageRecorder : IMessageProtocol
 /// same loops, and the completion implementation picked by the fallback on a loop with no fd
 /// readiness at all (the virtual-clock loop, standing in for the proactor to come).
 /// </summary>
-public abstract class SeqPacketContractTests
+public abstract class SeqPacketContractTests : LoopSuite
 {
-    /// <summary>Runs <paramref name="body"/> on the loop under test.</summary>
-    protected abstract void Run(Func<IEventLoop, LoopTask> body);
+    /// <summary>Binds the suite to <paramref name="kind"/>.</summary>
+    protected SeqPacketContractTests(LoopKind kind) : base(kind)
+    {
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a new loop of <see cref="LoopSuite.Kind"/>.</summary>
+    protected virtual void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run(Kind, loop => body(loop));
 
     /// <summary>The implementation the loop under test must use.</summary>
     protected abstract ISeqPacketTransportFactory Expected { get; }
@@ -342,37 +347,33 @@ public abstract class SeqPacketContractTests
     }
 }
 
-public sealed class EpollReadinessSeqPacketTests : SeqPacketContractTests
+public sealed class EpollReadinessSeqPacketTests() : SeqPacketContractTests(LoopKinds.Epoll)
 {
     protected override ISeqPacketTransportFactory Expected => SeqPacket.Readiness;
-
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("epoll", loop => body(loop));
 }
 
-public sealed class PollReadinessSeqPacketTests : SeqPacketContractTests
+public sealed class PollReadinessSeqPacketTests() : SeqPacketContractTests(LoopKinds.Poll)
 {
     protected override ISeqPacketTransportFactory Expected => SeqPacket.Readiness;
-
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("poll", loop => body(loop));
 }
 
 /// <summary>The completion implementation, registered on a readiness loop in place of the default.</summary>
-public sealed class EpollCompletionSeqPacketTests : SeqPacketContractTests
+public sealed class EpollCompletionSeqPacketTests() : SeqPacketContractTests(LoopKinds.Epoll)
 {
     protected override ISeqPacketTransportFactory Expected => SeqPacket.Completion;
 
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("epoll", loop =>
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
     {
         loop.Transports.Register(SeqPacket.Completion);
         return body(loop);
     });
 }
 
-public sealed class PollCompletionSeqPacketTests : SeqPacketContractTests
+public sealed class PollCompletionSeqPacketTests() : SeqPacketContractTests(LoopKinds.Poll)
 {
     protected override ISeqPacketTransportFactory Expected => SeqPacket.Completion;
 
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("poll", loop =>
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
     {
         loop.Transports.Register(SeqPacket.Completion);
         return body(loop);
@@ -380,18 +381,17 @@ public sealed class PollCompletionSeqPacketTests : SeqPacketContractTests
 }
 
 /// <summary>
-/// A loop with no fd readiness at all (the virtual-clock loop: AddReader is not supported): the
-/// fallback picks the completion implementation by itself, as it will on the proactor loop.
+/// A loop with no fd readiness at all (the memory loop, a virtual-clock loop: AddReader is not
+/// supported): the fallback picks the completion implementation by itself, as it will on the
+/// proactor loop.
 /// </summary>
-public sealed class NoReadinessLoopSeqPacketTests : SeqPacketContractTests
+public sealed class NoReadinessLoopSeqPacketTests() : SeqPacketContractTests(LoopKinds.Memory)
 {
     protected override ISeqPacketTransportFactory Expected => SeqPacket.Completion;
 
-    protected override void Run(Func<IEventLoop, LoopTask> body)
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
     {
-        using var loop = new TestEventLoop();
         Assert.False(loop is IReadinessEventLoop);
-        loop.RunUntilComplete(() => body(loop));
-        Assert.Empty(loop.UnhandledErrors);
-    }
+        return body(loop);
+    });
 }

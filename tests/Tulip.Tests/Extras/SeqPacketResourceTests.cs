@@ -10,15 +10,12 @@ namespace Tulip.Tests.Extras;
 /// <see cref="NativeFdCollection"/>): after Close, Abort, the peer closing, a refused socket and a
 /// failed connect, with either implementation.
 /// </summary>
-public abstract class SeqPacketResourceTests
+public abstract class SeqPacketResourceTests : LoopSuite
 {
-    protected SeqPacketResourceTests(string backend, bool completion)
+    protected SeqPacketResourceTests(LoopKind kind, bool completion) : base(kind)
     {
-        Backend = backend;
         Completion = completion;
     }
-
-    protected string Backend { get; }
 
     protected bool Completion { get; }
 
@@ -62,7 +59,7 @@ public abstract class SeqPacketResourceTests
     [Fact]
     public void EveryWayOfEnding_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             if (Completion)
             {
@@ -82,13 +79,7 @@ public abstract class SeqPacketResourceTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollReadinessSeqPacketResourceTests : SeqPacketResourceTests
-{
-    public EpollReadinessSeqPacketResourceTests() : base("epoll", completion: false) { }
-}
+public sealed class EpollReadinessSeqPacketResourceTests() : SeqPacketResourceTests(LoopKinds.Epoll, completion: false);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollCompletionSeqPacketResourceTests : SeqPacketResourceTests
-{
-    public PollCompletionSeqPacketResourceTests() : base("poll", completion: true) { }
-}
+public sealed class PollCompletionSeqPacketResourceTests() : SeqPacketResourceTests(LoopKinds.Poll, completion: true);

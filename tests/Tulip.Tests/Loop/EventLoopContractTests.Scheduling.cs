@@ -126,8 +126,8 @@ public abstract partial class EventLoopContractTests
         // meanwhile cannot be mistaken for one the loop kept.
         for (int i = 0; i < 50; i++)
         {
-            var loop = (SelectorEventLoop)CreateLoop(null);
-            int[] own = loop.OwnFds;
+            var loop = CreateLoop(null);
+            int[] own = Kind.OwnFds(loop);
             var targets = own.Select(fd => LoopHarness.FdTarget(fd)).ToArray();
             Assert.All(targets, t => Assert.StartsWith("anon_inode:", t));
             loop.CallSoonThreadSafe(() => { }); // writes to the wake-up fd

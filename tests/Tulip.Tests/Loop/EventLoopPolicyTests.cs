@@ -55,12 +55,13 @@ public sealed class EventLoopPolicyTests
         Assert.True(ok);
     }
 
-    [Fact]
-    public void GetRunningLoop_is_the_loop_inside_and_throws_outside()
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void GetRunningLoop_is_the_loop_inside_and_throws_outside(string kind)
     {
         Assert.Throws<InvalidOperationException>(EventLoop.GetRunningLoop);
         Assert.Null(EventLoop.TryGetRunningLoop());
-        using var loop = new SelectorEventLoop();
+        using var loop = LoopKinds.Named(kind).Create();
         IEventLoop? inside = null;
         IEventLoop? fromGetEventLoop = null;
         loop.CallSoon(() =>

@@ -3,19 +3,23 @@ using Tulip;
 
 namespace Tulip.Tests.Loop;
 
-/// <summary>Signals go to the whole process: these tests run one at a time.</summary>
-[Collection("Signals")]
-public class SignalTests
+/// <summary>
+/// Signal handlers on each loop kind. Signals go to the whole process: each binding is in the
+/// "Signals" collection, so these tests run one at a time.
+/// </summary>
+public abstract class SignalTests : LoopSuite
 {
     private static readonly PosixSignal SigUsr1 = (PosixSignal)10;
     private static readonly PosixSignal SigUsr2 = (PosixSignal)12;
 
-    [Theory]
-    [InlineData("epoll")]
-    [InlineData("poll")]
-    public void SignalSentWithKillReachesTheHandlerOnTheLoopThread(string selector)
+    protected SignalTests(LoopKind kind) : base(kind)
     {
-        using var loop = new SelectorEventLoop(selector);
+    }
+
+    [Fact]
+    public void SignalSentWithKillReachesTheHandlerOnTheLoopThread()
+    {
+        using var loop = Kind.Create();
         int handlerThread = 0;
         int loopThread = 0;
         loop.AddSignalHandler(SigUsr1, () =>
@@ -39,7 +43,7 @@ public class SignalTests
     [Fact]
     public void BurstOfAThousandSignalsRunsTheHandlerAndTheProcessSurvives()
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = Kind.Create();
         int runs = 0;
         loop.AddSignalHandler(SigUsr2, () => runs++);
         loop.RunUntilComplete(async () =>
@@ -66,7 +70,7 @@ public class SignalTests
     [InlineData(200)]
     public void SignalsThatCannotBeHandledAreRefused(int signal)
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = Kind.Create();
         var ex = Assert.Throws<ArgumentException>(() => loop.AddSignalHandler((PosixSignal)signal, () => { }));
         Assert.Contains("cannot be handled", ex.Message);
     }
@@ -74,7 +78,7 @@ public class SignalTests
     [Fact]
     public void SettingAgainReplacesTheCallback()
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = Kind.Create();
         string? who = null;
         loop.AddSignalHandler(SigUsr1, () => who = "first");
         loop.AddSignalHandler(SigUsr1, () => { who = "second"; loop.Stop(); });
@@ -84,3 +88,9 @@ public class SignalTests
         Assert.Equal("second", who);
     }
 }
+
+[Collection("Signals")]
+public sealed class EpollSignalTests() : SignalTests(LoopKinds.Epoll);
+
+[Collection("Signals")]
+public sealed class PollSignalTests() : SignalTests(LoopKinds.Poll);

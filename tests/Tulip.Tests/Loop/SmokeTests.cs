@@ -23,10 +23,11 @@ public class SmokeTests
         Assert.Equal(10, EventLoop.Run(Main1));
     }
 
-    [Fact]
-    public void CancelDeliversAtAwait()
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void CancelDeliversAtAwait(string kind)
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = LoopKinds.Named(kind).Create();
         bool caught = false;
         async LoopTask Worker()
         {
@@ -54,10 +55,11 @@ public class SmokeTests
         Assert.True(caught);
     }
 
-    [Fact]
-    public void CallSoonFifoAndThreadSafe()
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void CallSoonFifoAndThreadSafe(string kind)
     {
-        using var loop = new SelectorEventLoop();
+        using var loop = LoopKinds.Named(kind).Create();
         var order = new List<int>();
         for (int i = 0; i < 10; i++)
         {

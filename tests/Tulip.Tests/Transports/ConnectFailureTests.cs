@@ -4,6 +4,10 @@ using Tulip;
 namespace Tulip.Tests.Transports;
 
 /// <summary>How CreateConnectionAsync reports that every address failed (asyncio's create_connection rules).</summary>
+/// <remarks>
+/// Names <see cref="SelectorEventLoop"/> because the rule is its internal helper today (no loop is
+/// made); the connect paths of every loop kind are covered by the stream contract suite.
+/// </remarks>
 public sealed class ConnectFailureTests
 {
     [Fact]

@@ -12,13 +12,13 @@ namespace Tulip.Tests.Transports;
 /// here waits for time to pass: the clients block until the loop has served them, and the test
 /// waits for the server to see every connection gone.
 /// </summary>
-public abstract class ConnectionFloodTests
+public abstract class ConnectionFloodTests : LoopSuite
 {
     private const int Clients = 5000;
 
-    protected ConnectionFloodTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected ConnectionFloodTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
@@ -36,7 +36,7 @@ public abstract class ConnectionFloodTests
 
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 int accepted = 0;
                 var server = await loop.CreateServerAsync(() => new CountingEcho(() => accepted++), s_loopback, 0,
@@ -53,7 +53,7 @@ public abstract class ConnectionFloodTests
                 // The clients have closed: every server transport sees EOF and goes away.
                 server.Close();
                 await server.WaitClosedAsync();
-                Assert.Equal(0, ((BaseEventLoop.SocketServer)server).ClientCount);
+                Assert.Equal(0, Kind.ServerClients(server));
             }, timeoutSeconds: 600);
         }
         finally
@@ -126,13 +126,7 @@ public abstract class ConnectionFloodTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollConnectionFloodTests : ConnectionFloodTests
-{
-    public EpollConnectionFloodTests() : base("epoll") { }
-}
+public sealed class EpollConnectionFloodTests() : ConnectionFloodTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollConnectionFloodTests : ConnectionFloodTests
-{
-    public PollConnectionFloodTests() : base("poll") { }
-}
+public sealed class PollConnectionFloodTests() : ConnectionFloodTests(LoopKinds.Poll);

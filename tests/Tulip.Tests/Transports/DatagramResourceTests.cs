@@ -11,14 +11,14 @@ namespace Tulip.Tests.Transports;
 /// fail or be cancelled leaves no fd behind, and closing releases the socket. They run alone
 /// (<see cref="NativeFdCollection"/>) so no other test's fds disturb the counts.
 /// </summary>
-public abstract class DatagramResourceTests
+public abstract class DatagramResourceTests : LoopSuite
 {
-    protected DatagramResourceTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected DatagramResourceTests(LoopKind kind) : base(kind)
+    {
+    }
 
     /// <summary>Warms up what .NET opens lazily on a first endpoint (and a first name lookup), then returns the fd count.</summary>
-    private static async LoopTask<int> Baseline(SelectorEventLoop loop)
+    private static async LoopTask<int> Baseline(BaseEventLoop loop)
     {
         var (t, p) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null,
             new DnsEndPoint("localhost", 9, AddressFamily.InterNetwork));
@@ -34,7 +34,7 @@ public abstract class DatagramResourceTests
     [Fact]
     public void CloseAndAbort_ReleaseTheSocket()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             var (t1, p1) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
@@ -51,7 +51,7 @@ public abstract class DatagramResourceTests
     [Fact]
     public void FailedBindsAndBadArguments_LeaveNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -71,7 +71,7 @@ public abstract class DatagramResourceTests
     [Fact]
     public void ProtocolFactoryThrowsOrReturnsNull_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             await Assert.ThrowsAsync<FormatException>(async () =>
@@ -85,7 +85,7 @@ public abstract class DatagramResourceTests
     [Fact]
     public void CancelledDuringResolution_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             var task = loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, new DnsEndPoint("localhost", 9));
@@ -104,7 +104,7 @@ public abstract class DatagramResourceTests
     [Fact]
     public void CancelledBeforeTheEndpointIsReturned_LeavesNoFd_AndClosesTheProtocol()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             RecordingDatagramProtocol? made = null;
@@ -128,7 +128,7 @@ public abstract class DatagramResourceTests
     public void ConnectionMadeThrows_SurfacesTheError_LeavesNoFd()
     {
         var reports = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int before = await Baseline(loop);
             await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
@@ -146,13 +146,7 @@ public abstract class DatagramResourceTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollDatagramResourceTests : DatagramResourceTests
-{
-    public EpollDatagramResourceTests() : base("epoll") { }
-}
+public sealed class EpollDatagramResourceTests() : DatagramResourceTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollDatagramResourceTests : DatagramResourceTests
-{
-    public PollDatagramResourceTests() : base("poll") { }
-}
+public sealed class PollDatagramResourceTests() : DatagramResourceTests(LoopKinds.Poll);

@@ -13,30 +13,27 @@ namespace Tulip.Tests.Transports;
 /// datagram endpoints, boundaries and sizes, many datagrams, ICMP errors, broadcast, flow control,
 /// close and abort, and bad input. Each test runs its own loop.
 /// </summary>
-public abstract class DatagramTransportContractTests
+public abstract class DatagramTransportContractTests : LoopSuite
 {
-    protected DatagramTransportContractTests(string backend, ITestOutputHelper output)
+    protected DatagramTransportContractTests(LoopKind kind, ITestOutputHelper output) : base(kind)
     {
-        Backend = backend;
         Output = output;
     }
 
-    protected string Backend { get; }
-
     protected ITestOutputHelper Output { get; }
 
-    private static LoopTask<(IDatagramTransport Transport, RecordingDatagramProtocol Protocol)> Endpoint(SelectorEventLoop loop,
+    private static LoopTask<(IDatagramTransport Transport, RecordingDatagramProtocol Protocol)> Endpoint(BaseEventLoop loop,
         EndPoint? local, EndPoint? remote = null, DatagramOptions? options = null) =>
         loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), local, remote, options);
 
     /// <summary>An endpoint that sends every datagram back to its sender.</summary>
-    private static LoopTask<(IDatagramTransport Transport, RecordingDatagramProtocol Protocol)> EchoEndpoint(SelectorEventLoop loop, EndPoint local) =>
+    private static LoopTask<(IDatagramTransport Transport, RecordingDatagramProtocol Protocol)> EchoEndpoint(BaseEventLoop loop, EndPoint local) =>
         loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop) { OnDatagram = static (p, d, from) => p.Transport.SendTo(d, from) }, local, null);
 
     [Fact]
     public void LocalEndpoint_HasExtraInfoAndDefaults()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (transport, protocol) = await Endpoint(loop, AnyLoopback);
             Assert.Same(transport, protocol.Transport);
@@ -71,7 +68,7 @@ public abstract class DatagramTransportContractTests
     [InlineData(65507)]
     public void Datagram_ArrivesWhole_WithItsSender(int size)
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (a, pa) = await Endpoint(loop, AnyLoopback);
             var (b, pb) = await Endpoint(loop, AnyLoopback);
@@ -95,7 +92,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void ManySizes_OneDatagramPerSend_NeverMergedOrSplit()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, ps) = await EchoEndpoint(loop, AnyLoopback);
             var (client, pc) = await Endpoint(loop, AnyLoopback, SockName(server));
@@ -125,7 +122,7 @@ public abstract class DatagramTransportContractTests
         const int count = 10_000;
         const int size = 64;
         int received = 0, duplicates = 0;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (receiver, pr) = await Endpoint(loop, AnyLoopback);
             var (sender, psender) = await Endpoint(loop, AnyLoopback, SockName(receiver));
@@ -192,7 +189,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void RemoteEndpoint_IsConnected_AndSendsWithoutAddress()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, ps) = await EchoEndpoint(loop, AnyLoopback);
             // A name to resolve, for the IPv4 family: the loop's getaddrinfo, never a blocking lookup.
@@ -215,7 +212,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void PortUnreachable_ErrorReceived_AndTheEndpointStillWorks()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int port = FreeUdpPort();
             var (client, pc) = await Endpoint(loop, AnyLoopback, new IPEndPoint(IPAddress.Loopback, port));
@@ -266,7 +263,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void AllowBroadcast_SetsTheOption_AndBroadcastSendsAreNotRefused()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             // The receiver binds the wildcard: broadcasts are delivered to sockets bound to INADDR_ANY.
             var (receiver, pr) = await Endpoint(loop, new IPEndPoint(IPAddress.Any, 0));
@@ -313,7 +310,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void ReusePort_LetsTwoEndpointsBindOnePort()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var reuse = new DatagramOptions { ReusePort = true };
             var (first, p1) = await Endpoint(loop, AnyLoopback, null, reuse);
@@ -333,7 +330,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void ExistingSocket_IsUsed_AndClosedWithTheTransport()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, ps) = await EchoEndpoint(loop, AnyLoopback);
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -360,7 +357,7 @@ public abstract class DatagramTransportContractTests
     public void UnixDatagrams_BothWays_LargeOnesWhole_WithSenderPaths()
     {
         using var dir = new TempDir();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var aPath = new UnixDomainSocketEndPoint(dir.File("a.sock"));
             var bPath = new UnixDomainSocketEndPoint(dir.File("b.sock"));
@@ -402,7 +399,7 @@ public abstract class DatagramTransportContractTests
     public void UnixDatagram_StaleSocketFileIsReplaced_OtherFilesAreKept()
     {
         using var dir = new TempDir();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             string stale = dir.File("stale.sock");
             using (var dead = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified))
@@ -433,7 +430,7 @@ public abstract class DatagramTransportContractTests
     public void FlowControl_PausesAtHighMark_ResumesAtLow_AndDeliversEverythingInOrder()
     {
         using var dir = new TempDir();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             // A UNIX datagram peer that does not read: its queue fills (net.unix.max_dgram_qlen), sends
             // would block, and the transport buffers. Unlike UDP, nothing is dropped.
@@ -481,7 +478,7 @@ public abstract class DatagramTransportContractTests
     public void Close_SendsBufferedDatagramsFirst_Abort_DropsThem()
     {
         using var dir = new TempDir();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var path = new UnixDomainSocketEndPoint(dir.File("slow.sock"));
             using var slow = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
@@ -537,7 +534,7 @@ public abstract class DatagramTransportContractTests
     [Fact]
     public void BadInput_ClearExceptions_AndTheLoopGoesOn()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (open, po) = await Endpoint(loop, AnyLoopback);
             var (connected, pcn) = await Endpoint(loop, AnyLoopback, SockName(open));
@@ -598,7 +595,7 @@ public abstract class DatagramTransportContractTests
     public void ProtocolErrors_AreReported_AndTheEndpointGoesOn()
     {
         var reports = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (receiver, pr) = await Endpoint(loop, AnyLoopback);
             var (sender, psd) = await Endpoint(loop, AnyLoopback, SockName(receiver));
@@ -624,6 +621,6 @@ public abstract class DatagramTransportContractTests
     }
 }
 
-public sealed class EpollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests("epoll", output);
+public sealed class EpollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests(LoopKinds.Epoll, output);
 
-public sealed class PollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests("poll", output);
+public sealed class PollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests(LoopKinds.Poll, output);

@@ -110,13 +110,13 @@ internal static class PythonPeer
 // Child Python processes and their sockets close on their own schedule: keep these out of the way of
 // the tests that count fds (they run in the same non-parallel collection).
 [Collection(NativeFdCollection.Name)]
-public abstract class InteropTests
+public abstract class InteropTests : LoopSuite
 {
     private const int Size = (1 << 20) + 7;
 
-    protected InteropTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected InteropTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private void TulipClientAgainst(string serverScript)
     {
@@ -124,7 +124,7 @@ public abstract class InteropTests
         using var peer = PythonPeer.Start(serverScript, port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 // Retry until the peer listens: at most 200 attempts 50 ms apart (a bounded wait).
                 (ITransport Transport, RecordingProtocol Protocol)? connection = null;
@@ -158,7 +158,7 @@ public abstract class InteropTests
 
     private void PeerClientAgainstTulip(string clientScript)
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), ["127.0.0.1"], 0);
             using var peer = PythonPeer.Start(clientScript, PortOf(server).ToString(System.Globalization.CultureInfo.InvariantCulture), Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -182,13 +182,7 @@ public abstract class InteropTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollInteropTests : InteropTests
-{
-    public EpollInteropTests() : base("epoll") { }
-}
+public sealed class EpollInteropTests() : InteropTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollInteropTests : InteropTests
-{
-    public PollInteropTests() : base("poll") { }
-}
+public sealed class PollInteropTests() : InteropTests(LoopKinds.Poll);

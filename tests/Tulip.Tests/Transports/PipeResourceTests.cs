@@ -9,17 +9,17 @@ namespace Tulip.Tests.Transports;
 /// away, ConnectionMade throwing, cancellation while connecting; and a refused call leaves the
 /// caller's fd open (counted in /proc/self/fd, so these run alone in <see cref="NativeFdCollection"/>).
 /// </summary>
-public abstract class PipeResourceTests
+public abstract class PipeResourceTests : LoopSuite
 {
-    protected PipeResourceTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected PipeResourceTests(LoopKind kind) : base(kind)
+    {
+    }
 
     [Fact]
     public void EveryWayOfEnding_LeavesNoFd()
     {
         var errors = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             // The first round warms up what the runtime opens once (symbol files for the first
             // exceptions' stack traces...); the second is counted.
@@ -28,12 +28,12 @@ public abstract class PipeResourceTests
             int before = OpenFdCount();
             await EveryWay(loop);
             Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
-            Assert.Equal(0, loop.RegistrationCount);
+            Assert.Equal(0, Kind.Registrations(loop));
         }, errors: errors);
         Assert.Equal(2, errors.Count); // the ConnectionMade failure, reported once per round
     }
 
-    private static async LoopTask EveryWay(SelectorEventLoop loop)
+    private static async LoopTask EveryWay(BaseEventLoop loop)
     {
         // EOF on the read side, Close on the write side.
         using (var pipe = new NativePipe(Interop.O_CLOEXEC))
@@ -115,7 +115,7 @@ public abstract class PipeResourceTests
     [Fact]
     public void AGivenBackRawFd_IsNotClosedLaterByTheFinalizer()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             await Assert.ThrowsAsync<FormatException>(async () =>
@@ -133,13 +133,7 @@ public abstract class PipeResourceTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollPipeResourceTests : PipeResourceTests
-{
-    public EpollPipeResourceTests() : base("epoll") { }
-}
+public sealed class EpollPipeResourceTests() : PipeResourceTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollPipeResourceTests : PipeResourceTests
-{
-    public PollPipeResourceTests() : base("poll") { }
-}
+public sealed class PollPipeResourceTests() : PipeResourceTests(LoopKinds.Poll);

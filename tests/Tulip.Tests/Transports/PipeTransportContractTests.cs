@@ -12,18 +12,18 @@ namespace Tulip.Tests.Transports;
 /// asyncio 3.13's unix_events behaviour: EOF, pause/resume, flow control to a slow reader, the
 /// reader going away (EPIPE, never SIGPIPE), FIFOs, socketpair ends, character devices, and bad input.
 /// </summary>
-public abstract class PipeTransportContractTests
+public abstract class PipeTransportContractTests : LoopSuite
 {
-    protected PipeTransportContractTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected PipeTransportContractTests(LoopKind kind) : base(kind)
+    {
+    }
 
     // ---- Read side -----------------------------------------------------------------------------
 
     [Fact]
     public void ReadPipe_DeliversData_ThenEofReceived_ThenConnectionLostNull()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -44,7 +44,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void ReadPipe_PauseReading_HoldsDataUntilResumed()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -68,7 +68,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void ReadPipe_Close_EndsWithoutEof_AndReportsThePipe()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe.TakeRead(), ownsHandle: true);
@@ -88,7 +88,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void ReadPipe_BufferedProtocol_ReadsIntoItsBuffer()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var protocol = new SmallBufferProtocol(loop, 7);
@@ -108,7 +108,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_ToReadPipe_BytesExact_CloseFlushesFirst()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -133,7 +133,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_WriteLinesAndWriteEof()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -151,7 +151,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_WriteLines_ManyBuffers_GatheredAndBufferedInOrder()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -175,7 +175,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_WriteLines_SmallFitsAtOnce()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
@@ -193,7 +193,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_Abort_DropsTheBuffer()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
@@ -223,7 +223,7 @@ public abstract class PipeTransportContractTests
     {
         const int Total = 1 << 20;
         const int Chunk = 16 * 1024;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
@@ -274,7 +274,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_SetWriteBufferLimits_Validated()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
@@ -291,7 +291,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_ReaderGoesAway_WithDataBuffered_ConnectionLostWithEpipe()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
@@ -311,7 +311,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_ReaderGoesAway_NothingBuffered_ConnectionLostNull()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), pipe.TakeWrite());
@@ -324,7 +324,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WritePipe_WriteAfterReaderClosed_GetsEpipe_NotSigpipe()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             // .NET ignores SIGPIPE (bit 13 - 1 of SigIgn in /proc/self/status): a raw write to a
             // pipe without readers returns EPIPE instead of killing the process.
@@ -356,7 +356,7 @@ public abstract class PipeTransportContractTests
         Assert.Equal(0, PipeTestNative.MkFifo(path, 0x180));
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 // Open the read end without blocking (no writer yet), then the write end.
                 int rfd = PipeTestNative.Open(path, PipeTestNative.O_RDONLY | PipeTestNative.O_NONBLOCK | PipeTestNative.O_CLOEXEC);
@@ -382,7 +382,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void SocketpairEnds_NetworkStreamAndFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (a, b) = PipeTestNative.StreamSocketPair();
             var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), a);
@@ -402,7 +402,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void AnonymousPipeStreams_PipeStreamOverloads()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = new AnonymousPipeServerStream(PipeDirection.Out);
             var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
@@ -419,11 +419,11 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void CharacterDevice_DevNull()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var readStream = new FileStream("/dev/null", FileMode.Open, FileAccess.Read);
             var writeStream = new FileStream("/dev/null", FileMode.Open, FileAccess.Write);
-            if (Backend == "epoll")
+            if (Kind == LoopKinds.Epoll)
             {
                 // epoll cannot watch /dev/null (EPERM); the call says so and leaves the stream usable.
                 var ex = await Assert.ThrowsAsync<ArgumentException>(async () =>
@@ -457,7 +457,7 @@ public abstract class PipeTransportContractTests
         string path = Path.GetTempFileName();
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
                 var ex = await Assert.ThrowsAsync<ArgumentException>(async () =>
@@ -480,7 +480,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void ClosedHandle_NegativeFd_UnopenedFd_Refused()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var closed = new Microsoft.Win32.SafeHandles.SafeFileHandle(Interop.Dup(pipe.ReadFd), ownsHandle: true);
@@ -508,7 +508,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void WrongEnd_WrongProtocol_FactoryFailure_LeaveTheFdToTheCaller()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var ro = await Assert.ThrowsAsync<ArgumentException>(async () =>
@@ -537,7 +537,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void AnFdAlreadyWatched_IsRefused()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), new Microsoft.Win32.SafeHandles.SafeFileHandle(pipe.ReadFd, ownsHandle: false));
@@ -554,7 +554,7 @@ public abstract class PipeTransportContractTests
     [Fact]
     public void NetworkStreamNotOwningItsSocket_TheTransportStillClosesTheFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (a, b) = PipeTestNative.StreamSocketPair();
             using var peer = new Socket(new SafeSocketHandle(b, ownsHandle: true));
@@ -571,7 +571,7 @@ public abstract class PipeTransportContractTests
     public void ConnectionMadeThrows_ReportedAndThePipeClosed()
     {
         var errors = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
             var ex = await Assert.ThrowsAsync<FormatException>(async () =>
@@ -602,7 +602,7 @@ public abstract class PipeTransportContractTests
 
     // ---- Helpers ---------------------------------------------------------------------------------
 
-    private static async LoopTask LoopStillRuns(SelectorEventLoop loop)
+    private static async LoopTask LoopStillRuns(BaseEventLoop loop)
     {
         var f = loop.CreateFuture<int>();
         loop.CallSoon(() => f.SetResult(42));
@@ -667,12 +667,6 @@ public abstract class PipeTransportContractTests
     }
 }
 
-public sealed class EpollPipeTransportTests : PipeTransportContractTests
-{
-    public EpollPipeTransportTests() : base("epoll") { }
-}
+public sealed class EpollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Epoll);
 
-public sealed class PollPipeTransportTests : PipeTransportContractTests
-{
-    public PollPipeTransportTests() : base("poll") { }
-}
+public sealed class PollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Poll);

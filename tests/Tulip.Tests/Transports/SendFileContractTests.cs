@@ -11,11 +11,11 @@ namespace Tulip.Tests.Transports;
 /// backend: byte-exact ranges through sendfile(2) and through the fallback, the fallback
 /// parameter, bad input, cancellation, and a transport's writes before and after a file.
 /// </summary>
-public abstract class SendFileContractTests
+public abstract class SendFileContractTests : LoopSuite
 {
-    protected SendFileContractTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected SendFileContractTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
@@ -39,7 +39,7 @@ public abstract class SendFileContractTests
     }
 
     /// <summary>A connected pair of non-blocking TCP sockets on loopback.</summary>
-    private static async LoopTask<(Socket Client, Socket Server)> ConnectedSockets(SelectorEventLoop loop, int? bufferSize = null)
+    private static async LoopTask<(Socket Client, Socket Server)> ConnectedSockets(BaseEventLoop loop, int? bufferSize = null)
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -59,7 +59,7 @@ public abstract class SendFileContractTests
     }
 
     /// <summary>Reads <paramref name="socket"/> until EOF.</summary>
-    private static async LoopTask<byte[]> ReadToEnd(SelectorEventLoop loop, Socket socket)
+    private static async LoopTask<byte[]> ReadToEnd(BaseEventLoop loop, Socket socket)
     {
         var received = new MemoryStream();
         var buffer = new byte[65536];
@@ -110,9 +110,9 @@ public abstract class SendFileContractTests
     public void SockSendFile_WholeFile_IsByteExact(int size, bool native)
     {
         using var file = new TempFile(size);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
-            loop.UseNativeSendFile = native;
+            Kind.UseNativeSendFile(loop, native);
             var (client, server) = await ConnectedSockets(loop);
             using (client)
             using (server)
@@ -144,9 +144,9 @@ public abstract class SendFileContractTests
         using var file = new TempFile(size);
         int start = Math.Min(offset, size);
         int expected = Math.Min(count ?? int.MaxValue, size - start);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
-            loop.UseNativeSendFile = native;
+            Kind.UseNativeSendFile(loop, native);
             var (client, server) = await ConnectedSockets(loop);
             using (client)
             using (server)
@@ -167,7 +167,7 @@ public abstract class SendFileContractTests
     public void SockSendFile_KernelRefusesTheFile_FallbackDecides()
     {
         // sendfile(2) from a /proc file fails with EINVAL (no splice_read): the kernel refuses the file, not the socket.
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (client, server) = await ConnectedSockets(loop);
             using (client)
@@ -200,7 +200,7 @@ public abstract class SendFileContractTests
     public void SockSendFile_NonSeekableFile_NeedsTheFallback()
     {
         var data = Pattern(300_000);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (client, server) = await ConnectedSockets(loop);
             using (client)
@@ -243,13 +243,13 @@ public abstract class SendFileContractTests
     public void SockSendFile_BadInput_ClearErrors_LoopGoesOn()
     {
         using var file = new TempFile(1000);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (client, server) = await ConnectedSockets(loop);
             using (client)
             using (server)
             {
-                int registrations = loop.RegistrationCount;
+                int registrations = Kind.Registrations(loop);
                 using var stream = file.OpenRead();
                 await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await loop.SockSendFileAsync(client, stream, offset: -1));
                 await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await loop.SockSendFileAsync(client, stream, count: 0));
@@ -285,7 +285,7 @@ public abstract class SendFileContractTests
                     Assert.Contains("sendfile", ex.Message);
                 }
 
-                Assert.Equal(registrations, loop.RegistrationCount);
+                Assert.Equal(registrations, Kind.Registrations(loop));
                 // Still works after all that.
                 var receiving = ReadToEnd(loop, server);
                 Assert.Equal(1000, await loop.SockSendFileAsync(client, stream));
@@ -303,23 +303,23 @@ public abstract class SendFileContractTests
     {
         using var file = new TempFile(16 << 20);
         const int offset = 777;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
-            loop.UseNativeSendFile = native;
+            Kind.UseNativeSendFile(loop, native);
             var (client, server) = await ConnectedSockets(loop, bufferSize: 64 * 1024);
             using (client)
             using (server)
             using (var stream = file.OpenRead())
             {
-                int registrations = loop.RegistrationCount;
+                int registrations = Kind.Registrations(loop);
                 using var cts = new CancellationTokenSource();
                 var sending = loop.SockSendFileAsync(client, stream, offset, cancellationToken: cts.Token);
                 // The peer does not read: the send fills the socket and waits for writability.
-                Assert.True(await Eventually(() => loop.RegistrationCount == registrations + 1));
+                Assert.True(await Eventually(() => Kind.Registrations(loop) == registrations + 1));
                 Assert.False(sending.Done);
                 cts.Cancel();
                 await Assert.ThrowsAsync<CancelledError>(async () => await sending);
-                Assert.Equal(registrations, loop.RegistrationCount);
+                Assert.Equal(registrations, Kind.Registrations(loop));
                 long sent = stream.Position - offset;
                 Assert.InRange(sent, 1, (16 << 20) - offset - 1);
 
@@ -338,7 +338,7 @@ public abstract class SendFileContractTests
     // ---- SendFileAsync on a transport ----------------------------------------------------------
 
     /// <summary>A server whose first connection's protocol is returned once it is made.</summary>
-    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> RecordingServer(SelectorEventLoop loop, bool pauseReading = false)
+    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> RecordingServer(BaseEventLoop loop, bool pauseReading = false)
     {
         var peer = loop.CreateFuture<RecordingProtocol>();
         var server = await loop.CreateServerAsync(() =>
@@ -362,9 +362,9 @@ public abstract class SendFileContractTests
     public void SendFile_WritesBeforeAndAfter_KeepTheirOrder(bool native)
     {
         using var file = new TempFile((4 << 20) + 3);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
-            loop.UseNativeSendFile = native;
+            Kind.UseNativeSendFile(loop, native);
             var (server, peerFuture) = await RecordingServer(loop);
             await using (server)
             {
@@ -403,7 +403,7 @@ public abstract class SendFileContractTests
     public void SendFile_CloseDuringTheSend_FinishesThenCloses()
     {
         using var file = new TempFile(8 << 20);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await RecordingServer(loop);
             await using (server)
@@ -427,7 +427,7 @@ public abstract class SendFileContractTests
     public void SendFile_WriteEofDuringTheSend_ShutsDownAfterTheFile()
     {
         using var file = new TempFile(4 << 20);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await RecordingServer(loop, pauseReading: true);
             await using (server)
@@ -462,13 +462,13 @@ public abstract class SendFileContractTests
     public void SendFile_AbortDuringTheSend_StopsIt(bool native)
     {
         using var file = new TempFile(16 << 20);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
-            loop.UseNativeSendFile = native;
+            Kind.UseNativeSendFile(loop, native);
             var (server, peerFuture) = await RecordingServer(loop, pauseReading: true);
             await using (server)
             {
-                int registrations = loop.RegistrationCount;
+                int registrations = Kind.Registrations(loop);
                 var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
                 var peer = await peerFuture;
                 using var stream = file.OpenRead();
@@ -477,7 +477,7 @@ public abstract class SendFileContractTests
                 // transport's reader paused), and the peer, not reading, will not let it finish.
                 var socket = (Socket)transport.GetExtraInfo("socket")!;
                 Assert.False(transport.IsReading);
-                Assert.Equal(registrations + 1, loop.RegistrationCount);
+                Assert.Equal(registrations + 1, Kind.Registrations(loop));
                 Assert.False(sending.Done);
                 transport.Abort();
                 var ex = await Assert.ThrowsAsync<SocketException>(async () => await sending);
@@ -486,7 +486,7 @@ public abstract class SendFileContractTests
                 Assert.True(stream.Position > 0);
                 peer.Transport.ResumeReading();
                 await peer.Lost; // the reset reaches the peer (whether it reads the queued bytes first is the kernel's business)
-                Assert.True(await Eventually(() => loop.RegistrationCount == registrations), "only the listener should be left");
+                Assert.True(await Eventually(() => Kind.Registrations(loop) == registrations), "only the listener should be left");
                 Assert.Throws<ObjectDisposedException>(() => socket.Available);
                 Assert.Empty(client.Errors);
             }
@@ -497,7 +497,7 @@ public abstract class SendFileContractTests
     public void SendFile_Cancelled_TransportGoesOn()
     {
         using var file = new TempFile(16 << 20);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await RecordingServer(loop, pauseReading: true);
             await using (server)
@@ -530,7 +530,7 @@ public abstract class SendFileContractTests
     public void SendFile_BadInput_ClearErrors_TransportGoesOn()
     {
         using var file = new TempFile(1000);
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await RecordingServer(loop, pauseReading: true);
             await using (server)
@@ -577,12 +577,6 @@ public abstract class SendFileContractTests
     }
 }
 
-public sealed class EpollSendFileContractTests : SendFileContractTests
-{
-    public EpollSendFileContractTests() : base("epoll") { }
-}
+public sealed class EpollSendFileContractTests() : SendFileContractTests(LoopKinds.Epoll);
 
-public sealed class PollSendFileContractTests : SendFileContractTests
-{
-    public PollSendFileContractTests() : base("poll") { }
-}
+public sealed class PollSendFileContractTests() : SendFileContractTests(LoopKinds.Poll);

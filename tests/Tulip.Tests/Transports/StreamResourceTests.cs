@@ -10,16 +10,16 @@ namespace Tulip.Tests.Transports;
 /// connects leave no fd behind, and a full fd table pauses accepting instead of spinning. They run
 /// alone (<see cref="NativeFdCollection"/>) so no other test's fds disturb the counts.
 /// </summary>
-public abstract class StreamResourceTests
+public abstract class StreamResourceTests : LoopSuite
 {
-    protected StreamResourceTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected StreamResourceTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
     /// <summary>Warms up what .NET opens lazily on a first connection, then returns the fd count.</summary>
-    private static async LoopTask<int> Baseline(SelectorEventLoop loop, int port)
+    private static async LoopTask<int> Baseline(BaseEventLoop loop, int port)
     {
         var (t, p) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
         t.Close();
@@ -31,7 +31,7 @@ public abstract class StreamResourceTests
     [Fact]
     public void ConnectCancelledDuringResolution_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
             int before = await Baseline(loop, PortOf(server));
@@ -45,7 +45,7 @@ public abstract class StreamResourceTests
     [Fact]
     public void ConnectCancelledWhileConnecting_ByToken_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
             int before = await Baseline(loop, PortOf(server));
@@ -90,7 +90,7 @@ public abstract class StreamResourceTests
     [Fact]
     public void ConnectCancelledBeforeConnectionMade_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
             int before = await Baseline(loop, PortOf(server));
@@ -111,7 +111,7 @@ public abstract class StreamResourceTests
     [Fact]
     public void ProtocolFactoryThrows_LeavesNoFd()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
             int before = await Baseline(loop, PortOf(server));
@@ -126,7 +126,7 @@ public abstract class StreamResourceTests
     {
         const int clients = 20;
         var reports = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int made = 0;
             await using var server = await loop.CreateServerAsync(() => new CountingProtocol(() => made++), s_loopback, 0,
@@ -211,13 +211,7 @@ public abstract class StreamResourceTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollStreamResourceTests : StreamResourceTests
-{
-    public EpollStreamResourceTests() : base("epoll") { }
-}
+public sealed class EpollStreamResourceTests() : StreamResourceTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollStreamResourceTests : StreamResourceTests
-{
-    public PollStreamResourceTests() : base("poll") { }
-}
+public sealed class PollStreamResourceTests() : StreamResourceTests(LoopKinds.Poll);

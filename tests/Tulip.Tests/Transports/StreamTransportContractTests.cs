@@ -10,50 +10,31 @@ namespace Tulip.Tests.Transports;
 /// connections and servers, half-close, close and abort, flow control, transfers, servers with
 /// idle clients. Each test runs its own loop.
 /// </summary>
-public abstract class StreamTransportContractTests
+/// <remarks>
+/// This half needs no real socket, so the in-memory loop runs it too;
+/// <see cref="SocketStreamTransportContractTests"/> (StreamTransportContractTests.Sockets.cs) adds
+/// what needs one, and the real loops are bound to it.
+/// </remarks>
+public abstract class StreamTransportContractTests : LoopSuite
 {
-    protected StreamTransportContractTests(string backend) => Backend = backend;
+    protected StreamTransportContractTests(LoopKind kind) : base(kind)
+    {
+    }
 
-    protected string Backend { get; }
+    private protected static readonly string[] s_loopback = ["127.0.0.1"];
 
-    private static readonly string[] s_loopback = ["127.0.0.1"];
-
-    private static async LoopTask<Server> EchoServer(SelectorEventLoop loop) =>
+    private protected static async LoopTask<Server> EchoServer(BaseEventLoop loop) =>
         await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
 
     [Fact]
     public void ConnectionRefused_Throws()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             int port = FreePort();
             var ex = await Assert.ThrowsAsync<SocketException>(async () =>
                 await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port));
             Assert.Equal(SocketError.ConnectionRefused, ex.SocketErrorCode);
-        });
-    }
-
-    [Fact]
-    public void Connect_GivesTransportWithExtraInfoAndNoDelay()
-    {
-        Run(Backend, async loop =>
-        {
-            await using var server = await EchoServer(loop);
-            var (transport, protocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            Assert.True(protocol.Made.Done);
-            Assert.Same(transport, protocol.Transport);
-            var socket = Assert.IsType<Socket>(transport.GetExtraInfo("socket"));
-            Assert.True(socket.NoDelay);
-            Assert.Equal(PortOf(server), Assert.IsType<IPEndPoint>(transport.GetExtraInfo("peername")).Port);
-            Assert.IsType<IPEndPoint>(transport.GetExtraInfo("sockname"));
-            Assert.Equal("x", transport.GetExtraInfo("nope", "x"));
-            Assert.Equal((16 * 1024, 64 * 1024), transport.GetWriteBufferLimits());
-            Assert.True(transport.IsReading);
-            Assert.True(transport.CanWriteEof);
-            transport.Close();
-            Assert.True(transport.IsClosing);
-            Assert.Null(await protocol.Lost);
-            Assert.Empty(protocol.Errors);
         });
     }
 
@@ -69,7 +50,7 @@ public abstract class StreamTransportContractTests
     [InlineData((16 << 20) + 1)]
     public void Transfer_IsByteExact(int size)
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -97,7 +78,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void HalfClose_ClientShutsWriteSide_ServerStillReplies()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop) { KeepOpenOnEof = true }, s_loopback, 0);
@@ -121,7 +102,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void HalfClose_ServerShutsWriteSide_ClientStillReplies()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -143,65 +124,13 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
-    public void Close_WithFiveMegabytesBuffered_DeliversAllThenFin()
-    {
-        const int size = 5 << 20;
-        Run(Backend, async loop =>
-        {
-            var data = Pattern(size);
-            int bufferedAtClose = -1;
-            RecordingProtocol? serverSide = null;
-            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            transport.PauseReading(); // the kernel buffers fill: the server must buffer the rest
-            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
-            serverSide!.Transport.Write(data);
-            bufferedAtClose = serverSide.Transport.GetWriteBufferSize();
-            serverSide.Transport.Close();
-            Assert.True(serverSide.Transport.IsClosing);
-            Assert.False(serverSide.Lost.Done);
-            transport.ResumeReading();
-            Assert.True(await client.Eof);
-            Assert.Null(await client.Lost);
-            Assert.Null(await serverSide.Lost);
-            Assert.True(bufferedAtClose > 0, "the test must close with data still buffered");
-            Assert.True(data.AsSpan().SequenceEqual(client.Received));
-        });
-    }
-
-    [Fact]
-    public void Abort_SendsRstAndLosesConnectionAtOnce()
-    {
-        Run(Backend, async loop =>
-        {
-            RecordingProtocol? serverSide = null;
-            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            transport.PauseReading();
-            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
-            serverSide!.Transport.Write(Pattern(4 << 20)); // buffered data that Abort drops
-            Assert.True(serverSide.Transport.GetWriteBufferSize() > 0);
-            serverSide.Transport.Abort();
-            Assert.True(serverSide.Transport.IsClosing);
-            Assert.Equal(0, serverSide.Transport.GetWriteBufferSize());
-            await Tasks.Sleep(0);
-            Assert.True(serverSide.Lost.Done, "ConnectionLost runs in the next iteration after Abort");
-            Assert.Null(serverSide.Lost.Result());
-            transport.ResumeReading();
-            var ex = Assert.IsType<SocketException>(await client.Lost);
-            Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
-            Assert.True(client.ReceivedCount < 4 << 20);
-        });
-    }
-
-    [Fact]
     public void Write_AfterPeerReset_LosesConnectionWithSocketException()
     {
         // The write path's error handling: send(2) on a reset connection fails (ECONNRESET, then
         // EPIPE, never SIGPIPE: MSG_NOSIGNAL); the protocol loses the connection with a
         // SocketException, the exception handler is not called (Run fails the test if it is), and
         // later writes are dropped quietly.
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             RecordingProtocol? serverSide = null;
             await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
@@ -224,117 +153,9 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
-    public void PeerThatNeverReads_PausesWritingAtHighMark_MemoryBounded()
-    {
-        Run(Backend, async loop =>
-        {
-            await using var server = await loop.CreateServerAsync(() => new NeverReads(), s_loopback, 0);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            var chunk = new byte[16 * 1024];
-            long written = 0;
-            // A protocol that honours PauseWriting stops here: it writes only while not paused.
-            while (!client.Paused.Done)
-            {
-                transport.Write(chunk);
-                written += chunk.Length;
-                if (transport.GetWriteBufferSize() == 0)
-                {
-                    await Tasks.Sleep(0); // the kernel took it all: let it fill
-                }
-
-                Assert.True(written < 256L << 20, "PauseWriting never came");
-            }
-
-            Assert.Equal(1, client.PauseCount);
-            int buffered = transport.GetWriteBufferSize();
-            Assert.InRange(buffered, 64 * 1024 + 1, 64 * 1024 + chunk.Length);
-            // Let the kernel drain the buffer? The peer never reads, so nothing moves and no resume comes.
-            for (int i = 0; i < 20; i++)
-            {
-                await Tasks.Sleep(0);
-            }
-
-            Assert.Equal(buffered, transport.GetWriteBufferSize());
-            Assert.Equal(0, client.ResumeCount);
-            transport.Abort();
-            await client.Lost;
-            server.AbortClients(); // its side never reads, so it would never see the RST
-        });
-    }
-
-    [Fact]
-    public void FlowControl_ResumesAtLowMark_WithCustomLimits()
-    {
-        Run(Backend, async loop =>
-        {
-            RecordingProtocol? serverSide = null;
-            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
-            serverSide!.Transport.PauseReading();
-            transport.SetWriteBufferLimits(high: 1000);
-            Assert.Equal((250, 1000), transport.GetWriteBufferLimits());
-            Assert.Throws<ArgumentOutOfRangeException>(() => transport.SetWriteBufferLimits(high: 10, low: 20));
-            long total = 0;
-            var chunk = new byte[64 * 1024];
-            while (!client.Paused.Done)
-            {
-                transport.Write(chunk);
-                total += chunk.Length;
-                if (!client.Paused.Done)
-                {
-                    await Tasks.Sleep(0);
-                }
-            }
-
-            Assert.False(client.Resumed.Done);
-            serverSide.Transport.ResumeReading();
-            Assert.True(await client.Resumed);
-            Assert.True(transport.GetWriteBufferSize() <= 250);
-            Assert.True(await serverSide.WaitBytes(loop, total));
-            Assert.Equal(1, client.PauseCount);
-            Assert.Equal(1, client.ResumeCount);
-            Assert.Empty(client.Errors);
-            transport.Close();
-            await client.Lost;
-        });
-    }
-
-    [Fact]
-    public void PauseReading_StopsDataReceived_ResumeDeliversIt()
-    {
-        Run(Backend, async loop =>
-        {
-            RecordingProtocol? serverSide = null;
-            await using var server = await loop.CreateServerAsync(() => serverSide = new RecordingProtocol(loop), s_loopback, 0);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-            Assert.True(await Eventually(() => serverSide is not null && serverSide.Made.Done));
-            var serverTransport = serverSide!.Transport;
-            serverTransport.PauseReading();
-            serverTransport.PauseReading(); // idempotent
-            Assert.False(serverTransport.IsReading);
-            transport.Write("while paused"u8);
-            var serverSocket = (Socket)serverTransport.GetExtraInfo("socket")!;
-            Assert.True(await Eventually(() => serverSocket.Available == "while paused".Length));
-            for (int i = 0; i < 10; i++)
-            {
-                await Tasks.Sleep(0);
-            }
-
-            Assert.Equal(0, serverSide.ReceivedCount);
-            serverTransport.ResumeReading();
-            Assert.True(serverTransport.IsReading);
-            Assert.True(await serverSide.WaitBytes(loop, "while paused".Length));
-            Assert.Equal("while paused"u8.ToArray(), serverSide.Received);
-            transport.Close();
-            Assert.Null(await serverSide.Lost);
-        });
-    }
-
-    [Fact]
     public void WritesAfterClose_AreDropped()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -355,7 +176,7 @@ public abstract class StreamTransportContractTests
     public void ThousandConcurrentConnections_AllEcho()
     {
         const int count = 1000;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { Backlog = 1024 });
             int port = PortOf(server);
@@ -384,7 +205,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ServerClose_WithIdleClients_CloseClientsGivesThemEof()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await EchoServer(loop);
             Assert.True(server.IsServing);
@@ -395,7 +216,7 @@ public abstract class StreamTransportContractTests
                 clients.Add(client);
             }
 
-            Assert.True(await Eventually(() => ((BaseEventLoop.SocketServer)server).ClientCount == 5));
+            Assert.True(await Eventually(() => Kind.ServerClients(server) == 5));
             server.Close();
             Assert.False(server.IsServing);
             Assert.Empty(server.Sockets);
@@ -417,7 +238,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void ServerClose_AbortClients_ResetsThem()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await EchoServer(loop);
             var clients = new List<RecordingProtocol>();
@@ -427,7 +248,7 @@ public abstract class StreamTransportContractTests
                 clients.Add(client);
             }
 
-            Assert.True(await Eventually(() => ((BaseEventLoop.SocketServer)server).ClientCount == 3));
+            Assert.True(await Eventually(() => Kind.ServerClients(server) == 3));
             server.Close();
             server.AbortClients();
             await server.WaitClosedAsync();
@@ -442,7 +263,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void Server_StartServingLater_AndServeForeverEndsOnClose()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
             Assert.False(server.IsServing);
@@ -460,26 +281,9 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
-    public void Server_NullHost_BindsIPv4AndIPv6()
-    {
-        Run(Backend, async loop =>
-        {
-            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), null, 0);
-            Assert.Contains(server.Sockets, s => s.AddressFamily == AddressFamily.InterNetwork);
-            Assert.Contains(server.Sockets, s => s.AddressFamily == AddressFamily.InterNetworkV6);
-            var v4 = server.Sockets.First(s => s.AddressFamily == AddressFamily.InterNetwork);
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", ((IPEndPoint)v4.LocalEndPoint!).Port);
-            transport.Write("x"u8);
-            Assert.True(await client.WaitBytes(loop, 1));
-            transport.Close();
-            await client.Lost;
-        });
-    }
-
-    [Fact]
     public void ProtocolFactoryThrows_SurfacesItsException()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var ex = await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
@@ -489,42 +293,9 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
-    public void ExistingConnectedSocket_IsWrapped()
-    {
-        Run(Backend, async loop =>
-        {
-            await using var server = await EchoServer(loop);
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-            await loop.SockConnectAsync(socket, new IPEndPoint(IPAddress.Loopback, PortOf(server)));
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), null, 0, new ConnectionOptions { Socket = socket });
-            transport.Write("wrapped"u8);
-            Assert.True(await client.WaitBytes(loop, 7));
-            transport.Close();
-            await client.Lost;
-            Assert.Throws<ObjectDisposedException>(() => socket.Send(new byte[1]));
-        });
-    }
-
-    [Fact]
-    public void HappyEyeballs_ConnectsToTheAddressThatListens()
-    {
-        Run(Backend, async loop =>
-        {
-            // "localhost" may resolve to ::1 and 127.0.0.1; only IPv4 listens, so any IPv6 attempt fails.
-            await using var server = await EchoServer(loop);
-            var options = new ConnectionOptions { HappyEyeballsDelay = 0.05 };
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "localhost", PortOf(server), options);
-            transport.Write("he"u8);
-            Assert.True(await client.WaitBytes(loop, 2));
-            transport.Close();
-            await client.Lost;
-        });
-    }
-
-    [Fact]
     public void BufferedProtocol_ReceivesIntoItsOwnBuffer()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await EchoServer(loop);
             var client = new BufferedRecorder(loop);
@@ -538,9 +309,8 @@ public abstract class StreamTransportContractTests
         });
     }
 
-    /// <summary>A peer that never reads: what it is sent stays in the kernel's buffers.</summary>
     /// <summary>A server whose first connection's protocol is returned once it is made; small receive window if it starts paused.</summary>
-    private static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> PeerServer(SelectorEventLoop loop, bool pauseReading)
+    private protected static async LoopTask<(Server Server, Future<RecordingProtocol> Peer)> PeerServer(BaseEventLoop loop, bool pauseReading)
     {
         var peer = loop.CreateFuture<RecordingProtocol>();
         var server = await loop.CreateServerAsync(() =>
@@ -558,7 +328,7 @@ public abstract class StreamTransportContractTests
     }
 
     /// <summary>Lines of sizes 0..<paramref name="maxSize"/> (some empty), from a seeded generator, and their concatenation.</summary>
-    private static List<ReadOnlyMemory<byte>> Lines(int seed, int count, int maxSize, MemoryStream expected)
+    private protected static List<ReadOnlyMemory<byte>> Lines(int seed, int count, int maxSize, MemoryStream expected)
     {
         var rng = new Random(seed);
         var lines = new List<ReadOnlyMemory<byte>>(count);
@@ -579,7 +349,7 @@ public abstract class StreamTransportContractTests
     [Fact]
     public void WriteLines_SocketTakesItAll_NothingIsBuffered()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (server, peerFuture) = await PeerServer(loop, pauseReading: false);
             await using (server)
@@ -603,49 +373,9 @@ public abstract class StreamTransportContractTests
     }
 
     [Fact]
-    public void WriteLines_PeerNotReading_BuffersWhatTheSocketRefuses_OrderKept()
-    {
-        Run(Backend, async loop =>
-        {
-            var (server, peerFuture) = await PeerServer(loop, pauseReading: true);
-            await using (server)
-            {
-                var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
-                var peer = await peerFuture;
-                var expected = new MemoryStream();
-                int seed = 0;
-                // Vectored writes until one is partial: the kernel took some, the transport buffered the rest.
-                while (transport.GetWriteBufferSize() == 0)
-                {
-                    transport.WriteLines(Lines(++seed, 70, 30_000, expected));
-                    Assert.True(expected.Length < 256L << 20, "the socket never filled");
-                }
-
-                // With a backlog, lines, plain writes and lines again queue behind it, in order.
-                transport.WriteLines(Lines(++seed, 10, 1000, expected));
-                transport.Write("plain write"u8);
-                expected.Write("plain write"u8);
-                transport.WriteLines(Lines(++seed, 100, 5000, expected));
-                Assert.True(client.Paused.Done, "the backlog is past the high-water mark");
-                peer.Transport.ResumeReading();
-                Assert.True(await client.Resumed);
-                transport.WriteEof();
-                Assert.True(await peer.Eof);
-                var received = peer.Received;
-                Assert.Equal(expected.Length, received.Length);
-                Assert.True(expected.ToArray().AsSpan().SequenceEqual(received), "the bytes arrived out of order");
-                transport.Close();
-                await client.Lost;
-                Assert.Empty(client.Errors);
-                Assert.Empty(peer.Errors);
-            }
-        });
-    }
-
-    [Fact]
     public void Server_NotServing_RefusesConnections_UntilStartServing()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0, new ServerOptions { StartServing = false });
             // Bound but not listening (asyncio listens in start_serving): refused, not left waiting in a backlog.
@@ -659,11 +389,6 @@ public abstract class StreamTransportContractTests
             transport.Close();
             await client.Lost;
         });
-    }
-
-    private sealed class NeverReads : Protocol
-    {
-        public override void ConnectionMade(IBaseTransport transport) => ((ITransport)transport).PauseReading();
     }
 
     private sealed class BufferedRecorder : IBufferedProtocol
@@ -704,12 +429,16 @@ public abstract class StreamTransportContractTests
     }
 }
 
-public sealed class EpollStreamTransportTests : StreamTransportContractTests
-{
-    public EpollStreamTransportTests() : base("epoll") { }
-}
+public sealed class EpollStreamTransportTests() : SocketStreamTransportContractTests(LoopKinds.Epoll);
 
-public sealed class PollStreamTransportTests : StreamTransportContractTests
-{
-    public PollStreamTransportTests() : base("poll") { }
-}
+public sealed class PollStreamTransportTests() : SocketStreamTransportContractTests(LoopKinds.Poll);
+
+/// <summary>
+/// Tulip.Testing's in-memory loop against the socket-free half of the contract: the fake behaves
+/// as the real loops do (STYLE §10), with no socket.
+/// </summary>
+/// <summary>
+/// Tulip.Testing's in-memory loop against the socket-free half of the contract: the fake behaves
+/// as the real loops do (STYLE §10), with no socket.
+/// </summary>
+public sealed class MemoryStreamTransportTests() : StreamTransportContractTests(LoopKinds.Memory);

@@ -187,14 +187,40 @@ internal sealed class WritePauses(List<string> errors)
     }
 }
 
-internal static class TestUtil
+internal static partial class TestUtil
 {
-    /// <summary>Runs <paramref name="body"/> on a new loop of <paramref name="backend"/>; cancels it after <paramref name="timeoutSeconds"/> so no test hangs.</summary>
-    public static void Run(string backend, Func<SelectorEventLoop, LoopTask> body, double timeoutSeconds = 60, List<ExceptionContext>? errors = null)
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new loop of <paramref name="kind"/>; cancels it after
+    /// <paramref name="timeoutSeconds"/> so no test hangs. Calls to the exception handler fail the
+    /// test, unless <paramref name="errors"/> is given to collect them.
+    /// </summary>
+    /// <remarks>
+    /// On a virtual-clock loop (<see cref="Tulip.Testing.TestEventLoop"/>) no timeout timer is armed:
+    /// that clock jumps to the next timer whenever nothing is ready, even while a .NET I/O completion
+    /// is on its way, so the timer would fire at once; the loop's own <c>IdleTimeout</c> ends a run
+    /// that would hang.
+    /// </remarks>
+    public static void Run(LoopKind kind, Func<BaseEventLoop, LoopTask> body, double timeoutSeconds = 60, List<ExceptionContext>? errors = null)
     {
-        using var loop = new SelectorEventLoop(backend);
+        using var loop = kind.Create();
         var unexpected = errors ?? new List<ExceptionContext>();
         loop.SetExceptionHandler((_, ctx) => unexpected.Add(ctx));
+        if (loop is Tulip.Testing.TestEventLoop)
+        {
+            loop.RunUntilComplete(() => body(loop));
+        }
+        else
+        {
+            RunWithTimeout(loop, body, timeoutSeconds);
+        }
+
+        if (errors is null)
+        {
+            Assert.True(unexpected.Count == 0, "exception handler called: " + string.Join("\n", unexpected));
+        }
+    }
+
+    private static void RunWithTimeout(BaseEventLoop loop, Func<BaseEventLoop, LoopTask> body, double timeoutSeconds) =>
         loop.RunUntilComplete(async () =>
         {
             var task = body(loop);
@@ -211,11 +237,6 @@ internal static class TestUtil
                 stopper.Cancel();
             }
         });
-        if (errors is null)
-        {
-            Assert.True(unexpected.Count == 0, "exception handler called: " + string.Join("\n", unexpected));
-        }
-    }
 
     /// <summary>A port nothing listens on: bound, then closed.</summary>
     public static int FreePort()
@@ -225,7 +246,9 @@ internal static class TestUtil
         return ((IPEndPoint)s.LocalEndPoint!).Port;
     }
 
-    public static int PortOf(Server server) => ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+    /// <summary>The port <paramref name="server"/> listens on: its first socket's, or the in-memory server's.</summary>
+    public static int PortOf(Server server) =>
+        server is Tulip.Testing.MemoryServer memory ? memory.Port : ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
 
     public static byte[] Pattern(int length)
     {

@@ -47,8 +47,9 @@ public sealed class TransportSeamTests
         Assert.False(b.Transports.TryGet<IFeature>(out _));
     }
 
-    [Fact]
-    public void Registry_Resolve_RegisteredWins_ElseFallbackChosenOnceAndKept()
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public void Registry_Resolve_RegisteredWins_ElseFallbackChosenOnceAndKept(string readinessKind)
     {
         using var loop = new TestEventLoop();
         int calls = 0;
@@ -66,10 +67,10 @@ public sealed class TransportSeamTests
         Assert.Equal("completion", loop.Transports.Resolve(fallback)!.Name);
         Assert.Equal(1, calls);
 
-        using var selector = new SelectorEventLoop("poll");
-        Assert.Equal("readiness", selector.Transports.Resolve(fallback)!.Name);
-        selector.Transports.Register<IFeature>(new Impl("third party"));
-        Assert.Equal("third party", selector.Transports.Resolve(fallback)!.Name);
+        using var readiness = LoopKinds.Named(readinessKind).Create();
+        Assert.Equal("readiness", readiness.Transports.Resolve(fallback)!.Name);
+        readiness.Transports.Register<IFeature>(new Impl("third party"));
+        Assert.Equal("third party", readiness.Transports.Resolve(fallback)!.Name);
     }
 
     [Fact]
@@ -82,13 +83,16 @@ public sealed class TransportSeamTests
         Assert.Contains("Transports.Register", ex.Message);
     }
 
-    [Fact]
-    public void Capabilities_SelectorIsReadiness_EveryBaseLoopIsCompletion()
+    /// <summary>Each kind is a readiness loop exactly when <see cref="LoopKind.Readiness"/> says so (the suites that need readiness are chosen by it).</summary>
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void Capabilities_ReadinessAsDeclared_EveryBaseLoopIsCompletion(string kind)
     {
-        using var epoll = new SelectorEventLoop("epoll");
+        var loopKind = LoopKinds.Named(kind);
+        using var loop = loopKind.Create();
         using var test = new TestEventLoop();
-        Assert.IsAssignableFrom<IReadinessEventLoop>(epoll);
-        Assert.IsAssignableFrom<ICompletionEventLoop>(epoll);
+        Assert.Equal(loopKind.Readiness, loop is IReadinessEventLoop);
+        Assert.IsAssignableFrom<ICompletionEventLoop>(loop);
         Assert.False(test is IReadinessEventLoop);
         Assert.IsAssignableFrom<ICompletionEventLoop>(test);
     }
@@ -110,12 +114,14 @@ public sealed class TransportSeamTests
         Assert.True(PipeTestNative.IsOpen(pipe.ReadFd)); // a raw fd refused by the factory is given back, not closed
     }
 
-    [Fact]
-    public void ReadinessLoop_SetReaderWithReusableHandle_RearmsAndRejectsCancelledHandles()
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public void ReadinessLoop_SetReaderWithReusableHandle_RearmsAndRejectsCancelledHandles(string readinessKind)
     {
-        using var loop = new SelectorEventLoop("epoll");
+        var kind = LoopKinds.Named(readinessKind);
+        using var loop = kind.Create();
         using var pipe = new NativePipe();
-        IReadinessEventLoop readiness = loop;
+        var readiness = Assert.IsAssignableFrom<IReadinessEventLoop>(loop);
         int runs = 0;
         var handle = readiness.CreateIoHandle(static box => box.Value++, new StrongBox<int>());
         loop.RunUntilComplete(async () =>
@@ -140,7 +146,7 @@ public sealed class TransportSeamTests
             runs = counter.Value;
         });
         Assert.True(runs >= 2);
-        Assert.Equal(0, loop.RegistrationCount);
+        Assert.Equal(0, kind.Registrations(loop));
         handle.Cancel();
     }
 
@@ -159,10 +165,11 @@ public sealed class TransportSeamTests
         Assert.Equal(["after the calls", "int 7 True", "void True"], log);
     }
 
-    [Fact]
-    public void WhenCompleted_AsynchronousCompletion_RunsOnTheLoopThread_WithItsErrorOrResult()
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void WhenCompleted_AsynchronousCompletion_RunsOnTheLoopThread_WithItsErrorOrResult(string kind)
     {
-        using var loop = new SelectorEventLoop("poll");
+        using var loop = LoopKinds.Named(kind).Create();
         loop.RunUntilComplete(async () =>
         {
             int loopThread = Environment.CurrentManagedThreadId;
@@ -184,10 +191,11 @@ public sealed class TransportSeamTests
         });
     }
 
-    [Fact]
-    public void WhenCompleted_AfterTheLoopClosed_IsDropped()
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void WhenCompleted_AfterTheLoopClosed_IsDropped(string kind)
     {
-        var loop = new SelectorEventLoop("poll");
+        var loop = LoopKinds.Named(kind).Create();
         var pending = new TaskCompletionSource<int>();
         int called = 0;
         loop.RunUntilComplete(async () =>

@@ -53,8 +53,7 @@ public sealed class UdpEchoServerScriptTests
     }
 
     [Theory]
-    [InlineData("epoll")]
-    [InlineData("poll")]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
     public void Script_EchoesEachDatagramToItsSender_AndKeepsServing(string backend)
     {
         int port = FreeUdpPort();
@@ -66,7 +65,7 @@ public sealed class UdpEchoServerScriptTests
         try
         {
             var target = new IPEndPoint(IPAddress.Loopback, port);
-            Run(backend, async loop =>
+            Run(LoopKinds.Named(backend), async loop =>
             {
                 // The first run builds the sample: send until the server answers (the build may take minutes under load).
                 var (client, pc) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);

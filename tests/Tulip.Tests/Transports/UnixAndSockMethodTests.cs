@@ -6,11 +6,11 @@ using static Tulip.Tests.Transports.TestUtil;
 namespace Tulip.Tests.Transports;
 
 /// <summary>UNIX stream sockets and the wrapped socket methods, on every backend.</summary>
-public abstract class UnixAndSockMethodTests
+public abstract class UnixAndSockMethodTests : LoopSuite
 {
-    protected UnixAndSockMethodTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected UnixAndSockMethodTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static string TempSocketPath() => Path.Combine(Path.GetTempPath(), $"tulip-{Guid.NewGuid():N}.sock");
 
@@ -18,7 +18,7 @@ public abstract class UnixAndSockMethodTests
     public void UnixServerAndConnection_EchoAndCleanUp()
     {
         string path = TempSocketPath();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await loop.CreateUnixServerAsync(static () => new EchoProtocol(), path);
             Assert.True(File.Exists(path));
@@ -49,7 +49,7 @@ public abstract class UnixAndSockMethodTests
         File.WriteAllText(regular, "keep me");
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 Assert.True(File.Exists(path));
                 await using (var server = await loop.CreateUnixServerAsync(static () => new EchoProtocol(), path))
@@ -85,7 +85,7 @@ public abstract class UnixAndSockMethodTests
         listener.Blocking = false;
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 var connects = new List<LoopTask<(ITransport Transport, RecordingProtocol Protocol)>>();
                 for (int i = 0; i < clients; i++)
@@ -137,7 +137,7 @@ public abstract class UnixAndSockMethodTests
     [Fact]
     public void UnixConnection_NoServer_Throws()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             await Assert.ThrowsAsync<SocketException>(async () =>
                 await loop.CreateUnixConnectionAsync(() => new RecordingProtocol(loop), TempSocketPath()));
@@ -147,7 +147,7 @@ public abstract class UnixAndSockMethodTests
     [Fact]
     public void SockMethods_ConnectAcceptSendAllRecv()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -179,27 +179,27 @@ public abstract class UnixAndSockMethodTests
     [Fact]
     public void SockRecv_Cancelled_RemovesTheReader()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             listener.Listen(10);
             listener.Blocking = false;
-            int registrations = loop.RegistrationCount;
+            int registrations = Kind.Registrations(loop);
             using var cts = new CancellationTokenSource();
             var accepting = loop.SockAcceptAsync(listener, cts.Token);
             await Tasks.Sleep(0);
-            Assert.Equal(registrations + 1, loop.RegistrationCount);
+            Assert.Equal(registrations + 1, Kind.Registrations(loop));
             cts.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await accepting);
-            Assert.Equal(registrations, loop.RegistrationCount);
+            Assert.Equal(registrations, Kind.Registrations(loop));
         });
     }
 
     [Fact]
     public void SockConnect_Refused_Throws()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
             var ex = await Assert.ThrowsAsync<SocketException>(async () => await loop.SockConnectAsync(client, new IPEndPoint(IPAddress.Loopback, FreePort())));
@@ -212,7 +212,7 @@ public abstract class UnixAndSockMethodTests
     [Fact]
     public void SockSendToRecvFrom_Udp()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             using var a = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
             using var b = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
@@ -234,7 +234,7 @@ public abstract class UnixAndSockMethodTests
         File.WriteAllBytes(file, content);
         try
         {
-            Run(Backend, async loop =>
+            Run(Kind, async loop =>
             {
                 using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -265,12 +265,6 @@ public abstract class UnixAndSockMethodTests
     }
 }
 
-public sealed class EpollUnixAndSockMethodTests : UnixAndSockMethodTests
-{
-    public EpollUnixAndSockMethodTests() : base("epoll") { }
-}
+public sealed class EpollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Epoll);
 
-public sealed class PollUnixAndSockMethodTests : UnixAndSockMethodTests
-{
-    public PollUnixAndSockMethodTests() : base("poll") { }
-}
+public sealed class PollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Poll);

@@ -1,0 +1,138 @@
+using Microsoft.Extensions.Logging;
+using Tulip.Testing;
+
+namespace Tulip.Tests;
+
+/// <summary>
+/// One kind of event loop the contract suites run on: a name for test output, a factory, and the
+/// few probes into the loop that some tests need (what it holds, what it watches), so that the
+/// suites see the loop only through <see cref="BaseEventLoop"/> (public API) and capabilities such
+/// as <see cref="IReadinessEventLoop"/>, never through the concrete type.
+/// </summary>
+/// <remarks>
+/// A probe a kind does not give throws <see cref="NotSupportedException"/> naming it, so a test that
+/// needs it fails on that kind (it does not pass by doing nothing).
+/// </remarks>
+public sealed class LoopKind
+{
+    private readonly Func<ILoggerFactory?, BaseEventLoop> _create;
+    private readonly Func<BaseEventLoop, int[]>? _ownFds;
+    private readonly Func<BaseEventLoop, int>? _registrations;
+    private readonly Action<BaseEventLoop, bool>? _useNativeSendFile;
+    private readonly Func<Server, int>? _serverClients;
+
+    /// <summary>Describes a loop kind.</summary>
+    /// <param name="name">Short name shown in test output and accepted by <see cref="LoopKinds.Named"/>.</param>
+    /// <param name="create">Makes a new, open loop of this kind.</param>
+    /// <param name="readiness">Whether its loops are <see cref="IReadinessEventLoop"/>s (fd
+    /// readiness): the suites that need it run only on such kinds (<see cref="LoopKinds.ReadinessNames"/>).
+    /// <c>LoopKindsTests</c> checks the declaration against a loop.</param>
+    /// <param name="ownFds">The fds a loop of this kind holds itself (its multiplexer, its wake-up),
+    /// which <see cref="BaseEventLoop.Close"/> must release.</param>
+    /// <param name="registrations">How much I/O the loop is watching for someone: fds registered with
+    /// a selector, operations outstanding on a completion loop. Back to where it was once the
+    /// transports and calls that used it are gone.</param>
+    /// <param name="useNativeSendFile">Turns the kernel's zero-copy file send on or off, so the
+    /// fallback (read and write) runs on files the kernel would send natively.</param>
+    /// <param name="serverClients">How many connections a server of this kind holds (accepted, not yet lost).</param>
+    public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
+        Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(create);
+        Name = name;
+        Readiness = readiness;
+        _create = create;
+        _ownFds = ownFds;
+        _registrations = registrations;
+        _useNativeSendFile = useNativeSendFile;
+        _serverClients = serverClients;
+    }
+
+    /// <summary>Short name: "epoll", "poll", ...</summary>
+    public string Name { get; }
+
+    /// <summary>Whether its loops are <see cref="IReadinessEventLoop"/>s.</summary>
+    public bool Readiness { get; }
+
+    /// <summary>Makes a new loop of this kind; the caller closes it.</summary>
+    public BaseEventLoop Create(ILoggerFactory? loggerFactory = null) => _create(loggerFactory);
+
+    /// <summary>The fds <paramref name="loop"/> (made by <see cref="Create"/>) holds itself.</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int[] OwnFds(BaseEventLoop loop) => (_ownFds ?? throw Missing("ownFds"))(loop);
+
+    /// <summary>How much I/O <paramref name="loop"/> is watching (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int Registrations(BaseEventLoop loop) => (_registrations ?? throw Missing("registrations"))(loop);
+
+    /// <summary>Turns <paramref name="loop"/>'s native file send on or off (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public void UseNativeSendFile(BaseEventLoop loop, bool native) => (_useNativeSendFile ?? throw Missing("useNativeSendFile"))(loop, native);
+
+    /// <summary>How many connections <paramref name="server"/> (made by a loop of this kind) holds (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int ServerClients(Server server) => (_serverClients ?? throw Missing("serverClients"))(server);
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    /// <summary>
+    /// The kind called <paramref name="name"/>: keeps the older bindings by selector name
+    /// (<c>base("epoll")</c>) compiling against suites that now take a <see cref="LoopKind"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No kind has that name.</exception>
+    public static implicit operator LoopKind(string name) => LoopKinds.Named(name);
+
+    private NotSupportedException Missing(string probe) =>
+        new($"Loop kind '{Name}' gives no {probe} probe: add it to its entry in tests/Tulip.Tests/LoopKinds.cs.");
+}
+
+/// <summary>
+/// The loop kinds every contract suite runs on, in one place. Running the suites on a new loop:
+/// add its <see cref="LoopKind"/> here and to <see cref="All"/>; <c>LoopKindsTests</c> then names
+/// each suite that still lacks a binding for it (one line per suite:
+/// <c>public sealed class XxxStreamTransportTests() : StreamTransportContractTests(LoopKinds.Xxx);</c>).
+/// Suites written as theories over <see cref="Names"/> pick the new kind up by themselves.
+/// </summary>
+/// <remarks>
+/// This file is the one place outside the selector's own tests that names
+/// <see cref="SelectorEventLoop"/>: what is selector-specific about a kind (its own fds, its
+/// registrations, its sendfile switch, its servers' clients) is said here, so the suites need not know.
+/// </remarks>
+public static class LoopKinds
+{
+    /// <summary>The selector loop over epoll(7).</summary>
+    public static LoopKind Epoll { get; } = Selector("epoll");
+
+    /// <summary>The selector loop over poll(2).</summary>
+    public static LoopKind Poll { get; } = Selector("poll");
+
+    /// <summary>
+    /// Tulip.Testing's in-memory loop (virtual clock, connections joined in memory, no fd). A fake, so
+    /// not in <see cref="All"/>: it is bound only to the suites whose tests need no real socket.
+    /// </summary>
+    public static LoopKind Memory { get; } = new("memory", static lf => new MemoryEventLoop(loggerFactory: lf), readiness: false,
+        ownFds: static _ => [], registrations: static _ => 0, serverClients: static server => ((MemoryServer)server).Clients.Count);
+
+    /// <summary>Every real loop: each contract suite is bound to each of these.</summary>
+    public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll];
+
+    /// <summary>The names of <see cref="All"/>, as theory data (<c>[MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]</c>).</summary>
+    public static TheoryData<string> Names => new(All.Select(k => k.Name));
+
+    /// <summary>The names of the kinds in <see cref="All"/> with fd readiness, as theory data: for tests of <see cref="IReadinessEventLoop"/>.</summary>
+    public static TheoryData<string> ReadinessNames => new(All.Where(k => k.Readiness).Select(k => k.Name));
+
+    /// <summary>The kind called <paramref name="name"/> (in <see cref="All"/> or <see cref="Memory"/>).</summary>
+    /// <exception cref="ArgumentException">No kind has that name; the message lists the known ones.</exception>
+    public static LoopKind Named(string name) =>
+        All.Append(Memory).FirstOrDefault(k => k.Name == name)
+        ?? throw new ArgumentException($"No loop kind is called '{name}'; known kinds: {string.Join(", ", All.Append(Memory).Select(k => k.Name))}.", nameof(name));
+
+    private static LoopKind Selector(string selector) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
+        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
+        registrations: static loop => ((SelectorEventLoop)loop).RegistrationCount,
+        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
+        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount);
+}

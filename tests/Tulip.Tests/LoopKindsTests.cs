@@ -1,0 +1,105 @@
+using System.Reflection;
+
+namespace Tulip.Tests;
+
+/// <summary>
+/// The binding of suites to loop kinds: every contract suite (an abstract <see cref="LoopSuite"/>)
+/// runs on every kind of <see cref="LoopKinds.All"/>, so a kind added there is named, with each
+/// suite that still lacks it, until it has joined them all.
+/// </summary>
+public sealed class LoopKindsTests
+{
+    [Fact]
+    public void EverySuiteIsBoundToEveryLoopKind()
+    {
+        var types = typeof(LoopSuite).Assembly.GetTypes();
+        var suites = types.Where(t => t.IsAbstract && t.IsSubclassOf(typeof(LoopSuite))).ToList();
+        Assert.NotEmpty(suites);
+        var bindings = types.Where(t => !t.IsAbstract && t.IsSubclassOf(typeof(LoopSuite)))
+            .Select(t => (Type: t, Kind: KindOf(t)))
+            .ToList();
+        var missing = new List<string>();
+        foreach (var suite in suites)
+        {
+            foreach (var kind in LoopKinds.All)
+            {
+                if (!bindings.Any(b => b.Type.IsSubclassOf(suite) && b.Kind == kind))
+                {
+                    missing.Add($"{suite.Name} has no binding for loop kind '{kind.Name}': add one line beside its others, " +
+                        $"such as 'public sealed class {Capitalized(kind.Name)}{suite.Name.Replace("ContractTests", "Tests", StringComparison.Ordinal)}() : {suite.Name}(LoopKinds.{Capitalized(kind.Name)});'");
+                }
+            }
+        }
+
+        Assert.True(missing.Count == 0, string.Join("\n", missing));
+    }
+
+    [Fact]
+    public void EveryBindingIsSealedAndDerivesFromASuite()
+    {
+        var loose = typeof(LoopSuite).Assembly.GetTypes()
+            .Where(t => !t.IsAbstract && t.IsSubclassOf(typeof(LoopSuite)) && (!t.IsSealed || t.BaseType == typeof(LoopSuite)))
+            .Select(t => t.Name)
+            .ToList();
+        Assert.True(loose.Count == 0, "bindings must be sealed subclasses of an abstract suite: " + string.Join(", ", loose));
+    }
+
+    [Fact]
+    public void Names_AreUnique_AndEachNamesItsKind()
+    {
+        var kinds = LoopKinds.All.Append(LoopKinds.Memory).ToList();
+        Assert.Equal(kinds.Count, kinds.Select(k => k.Name).Distinct(StringComparer.Ordinal).Count());
+        Assert.All(kinds, k => Assert.Same(k, LoopKinds.Named(k.Name)));
+        Assert.Equal(LoopKinds.All.Select(k => k.Name), ((IEnumerable<object[]>)LoopKinds.Names).Select(row => (string)row[0]));
+    }
+
+    [Fact]
+    public void Named_UnknownName_FailsWithTheKnownOnes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => LoopKinds.Named("kqueue"));
+        Assert.Contains("'kqueue'", ex.Message);
+        Assert.All(LoopKinds.All, k => Assert.Contains(k.Name, ex.Message));
+    }
+
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void Create_GivesANewOpenLoopEachTime(string name)
+    {
+        var kind = LoopKinds.Named(name);
+        using var a = kind.Create();
+        using var b = kind.Create();
+        Assert.NotSame(a, b);
+        Assert.False(a.IsClosed);
+        Assert.Equal(10, a.RunUntilComplete(async () =>
+        {
+            await Tasks.Sleep(0);
+            return 10;
+        }));
+    }
+
+    /// <summary>The older binding by selector name still works, for suites written that way.</summary>
+    [Fact]
+    public void OlderBindingByName_ResolvesThroughTheList()
+    {
+        LoopKind kind = "poll";
+        Assert.Same(LoopKinds.Poll, kind);
+        string? selector = null;
+        Transports.TestUtil.Run("poll", async loop =>
+        {
+            selector = loop.SelectorName;
+            await Tasks.Sleep(0);
+        });
+        Assert.Equal("poll", selector);
+        Assert.Throws<ArgumentException>(() => Transports.TestUtil.Run("memory", _ => throw new InvalidOperationException("not run")));
+    }
+
+    /// <summary>The kind a binding runs its suite on: its constructor only stores what it is given.</summary>
+    private static LoopKind KindOf(Type binding)
+    {
+        var constructor = binding.GetConstructors().Single();
+        var suite = (LoopSuite)constructor.Invoke(new object?[constructor.GetParameters().Length]);
+        return suite.Kind;
+    }
+
+    private static string Capitalized(string name) => char.ToUpperInvariant(name[0]) + name[1..];
+}
