@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 
@@ -249,49 +250,57 @@ internal sealed class SelectorServer : Server
     {
         // asyncio accepts up to backlog connections per readiness event, so a flood drains quickly
         // without starving the other callbacks of the iteration.
+        // accept4(2) on the fd, not Socket.Accept: the connection gets a non-blocking fd in a 32-byte
+        // handle and no Socket (docs/PERFORMANCE.md, "Memory per idle connection").
         for (int i = 0; i < _options.Backlog && _sockets is not null; i++)
         {
-            Socket connection;
-            try
+            var connection = SocketAccept.Accept(listener.Fd, listener.EndPoint, out EndPoint? peer, out int errno);
+            if (connection is null)
             {
-                connection = listener.Socket.Accept();
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted
-                or SocketError.ConnectionAborted or SocketError.ConnectionReset)
-            {
-                return;
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
-            {
-                _loop.CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
+                if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR or Interop.Errno.ECONNABORTED or Interop.Errno.ECONNRESET)
                 {
-                    Exception = ex,
+                    return;
+                }
+
+                string operation = $"accept4(fd {listener.Fd})";
+                if (errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.ENOBUFS or Interop.Errno.ENOMEM)
+                {
+                    var code = errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE ? SocketError.TooManyOpenSockets : SocketError.NoBufferSpaceAvailable;
+                    _loop.CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
+                    {
+                        Exception = new SocketException((int)code, Interop.GetExceptionForErrno(errno, operation).Message),
+                        Socket = listener.Socket,
+                    });
+                    listener.RestAndRetry();
+                    return;
+                }
+
+                _loop.CallExceptionHandler(new ExceptionContext("Error on socket.accept()")
+                {
+                    Exception = Interop.GetSocketExceptionForErrno(errno, operation),
                     Socket = listener.Socket,
                 });
-                listener.RestAndRetry();
-                return;
-            }
-            catch (Exception ex)
-            {
-                _loop.CallExceptionHandler(new ExceptionContext("Error on socket.accept()") { Exception = ex, Socket = listener.Socket });
                 return;
             }
 
-            AcceptConnection(connection);
+            AcceptConnection(connection, listener, peer);
         }
     }
 
-    private void AcceptConnection(Socket connection)
+    private void AcceptConnection(SocketFdHandle connection, Listener listener, EndPoint? peer)
     {
         IBaseProtocol protocol;
+        EndPoint? local;
+        int fd = (int)connection.DangerousGetHandle();
         try
         {
-            connection.Blocking = false;
-            if (_options.NoDelay && connection.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+            if (_options.NoDelay && listener.Socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6
+                && Interop.SetSockOptInt(fd, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1) != 0)
             {
-                connection.NoDelay = true;
+                throw Interop.GetSocketExceptionForErrno(Interop.GetLastErrno(), $"setsockopt(fd {fd}, TCP_NODELAY)");
             }
 
+            local = SocketAccept.LocalEndPoint(fd, listener.EndPoint);
             protocol = _protocolFactory();
         }
         catch (Exception ex)
@@ -300,14 +309,14 @@ internal sealed class SelectorServer : Server
             _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
             {
                 Exception = ex,
-                Socket = connection,
+                Socket = connection, // the accepted fd's (now closed) handle: no Socket is made for it
             });
             return;
         }
 
         try
         {
-            _ = new SelectorSocketTransport(_loop, connection, protocol, null, this);
+            _ = new SelectorSocketTransport(_loop, connection, local, peer, protocol, this);
         }
         catch (Exception ex)
         {
@@ -321,13 +330,14 @@ internal sealed class SelectorServer : Server
         }
     }
 
-    /// <summary>One listening socket: its fd, reader handle and retry timer.</summary>
+    /// <summary>One listening socket: its fd, bound address, reader handle and retry timer.</summary>
     private sealed class Listener
     {
         private readonly SelectorServer _server;
         private readonly int _fd;
         private readonly StateHandle<Listener> _handle;
         private TimerHandle? _retry;
+        private EndPoint? _endPoint;
 
         public Listener(SelectorServer server, Socket socket)
         {
@@ -338,6 +348,11 @@ internal sealed class SelectorServer : Server
         }
 
         public Socket Socket { get; }
+
+        public int Fd => _fd;
+
+        /// <summary>The address the socket is bound to: the accepted connections' "sockname" (unless a wildcard), and the kind of end point their addresses are.</summary>
+        public EndPoint EndPoint => _endPoint ??= Socket.LocalEndPoint!;
 
         public void Resume()
         {

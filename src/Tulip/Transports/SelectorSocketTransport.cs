@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Generic;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
@@ -48,8 +49,10 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     private bool _lostDeferred;
     private Exception? _lostDeferredError;
 
+    private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
+
     internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, SelectorServer? server)
-        : base(loop, socket, "socket.send() raised exception: the transport is closed, the write was dropped.")
+        : base(loop, socket, DroppedWriteWarning)
     {
         _server = server;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
@@ -57,6 +60,19 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         SetProtocol(protocol);
         server?.Attach(this);
         ScheduleStart(waiter);
+    }
+
+    /// <summary>A transport for a connection accepted with accept4(2): its fd's handle, with no <see cref="Socket"/> (made only if asked for).</summary>
+    internal SelectorSocketTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, IBaseProtocol protocol,
+        SelectorServer server)
+        : base(loop, handle, sockname, peername, DroppedWriteWarning)
+    {
+        _server = server;
+        _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
+        _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
+        SetProtocol(protocol);
+        server.Attach(this);
+        ScheduleStart(null);
     }
 
     /// <inheritdoc/>
@@ -110,18 +126,18 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     {
         if (_connLost == 0 && !_socketClosed)
         {
-            try
-            {
-                // SO_LINGER {on, 0}: close(2) sends RST and drops unsent data.
-                _socket.LingerState = new LingerOption(true, 0);
-            }
-            catch (SocketException)
-            {
-                // The connection is already broken: nothing to reset.
-            }
+            // SO_LINGER {on, 0}: close(2) sends RST and drops unsent data. A failure means the
+            // connection is already broken: nothing to reset.
+            SetLingerReset();
         }
 
         ForceClose(null);
+    }
+
+    private unsafe void SetLingerReset()
+    {
+        var linger = new Interop.Linger { OnOff = 1, Seconds = 0 };
+        Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_LINGER, &linger, (uint)sizeof(Interop.Linger));
     }
 
     /// <inheritdoc/>
@@ -665,13 +681,11 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
 
         _eofSent = true;
-        try
+        // shutdown(2) on the fd, as Socket.Shutdown did: ENOTCONN (the connection already reached
+        // CLOSE) is no error for a socket that was connected, as .NET and Winsock treat it.
+        if (Interop.Shutdown(_fd, Interop.SHUT_WR) != 0 && Interop.GetLastErrno() is int errno && errno != Interop.Errno.ENOTCONN)
         {
-            _socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (SocketException ex)
-        {
-            FatalError(ex, "Fatal error on shutdown(SHUT_WR)");
+            FatalError(ErrnoException(errno, "shutdown(SHUT_WR)"), "Fatal error on shutdown(SHUT_WR)");
         }
     }
 

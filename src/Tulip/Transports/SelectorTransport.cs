@@ -1,6 +1,7 @@
 using System;
-using System.Collections.Generic;
+using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 
 namespace Tulip;
@@ -8,7 +9,8 @@ namespace Tulip;
 /// <summary>
 /// What the selector loop's socket transports share: asyncio's <c>_SelectorTransport</c>, the base of
 /// <see cref="SelectorSocketTransport"/> (streams) and <see cref="SelectorDatagramTransport"/>.
-/// It owns the socket and its fd, the extra info, the state flags, the write-side
+/// It owns the socket's fd (a <see cref="System.Net.Sockets.Socket"/>, or for an accepted connection
+/// only its handle), the extra info, the state flags, the write-side
 /// <see cref="WriteFlowControl"/>, and the way a connection ends: <see cref="Close"/>,
 /// <see cref="Abort"/>, <see cref="FatalError"/>, and ConnectionLost scheduled once, after which the
 /// socket is closed.
@@ -35,10 +37,17 @@ internal abstract class SelectorTransport : IBaseTransport
     private static readonly Action<object?, object?> s_connectionLost = static (t, e) => ((SelectorTransport)t!).CallConnectionLost((Exception?)e);
 
     private protected readonly SelectorEventLoop _loop;
-    private protected readonly Socket _socket;
     private protected readonly int _fd;
     private protected readonly WriteFlowControl _flow;
-    private readonly Dictionary<string, object?> _extra;
+    // The fd's owner: _ownedSocket's handle, or (an accepted connection) a SocketFdHandle alone.
+    private readonly SafeHandle _handle;
+    private readonly Socket? _ownedSocket;
+    // Accepted connections: the Socket over the fd, made on first request; it does not own the fd.
+    private Socket? _socketView;
+    // The extra info, in fields rather than a dictionary: a Dictionary<string, object?> of three
+    // entries was 216 B per connection (docs/PERFORMANCE.md, "Memory per idle connection").
+    private readonly EndPoint? _sockname;
+    private readonly EndPoint? _peername;
     private readonly string _droppedWriteWarning;
 
     private protected IBaseProtocol _protocol = null!;
@@ -53,29 +62,56 @@ internal abstract class SelectorTransport : IBaseTransport
     /// <param name="socket">The socket, non-blocking.</param>
     /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
     private protected SelectorTransport(SelectorEventLoop loop, Socket socket, string droppedWriteWarning)
+        : this(loop, socket.SafeHandle, socket, LocalEndPointOf(socket), RemoteEndPointOf(socket), droppedWriteWarning)
+    {
+    }
+
+    /// <summary>Takes ownership of <paramref name="handle"/>, an accepted connection's fd with no <see cref="System.Net.Sockets.Socket"/> made for it.</summary>
+    /// <param name="loop">The loop the transport runs on.</param>
+    /// <param name="handle">The fd, non-blocking.</param>
+    /// <param name="sockname">The local address ("sockname"), or null.</param>
+    /// <param name="peername">The peer's address ("peername"), or null.</param>
+    /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
+    private protected SelectorTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, string droppedWriteWarning)
+        : this(loop, handle, null, sockname, peername, droppedWriteWarning)
+    {
+    }
+
+    private SelectorTransport(SelectorEventLoop loop, SafeHandle handle, Socket? socket, EndPoint? sockname, EndPoint? peername, string droppedWriteWarning)
     {
         _loop = loop;
-        _socket = socket;
-        _fd = checked((int)socket.Handle);
+        _handle = handle;
+        _ownedSocket = socket;
+        _fd = checked((int)handle.DangerousGetHandle());
         _droppedWriteWarning = droppedWriteWarning;
         _flow = new WriteFlowControl(loop, this);
-        _extra = new Dictionary<string, object?>(3) { ["socket"] = socket };
+        _sockname = sockname;
+        _peername = peername;
+    }
+
+    private static EndPoint? LocalEndPointOf(Socket socket)
+    {
         try
         {
-            _extra["sockname"] = socket.LocalEndPoint;
+            return socket.LocalEndPoint;
         }
         catch (SocketException)
         {
             // Not bound (a datagram socket binds on its first send): asyncio leaves the key out too.
+            return null;
         }
+    }
 
+    private static EndPoint? RemoteEndPointOf(Socket socket)
+    {
         try
         {
-            _extra["peername"] = socket.RemoteEndPoint;
+            return socket.RemoteEndPoint;
         }
         catch (SocketException)
         {
             // Not connected, or (ENOTCONN) the peer already went away: GetExtraInfo gives the default.
+            return null;
         }
     }
 
@@ -85,8 +121,12 @@ internal abstract class SelectorTransport : IBaseTransport
     /// <summary>The loop this transport belongs to.</summary>
     internal SelectorEventLoop Loop => _loop;
 
-    /// <summary>The socket (owned by the transport).</summary>
-    internal Socket Socket => _socket;
+    /// <summary>
+    /// The socket: the one the transport was made from (it owns the fd), or for an accepted connection
+    /// a <see cref="System.Net.Sockets.Socket"/> over the fd made on first request, which does not own it
+    /// (disposing it leaves the connection open) and is disposed when the transport closes.
+    /// </summary>
+    internal Socket Socket => _ownedSocket ?? (_socketView ??= MakeSocketView());
 
     /// <summary>Whether data is waiting in the write buffer (Close then waits for it to be sent).</summary>
     private protected abstract bool HasPendingWrites { get; }
@@ -95,8 +135,20 @@ internal abstract class SelectorTransport : IBaseTransport
     private protected string StateName => _socketClosed ? "closed" : _closing ? "closing" : "open";
 
     /// <inheritdoc/>
-    public object? GetExtraInfo(string name, object? defaultValue = null) =>
-        _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
+    public object? GetExtraInfo(string name, object? defaultValue = null) => name switch
+    {
+        "socket" => _ownedSocket ?? (_socketClosed ? _socketView ?? defaultValue : Socket),
+        "sockname" => _sockname ?? defaultValue,
+        "peername" => _peername ?? defaultValue,
+        _ => defaultValue,
+    };
+
+    private Socket MakeSocketView()
+    {
+        ObjectDisposedException.ThrowIf(_socketClosed, this);
+        // The fd is already non-blocking; Blocking = false only tells the Socket so.
+        return new Socket(new SafeSocketHandle(_fd, ownsHandle: false)) { Blocking = false };
+    }
 
     /// <inheritdoc/>
     public abstract void SetProtocol(IBaseProtocol protocol);
@@ -266,7 +318,16 @@ internal abstract class SelectorTransport : IBaseTransport
         _loop.SetReader(_fd, null, cancelReplaced: false);
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         DropBuffer();
-        _socket.Dispose();
+        if (_ownedSocket is not null)
+        {
+            _ownedSocket.Dispose();
+        }
+        else
+        {
+            // The view first: it does not own the fd, and must not outlive it.
+            _socketView?.Dispose();
+            _handle.Dispose();
+        }
     }
 
     /// <summary>A write after close is dropped (asyncio); after a few, each further one is logged.</summary>
