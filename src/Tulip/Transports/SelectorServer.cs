@@ -27,7 +27,12 @@ internal sealed class SelectorServer : Server
     private readonly Func<IBaseProtocol> _protocolFactory;
     private readonly ServerOptions _options;
     private readonly Listener[] _listeners;
-    private readonly HashSet<SelectorSocketTransport> _clients = new();
+    // The connections accepted and not yet lost: a list threaded through the transports
+    // (SelectorSocketTransport.PreviousClient/NextClient), so a client costs two fields instead of a
+    // HashSet entry and its share of the outgrown arrays the set leaves on the large object heap
+    // (docs/PERFORMANCE.md, "Memory per idle connection").
+    private SelectorSocketTransport? _firstClient;
+    private int _clientCount;
     private readonly List<Future<VoidResult>> _waiters = new();
     private readonly string? _unixPath;
     private readonly ulong _unixInode;
@@ -64,7 +69,7 @@ internal sealed class SelectorServer : Server
     public override bool IsServing => _serving;
 
     /// <summary>Connections accepted and not yet lost (for tests and diagnostics).</summary>
-    internal int ClientCount => _clients.Count;
+    internal int ClientCount => _clientCount;
 
     /// <inheritdoc/>
     /// <remarks>
@@ -147,7 +152,7 @@ internal sealed class SelectorServer : Server
 
         RemoveUnixSocketFile();
         _serveForever?.TrySetResult(default);
-        if (_clients.Count == 0)
+        if (_clientCount == 0)
         {
             WakeWaiters();
         }
@@ -174,7 +179,7 @@ internal sealed class SelectorServer : Server
     /// <inheritdoc/>
     public override async LoopTask WaitClosedAsync(CancellationToken cancellationToken = default)
     {
-        if (_sockets is null && _clients.Count == 0)
+        if (_sockets is null && _clientCount == 0)
         {
             return;
         }
@@ -193,13 +198,53 @@ internal sealed class SelectorServer : Server
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"<Server sockets={Sockets.Count} serving={_serving} clients={_clients.Count}>";
+    public override string ToString() => $"<Server sockets={Sockets.Count} serving={_serving} clients={_clientCount}>";
 
-    internal void Attach(SelectorSocketTransport transport) => _clients.Add(transport);
+    internal void Attach(SelectorSocketTransport transport)
+    {
+        if (transport.IsServerClient)
+        {
+            return;
+        }
+
+        transport.IsServerClient = true;
+        transport.PreviousClient = null;
+        transport.NextClient = _firstClient;
+        if (_firstClient is not null)
+        {
+            _firstClient.PreviousClient = transport;
+        }
+
+        _firstClient = transport;
+        _clientCount++;
+    }
 
     internal void Detach(SelectorSocketTransport transport)
     {
-        if (_clients.Remove(transport) && _clients.Count == 0 && _sockets is null)
+        if (!transport.IsServerClient)
+        {
+            return;
+        }
+
+        transport.IsServerClient = false;
+        if (transport.PreviousClient is { } previous)
+        {
+            previous.NextClient = transport.NextClient;
+        }
+        else
+        {
+            _firstClient = transport.NextClient;
+        }
+
+        if (transport.NextClient is { } next)
+        {
+            next.PreviousClient = transport.PreviousClient;
+        }
+
+        transport.PreviousClient = null;
+        transport.NextClient = null;
+        _clientCount--;
+        if (_clientCount == 0 && _sockets is null)
         {
             WakeWaiters();
         }
@@ -207,8 +252,13 @@ internal sealed class SelectorServer : Server
 
     private SelectorSocketTransport[] Snapshot()
     {
-        var copy = new SelectorSocketTransport[_clients.Count];
-        _clients.CopyTo(copy);
+        var copy = new SelectorSocketTransport[_clientCount];
+        int i = 0;
+        for (var client = _firstClient; client is not null; client = client.NextClient)
+        {
+            copy[i++] = client;
+        }
+
         return copy;
     }
 

@@ -19,7 +19,8 @@ namespace Tulip;
 /// kernel refuses; the writer is registered only while there is a backlog.
 /// </para>
 /// <para>
-/// The reader and writer handles are made once per transport, so re-arming allocates nothing.
+/// The reader and writer handles are made once per transport (the writer on the first write the
+/// socket refuses), so re-arming allocates nothing.
 /// Protocol calls go through the loop's ready queue as in asyncio: <c>ConnectionMade</c> and
 /// <c>ConnectionLost</c> are scheduled, never called from inside <c>Write</c> or <c>Close</c>.
 /// Everything here is owned by the loop thread.
@@ -28,8 +29,19 @@ namespace Tulip;
 internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
 {
     private readonly SelectorServer? _server;
+
+    /// <summary>The server's list of its clients (<see cref="SelectorServer"/> keeps these; loop thread only).</summary>
+    internal SelectorSocketTransport? PreviousClient;
+
+    /// <inheritdoc cref="PreviousClient"/>
+    internal SelectorSocketTransport? NextClient;
+
+    /// <summary>Whether this transport is in its server's list of clients.</summary>
+    internal bool IsServerClient;
     private readonly StateHandle<SelectorSocketTransport> _readHandle;
-    private readonly StateHandle<SelectorSocketTransport> _writeHandle;
+    // Made on the first write the socket refuses: an idle connection, or one whose writes all go
+    // out at once, never needs it (40 B per connection; docs/PERFORMANCE.md, "Memory per idle connection").
+    private StateHandle<SelectorSocketTransport>? _writeHandle;
 
     private IProtocol? _streamProtocol;
     private IBufferedProtocol? _bufferedProtocol;
@@ -56,7 +68,6 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     {
         _server = server;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
-        _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
         server?.Attach(this);
         ScheduleStart(waiter);
@@ -69,11 +80,13 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     {
         _server = server;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
-        _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
         server.Attach(this);
         ScheduleStart(null);
     }
+
+    private StateHandle<SelectorSocketTransport> WriteHandle =>
+        _writeHandle ??= new StateHandle<SelectorSocketTransport>(_loop, static t => t.OnWritable(), this);
 
     /// <inheritdoc/>
     public bool IsReading => !_readingPaused && !_closing;
@@ -380,7 +393,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             }
 
             Append(data);
-            _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+            _loop.SetWriter(_fd, WriteHandle, cancelReplaced: false);
         }
         else
         {
@@ -468,7 +481,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
                     sent = 0;
                 }
 
-                _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+                _loop.SetWriter(_fd, WriteHandle, cancelReplaced: false);
                 break;
             }
         }
