@@ -304,7 +304,7 @@ internal sealed class SelectorServer : Server
         // handle and no Socket (docs/PERFORMANCE.md, "Memory per idle connection").
         for (int i = 0; i < _options.Backlog && _sockets is not null; i++)
         {
-            var connection = SocketAccept.Accept(listener.Fd, listener.EndPoint, out EndPoint? peer, out int errno);
+            var connection = SocketAccept.Accept(listener.Fd, listener.EndPoint, out EndPoint? peer, out ulong packedPeer, out int errno);
             if (connection is null)
             {
                 if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR or Interop.Errno.ECONNABORTED or Interop.Errno.ECONNRESET)
@@ -333,11 +333,11 @@ internal sealed class SelectorServer : Server
                 return;
             }
 
-            AcceptConnection(connection, listener, peer);
+            AcceptConnection(connection, listener, peer, packedPeer);
         }
     }
 
-    private void AcceptConnection(SocketFdHandle connection, Listener listener, EndPoint? peer)
+    private void AcceptConnection(SocketFdHandle connection, Listener listener, EndPoint? peer, ulong packedPeer)
     {
         IBaseProtocol protocol;
         EndPoint? local;
@@ -366,7 +366,7 @@ internal sealed class SelectorServer : Server
 
         try
         {
-            _ = new SelectorSocketTransport(_loop, connection, local, peer, protocol, this);
+            _ = new SelectorSocketTransport(_loop, connection, local, peer, packedPeer, protocol, this);
         }
         catch (Exception ex)
         {

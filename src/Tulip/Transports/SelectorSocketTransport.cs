@@ -74,9 +74,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     }
 
     /// <summary>A transport for a connection accepted with accept4(2): its fd's handle, with no <see cref="Socket"/> (made only if asked for).</summary>
-    internal SelectorSocketTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, IBaseProtocol protocol,
-        SelectorServer server)
-        : base(loop, handle, sockname, peername, DroppedWriteWarning)
+    internal SelectorSocketTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, ulong packedIPv4Peer,
+        IBaseProtocol protocol, SelectorServer server)
+        : base(loop, handle, sockname, peername, packedIPv4Peer, DroppedWriteWarning)
     {
         _server = server;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);

@@ -47,7 +47,10 @@ internal abstract class SelectorTransport : IBaseTransport
     // The extra info, in fields rather than a dictionary: a Dictionary<string, object?> of three
     // entries was 216 B per connection (docs/PERFORMANCE.md, "Memory per idle connection").
     private readonly EndPoint? _sockname;
-    private readonly EndPoint? _peername;
+    private EndPoint? _peername;
+    // Accepted IPv4 connections: the peer's address packed (SocketAccept.PackIPv4), made into
+    // _peername on first request.
+    private readonly ulong _packedPeer;
     private readonly string _droppedWriteWarning;
 
     private protected IBaseProtocol _protocol = null!;
@@ -71,10 +74,13 @@ internal abstract class SelectorTransport : IBaseTransport
     /// <param name="handle">The fd, non-blocking.</param>
     /// <param name="sockname">The local address ("sockname"), or null.</param>
     /// <param name="peername">The peer's address ("peername"), or null.</param>
+    /// <param name="packedIPv4Peer">Instead of <paramref name="peername"/>, an IPv4 peer packed by <see cref="SocketAccept.PackIPv4"/>; 0 for none.</param>
     /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
-    private protected SelectorTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, string droppedWriteWarning)
+    private protected SelectorTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, ulong packedIPv4Peer,
+        string droppedWriteWarning)
         : this(loop, handle, null, sockname, peername, droppedWriteWarning)
     {
+        _packedPeer = packedIPv4Peer;
     }
 
     private SelectorTransport(SelectorEventLoop loop, SafeHandle handle, Socket? socket, EndPoint? sockname, EndPoint? peername, string droppedWriteWarning)
@@ -139,7 +145,7 @@ internal abstract class SelectorTransport : IBaseTransport
     {
         "socket" => _ownedSocket ?? (_socketClosed ? _socketView ?? defaultValue : Socket),
         "sockname" => _sockname ?? defaultValue,
-        "peername" => _peername ?? defaultValue,
+        "peername" => (_peername ??= SocketAccept.UnpackIPv4(_packedPeer)) ?? defaultValue,
         _ => defaultValue,
     };
 

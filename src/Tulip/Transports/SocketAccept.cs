@@ -40,9 +40,10 @@ internal static class SocketAccept
     /// Accepts one connection on <paramref name="listenFd"/> into a non-blocking, close-on-exec fd: its
     /// handle, or null with <paramref name="errno"/> set (EAGAIN when none is waiting).
     /// <paramref name="peer"/> is the peer's address, made by <paramref name="template"/> (the listener's
-    /// local end point) as <c>Socket.Accept</c> makes <c>RemoteEndPoint</c>, or null if it has none.
+    /// local end point) as <c>Socket.Accept</c> makes <c>RemoteEndPoint</c>, or null if it has none; for
+    /// IPv4 it is left null and <paramref name="packedIPv4Peer"/> holds it instead (see <see cref="PackIPv4"/>).
     /// </summary>
-    internal static unsafe SocketFdHandle? Accept(int listenFd, EndPoint template, out EndPoint? peer, out int errno)
+    internal static unsafe SocketFdHandle? Accept(int listenFd, EndPoint template, out EndPoint? peer, out ulong packedIPv4Peer, out int errno)
     {
         byte* address = stackalloc byte[Interop.SockAddrStorageSize];
         uint length = Interop.SockAddrStorageSize;
@@ -51,14 +52,35 @@ internal static class SocketAccept
         {
             errno = Interop.GetLastErrno();
             peer = null;
+            packedIPv4Peer = 0;
             return null;
         }
 
         errno = 0;
         var handle = new SocketFdHandle(fd);
-        peer = ToEndPoint(template, address, length);
+        if (template.AddressFamily == AddressFamily.InterNetwork && length >= 8)
+        {
+            // Kept as 8 bytes in the transport, made into an IPEndPoint only if someone asks (72 B less per connection).
+            peer = null;
+            packedIPv4Peer = PackIPv4(*(uint*)(address + 4), (address[2] << 8) | address[3]);
+        }
+        else
+        {
+            peer = ToEndPoint(template, address, length);
+            packedIPv4Peer = 0;
+        }
+
         return handle;
     }
+
+    /// <summary>An IPv4 address (as <see cref="IPAddress(long)"/> takes it) and port in one word, with a
+    /// presence bit (bit 63), so 0 means none.</summary>
+    internal static ulong PackIPv4(uint address, int port) => (1UL << 63) | ((ulong)(uint)port << 32) | address;
+
+    /// <summary>The end point <see cref="PackIPv4"/> packed, or null for 0: what <c>Socket.Accept</c>'s
+    /// <c>RemoteEndPoint</c> is for the same sockaddr_in.</summary>
+    internal static IPEndPoint? UnpackIPv4(ulong packed) =>
+        packed == 0 ? null : new IPEndPoint(new IPAddress((uint)packed), (int)((packed >> 32) & 0xFFFF));
 
     /// <summary>
     /// The local address of an accepted connection, as <c>Socket.LocalEndPoint</c> gives it: the

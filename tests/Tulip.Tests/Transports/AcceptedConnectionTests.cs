@@ -52,6 +52,23 @@ public abstract class AcceptedConnectionTests
     }
 
     [Fact]
+    public void PeerName_StaysAfterTheTransportCloses()
+    {
+        Run(Backend, async loop =>
+        {
+            var (server, serverSide, serverProtocol, client, _) = await Pair(loop, "127.0.0.1");
+            await using var _server = server;
+            var clientAddress = ((Socket)client.GetExtraInfo("socket")!).LocalEndPoint;
+            client.Close();
+            Assert.Null(await serverProtocol.Lost);
+            // Asked for the first time after the fd is closed: kept from accept4, as asyncio keeps its extra info.
+            var peer = Assert.IsType<IPEndPoint>(serverSide.GetExtraInfo("peername"));
+            Assert.Equal(clientAddress, peer);
+            Assert.Same(peer, serverSide.GetExtraInfo("peername"));
+        });
+    }
+
+    [Fact]
     public void Fd_IsNonBlockingAndCloseOnExec()
     {
         Run(Backend, async loop =>
