@@ -11,8 +11,9 @@ public abstract partial class BaseEventLoop
     /// <summary>
     /// The <see cref="Server"/> of every base loop (asyncio's <c>base_events.Server</c>): it owns the
     /// listening sockets, listens when serving starts, joins each accepted connection to a new
-    /// protocol through <see cref="MakeSocketTransport"/>, and keeps the set of connections not yet
-    /// lost. Accepting itself is the multiplexer's, through <see cref="StartAccepting"/>.
+    /// protocol, and keeps the connections not yet lost. Accepting and making the accepted
+    /// connections' transports is the multiplexer's, through <see cref="StartAccepting"/> (asyncio's
+    /// <c>_accept_connection</c> is the selector loop's too).
     /// </summary>
     /// <remarks>
     /// <see cref="ServeForeverAsync"/> stops serving at once when it is cancelled or the server is
@@ -26,12 +27,19 @@ public abstract partial class BaseEventLoop
         private readonly BaseEventLoop _loop;
         private readonly Func<IBaseProtocol> _protocolFactory;
         private readonly ServerOptions _options;
-        private readonly HashSet<ITransport> _clients = new();
+        // The connections accepted and not yet lost. Transports that carry the links (IServerClient:
+        // the selector loop's) are in a list threaded through them, so a client costs no set entry
+        // and leaves no outgrown arrays on the large object heap (docs/PERFORMANCE.md, "Memory per
+        // idle connection"); any other transport is in _otherClients.
+        private ITransport? _firstClient;
+        private int _linkedClients;
+        private HashSet<ITransport>? _otherClients;
         private readonly List<Future<VoidResult>> _waiters = new();
         private readonly string? _unixPath;
         private readonly ulong _unixInode;
         // One delegate of each per server, handed to the hooks: no allocation per connection.
-        private readonly Action<Socket> _accepted;
+        private readonly Func<IBaseProtocol> _makeProtocol;
+        private readonly Action<ITransport> _attach;
         private readonly Action<ITransport> _detach;
         private Socket[]? _sockets;  // null once closed
         private IDisposable?[] _acceptors;
@@ -54,7 +62,8 @@ public abstract partial class BaseEventLoop
             _acceptors = new IDisposable?[sockets.Count];
             _unixPath = unixPath;
             _unixInode = unixInode;
-            _accepted = AcceptConnection;
+            _makeProtocol = MakeProtocol;
+            _attach = Attach;
             _detach = Detach;
         }
 
@@ -68,7 +77,7 @@ public abstract partial class BaseEventLoop
         public override bool IsServing => _serving;
 
         /// <summary>Connections accepted and not yet lost (for tests and diagnostics).</summary>
-        internal int ClientCount => _clients.Count;
+        internal int ClientCount => _linkedClients + (_otherClients?.Count ?? 0);
 
         /// <inheritdoc/>
         /// <remarks>
@@ -96,7 +105,7 @@ public abstract partial class BaseEventLoop
             _serving = true;
             for (int i = 0; i < _sockets.Length; i++)
             {
-                _acceptors[i] = _loop.StartAccepting(_sockets[i], _options.Backlog, _accepted);
+                _acceptors[i] = _loop.StartAccepting(_sockets[i], _options, _makeProtocol, _attach, _detach);
             }
         }
 
@@ -152,7 +161,7 @@ public abstract partial class BaseEventLoop
 
             RemoveUnixSocketFile();
             _serveForever?.TrySetResult(default);
-            if (_clients.Count == 0)
+            if (ClientCount == 0)
             {
                 WakeWaiters();
             }
@@ -179,7 +188,7 @@ public abstract partial class BaseEventLoop
         /// <inheritdoc/>
         public override async LoopTask WaitClosedAsync(CancellationToken cancellationToken = default)
         {
-            if (_sockets is null && _clients.Count == 0)
+            if (_sockets is null && ClientCount == 0)
             {
                 return;
             }
@@ -198,12 +207,74 @@ public abstract partial class BaseEventLoop
         }
 
         /// <inheritdoc/>
-        public override string ToString() => $"<Server sockets={Sockets.Count} serving={_serving} clients={_clients.Count}>";
+        public override string ToString() => $"<Server sockets={Sockets.Count} serving={_serving} clients={ClientCount}>";
+
+        /// <summary>
+        /// A transport the multiplexer made for an accepted connection (asyncio's <c>Server._attach</c>).
+        /// ConnectionLost (and so <see cref="Detach"/>) is scheduled, never called from inside the
+        /// hook, so adding after the transport was made is in time.
+        /// </summary>
+        private void Attach(ITransport transport)
+        {
+            if (transport is IServerClient link)
+            {
+                if (link.IsServerClient)
+                {
+                    return;
+                }
+
+                link.IsServerClient = true;
+                link.PreviousClient = null;
+                link.NextClient = _firstClient;
+                if (_firstClient is IServerClient first)
+                {
+                    first.PreviousClient = transport;
+                }
+
+                _firstClient = transport;
+                _linkedClients++;
+            }
+            else
+            {
+                (_otherClients ??= new HashSet<ITransport>()).Add(transport);
+            }
+        }
 
         /// <summary>Called by the transport of a connection this server accepted, once its ConnectionLost has run.</summary>
         private void Detach(ITransport transport)
         {
-            if (_clients.Remove(transport) && _clients.Count == 0 && _sockets is null)
+            if (transport is IServerClient link)
+            {
+                if (!link.IsServerClient)
+                {
+                    return;
+                }
+
+                link.IsServerClient = false;
+                if (link.PreviousClient is IServerClient previous)
+                {
+                    previous.NextClient = link.NextClient;
+                }
+                else
+                {
+                    _firstClient = link.NextClient;
+                }
+
+                if (link.NextClient is IServerClient next)
+                {
+                    next.PreviousClient = link.PreviousClient;
+                }
+
+                link.PreviousClient = null;
+                link.NextClient = null;
+                _linkedClients--;
+            }
+            else if (_otherClients is null || !_otherClients.Remove(transport))
+            {
+                return;
+            }
+
+            if (ClientCount == 0 && _sockets is null)
             {
                 WakeWaiters();
             }
@@ -211,8 +282,14 @@ public abstract partial class BaseEventLoop
 
         private ITransport[] Snapshot()
         {
-            var copy = new ITransport[_clients.Count];
-            _clients.CopyTo(copy);
+            var copy = new ITransport[ClientCount];
+            int i = 0;
+            for (var client = _firstClient; client is not null; client = ((IServerClient)client).NextClient)
+            {
+                copy[i++] = client;
+            }
+
+            _otherClients?.CopyTo(copy, i);
             return copy;
         }
 
@@ -249,62 +326,9 @@ public abstract partial class BaseEventLoop
             }
         }
 
-        /// <summary>
-        /// A connection the multiplexer accepted (asyncio's <c>_accept_connection2</c>): made
-        /// non-blocking, joined to a new protocol and counted among the clients. A failure closes
-        /// the connection and goes to the exception handler; the server goes on.
-        /// </summary>
-        private void AcceptConnection(Socket connection)
-        {
-            if (_sockets is null)
-            {
-                connection.Dispose(); // closed while the multiplexer was handing it over
-                return;
-            }
-
-            IBaseProtocol protocol;
-            try
-            {
-                connection.Blocking = false;
-                if (_options.NoDelay && connection.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
-                {
-                    connection.NoDelay = true;
-                }
-
-                protocol = _protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
-            }
-            catch (Exception ex)
-            {
-                connection.Dispose();
-                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
-                {
-                    Exception = ex,
-                    Socket = connection,
-                });
-                return;
-            }
-
-            ITransport transport;
-            try
-            {
-                transport = _loop.MakeSocketTransport(connection, protocol, null, _detach)
-                    ?? throw new InvalidOperationException($"{_loop.GetType().Name}.MakeSocketTransport returned null: it must return the transport it made.");
-            }
-            catch (Exception ex)
-            {
-                connection.Dispose();
-                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
-                {
-                    Exception = ex,
-                    Socket = connection,
-                    Protocol = protocol,
-                });
-                return;
-            }
-
-            // ConnectionLost (and so Detach) is scheduled, never called from inside the hook: adding
-            // after it returned is in time.
-            _clients.Add(transport);
-        }
+        /// <summary>The protocol of a connection the multiplexer accepted: the server's factory's, never null.</summary>
+        /// <exception cref="InvalidOperationException">The factory returned null.</exception>
+        private IBaseProtocol MakeProtocol() =>
+            _protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
     }
 }

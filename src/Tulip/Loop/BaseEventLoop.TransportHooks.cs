@@ -26,8 +26,8 @@ public abstract partial class BaseEventLoop
     /// <summary>
     /// Makes the stream transport of a connected socket and joins it to <paramref name="protocol"/>
     /// (asyncio's <c>_make_socket_transport</c>). Used by <see cref="CreateConnectionAsync"/>,
-    /// <see cref="CreateUnixConnectionAsync"/>, <see cref="ConnectAcceptedSocketAsync"/> and for
-    /// every connection a server accepts.
+    /// <see cref="CreateUnixConnectionAsync"/> and <see cref="ConnectAcceptedSocketAsync"/>; a server's
+    /// accepted connections get theirs from <see cref="StartAccepting"/>, which may make them its own way.
     /// </summary>
     /// <remarks>
     /// <para>
@@ -80,19 +80,29 @@ public abstract partial class BaseEventLoop
         Future<VoidResult>? waiter) => throw Unsupported();
 
     /// <summary>
-    /// Starts accepting connections on <paramref name="listener"/> and hands each one to
+    /// Starts accepting connections on <paramref name="listener"/>, makes each one's stream transport
+    /// joined to a protocol from <paramref name="protocolFactory"/>, and hands the transport to
     /// <paramref name="accepted"/>, until the returned object is disposed (asyncio's
-    /// <c>_start_serving</c> and <c>_stop_serving</c>): the server loop of a multiplexer, a
-    /// readiness watch on a selector loop, a chain of accept operations on a completion loop.
+    /// <c>_start_serving</c>, <c>_accept_connection</c> and <c>_stop_serving</c>): the server loop of a
+    /// multiplexer, a readiness watch on a selector loop, a chain of accept operations on a completion loop.
     /// </summary>
     /// <remarks>
     /// <para>
     /// Called on the loop thread when a server starts serving; the server disposes the returned
-    /// object (on the loop thread) before it closes <paramref name="listener"/>, and after that
-    /// <paramref name="accepted"/> must not be called again. <paramref name="accepted"/> is called on
-    /// the loop thread and takes over the connection: it makes it non-blocking, sets TCP_NODELAY if
-    /// the server asks, calls the protocol factory and <see cref="MakeSocketTransport"/>, and closes
-    /// the connection itself if any of that fails. It may close the server.
+    /// object (on the loop thread) before it closes <paramref name="listener"/>, and after that no
+    /// more connections may be accepted. The multiplexer makes the accepted connection itself, as
+    /// asyncio's selector loop does in <c>_accept_connection</c>: it may keep it as a bare descriptor
+    /// with no <see cref="Socket"/> (the selector loop does, which saves about 400 B per connection;
+    /// <c>GetExtraInfo("socket")</c> then makes one on request). For each connection, on the loop
+    /// thread, it makes the connection non-blocking, sets TCP_NODELAY when
+    /// <see cref="ServerOptions.NoDelay"/> asks for it on a TCP connection, calls
+    /// <paramref name="protocolFactory"/>, makes the transport as <see cref="MakeSocketTransport"/>
+    /// would (ConnectionMade scheduled, never called from inside this work) with
+    /// <paramref name="connectionLost"/> as its lost callback, and calls <paramref name="accepted"/>
+    /// with it. If the factory or the transport fails, it closes the connection and reports the
+    /// failure to <see cref="CallExceptionHandler"/> ("Error on transport creation for incoming
+    /// connection", with the protocol when there is one); the server goes on. The callbacks may close
+    /// the server.
     /// </para>
     /// <para>
     /// Accept errors are the multiplexer's to handle, as asyncio's: a connection reset or aborted
@@ -103,9 +113,16 @@ public abstract partial class BaseEventLoop
     /// </para>
     /// </remarks>
     /// <param name="listener">A bound, listening, non-blocking stream socket.</param>
-    /// <param name="backlog">The server's backlog: a readiness loop accepts up to this many per wake-up.</param>
-    /// <param name="accepted">Takes each accepted connection.</param>
+    /// <param name="options">The server's options: <see cref="ServerOptions.Backlog"/> (a readiness
+    /// loop accepts up to this many per wake-up) and <see cref="ServerOptions.NoDelay"/>.</param>
+    /// <param name="protocolFactory">Makes each connection's protocol; it throws rather than return null.</param>
+    /// <param name="accepted">Takes each transport made, once it is made: the server counts its clients by it
+    /// (asyncio's <c>Server._attach</c>).</param>
+    /// <param name="connectionLost">The transport's lost callback, as for <see cref="MakeSocketTransport"/>:
+    /// called once, on the loop thread, after the protocol's ConnectionLost has returned (asyncio's
+    /// <c>Server._detach</c>).</param>
     /// <returns>What stops the accepting when disposed.</returns>
     /// <exception cref="NotSupportedException">The loop cannot serve.</exception>
-    protected virtual IDisposable StartAccepting(Socket listener, int backlog, Action<Socket> accepted) => throw Unsupported();
+    protected virtual IDisposable StartAccepting(Socket listener, ServerOptions options, Func<IBaseProtocol> protocolFactory,
+        Action<ITransport> accepted, Action<ITransport> connectionLost) => throw Unsupported();
 }

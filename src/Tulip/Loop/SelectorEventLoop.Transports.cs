@@ -46,40 +46,59 @@ public partial class SelectorEventLoop
     /// <inheritdoc/>
     /// <remarks>
     /// The listener's fd is watched for readability; each wake-up accepts up to
-    /// <paramref name="backlog"/> connections (asyncio's <c>_accept_connection</c>), so a flood
+    /// <see cref="ServerOptions.Backlog"/> connections (asyncio's <c>_accept_connection</c>), so a flood
     /// drains quickly without starving the other callbacks of the iteration. After EMFILE, ENFILE,
-    /// ENOBUFS or ENOMEM the listener rests <see cref="AcceptRetryDelay"/> seconds.
+    /// ENOBUFS or ENOMEM the listener rests <see cref="AcceptRetryDelay"/> seconds. Connections are
+    /// accepted with accept4(2) straight into a non-blocking fd held by a bare handle: no
+    /// <see cref="Socket"/> is made for them (about 400 B each; docs/PERFORMANCE.md, "Memory per idle
+    /// connection") until <c>GetExtraInfo("socket")</c> asks, and that one does not own the fd.
     /// </remarks>
-    protected override IDisposable StartAccepting(Socket listener, int backlog, Action<Socket> accepted)
+    protected override IDisposable StartAccepting(Socket listener, ServerOptions options, Func<IBaseProtocol> protocolFactory,
+        Action<ITransport> accepted, Action<ITransport> connectionLost)
     {
         ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(accepted);
-        var acceptor = new Acceptor(this, listener, backlog, accepted);
+        ArgumentNullException.ThrowIfNull(connectionLost);
+        var acceptor = new Acceptor(this, listener, options, protocolFactory, accepted, connectionLost);
         acceptor.Resume();
         return acceptor;
     }
 
-    /// <summary>One listening socket being served: its fd, reader handle and retry timer. Owned by the loop thread.</summary>
+    /// <summary>One listening socket being served: its fd, bound address, reader handle and retry timer. Owned by the loop thread.</summary>
     private sealed class Acceptor : IDisposable
     {
         private readonly SelectorEventLoop _loop;
         private readonly Socket _listener;
         private readonly int _fd;
         private readonly int _backlog;
-        private readonly Action<Socket> _accepted;
+        private readonly bool _noDelay;
+        private readonly Func<IBaseProtocol> _protocolFactory;
+        private readonly Action<ITransport> _accepted;
+        private readonly Action<ITransport> _connectionLost;
         private readonly StateHandle<Acceptor> _handle;
+        private EndPoint? _endPoint;
         private TimerHandle? _retry;
         private bool _stopped;
 
-        public Acceptor(SelectorEventLoop loop, Socket listener, int backlog, Action<Socket> accepted)
+        public Acceptor(SelectorEventLoop loop, Socket listener, ServerOptions options, Func<IBaseProtocol> protocolFactory,
+            Action<ITransport> accepted, Action<ITransport> connectionLost)
         {
             _loop = loop;
             _listener = listener;
             _fd = FdOf(listener);
-            _backlog = Math.Max(backlog, 1);
+            _backlog = Math.Max(options.Backlog, 1);
+            _noDelay = options.NoDelay && listener.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
+            _protocolFactory = protocolFactory;
             _accepted = accepted;
+            _connectionLost = connectionLost;
             _handle = new StateHandle<Acceptor>(loop, static a => a.Accept(), this);
         }
+
+        /// <summary>The address the listener is bound to: the accepted connections' "sockname" (unless a
+        /// wildcard), and the kind of end point their addresses are.</summary>
+        private EndPoint EndPoint => _endPoint ??= _listener.LocalEndPoint!;
 
         public void Resume()
         {
@@ -118,34 +137,73 @@ public partial class SelectorEventLoop
         {
             for (int i = 0; i < _backlog && !_stopped; i++)
             {
-                Socket connection;
-                try
+                var connection = SocketAccept.Accept(_fd, EndPoint, out EndPoint? peer, out ulong packedPeer, out int errno);
+                if (connection is null)
                 {
-                    connection = _listener.Accept();
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted
-                    or SocketError.ConnectionAborted or SocketError.ConnectionReset)
-                {
-                    return;
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
-                {
-                    _loop.CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
+                    if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR or Interop.Errno.ECONNABORTED or Interop.Errno.ECONNRESET)
                     {
-                        Exception = ex,
+                        return;
+                    }
+
+                    string operation = $"accept4(fd {_fd})";
+                    if (errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.ENOBUFS or Interop.Errno.ENOMEM)
+                    {
+                        var code = errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE ? SocketError.TooManyOpenSockets : SocketError.NoBufferSpaceAvailable;
+                        _loop.CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
+                        {
+                            Exception = new SocketException((int)code, Interop.GetExceptionForErrno(errno, operation).Message),
+                            Socket = _listener,
+                        });
+                        RestAndRetry();
+                        return;
+                    }
+
+                    _loop.CallExceptionHandler(new ExceptionContext("Error on socket.accept()")
+                    {
+                        Exception = Interop.GetExceptionForErrno(errno, operation, source: Interop.ErrnoSource.Socket),
                         Socket = _listener,
                     });
-                    RestAndRetry();
-                    return;
-                }
-                catch (Exception ex)
-                {
-                    _loop.CallExceptionHandler(new ExceptionContext("Error on socket.accept()") { Exception = ex, Socket = _listener });
                     return;
                 }
 
-                _accepted(connection);
+                AcceptConnection(connection, peer, packedPeer);
             }
+        }
+
+        /// <summary>
+        /// asyncio's <c>_accept_connection2</c>: TCP_NODELAY, the protocol, the transport, and the
+        /// server told. A failure closes the connection and goes to the exception handler; the
+        /// server goes on.
+        /// </summary>
+        private void AcceptConnection(SocketFdHandle connection, EndPoint? peer, ulong packedPeer)
+        {
+            IBaseProtocol? protocol = null;
+            SelectorSocketTransport transport;
+            try
+            {
+                int fd = (int)connection.DangerousGetHandle();
+                if (_noDelay && Interop.SetSockOptInt(fd, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1) != 0)
+                {
+                    throw Interop.GetExceptionForErrno(Interop.GetLastErrno(), $"setsockopt(fd {fd}, TCP_NODELAY)", source: Interop.ErrnoSource.Socket);
+                }
+
+                var local = SocketAccept.LocalEndPoint(fd, EndPoint);
+                protocol = _protocolFactory();
+                transport = new SelectorSocketTransport(_loop, connection, local, peer, packedPeer, protocol, _connectionLost);
+            }
+            catch (Exception ex)
+            {
+                connection.Dispose();
+                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
+                {
+                    Exception = ex,
+                    Socket = connection, // the accepted fd's (now closed) handle: no Socket is made for it
+                    Protocol = protocol,
+                });
+                return;
+            }
+
+            _accepted(transport);
         }
     }
 }

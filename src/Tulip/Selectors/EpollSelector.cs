@@ -30,12 +30,16 @@ internal sealed unsafe class EpollSelector : ISelector
     private void* _buffer;
     private int _capacity;
 
-    // fd -> the token it is registered with; token -> the interest registered with it. Kept so that
-    // Remove can forget the token and Select can filter EPOLLERR/EPOLLHUP by interest. Tokens are
-    // expected to be unique among registered fds (the loop encodes fd and generation in them); if two
-    // fds share one, the most recent registration's interest is used for both.
-    private readonly Dictionary<int, ulong> _tokenByFd = new();
-    private readonly Dictionary<ulong, SelectorEvents> _interestByToken = new();
+    // fd -> the token and interest it is registered with, in an array indexed by the fd (the kernel
+    // hands out the lowest free number, so they are dense): Remove forgets the token, and Select
+    // filters EPOLLERR/EPOLLHUP by the interest of the token an event carries. A token whose low 32
+    // bits are its fd (the loop's tokens: fd and generation) is found in the fd's slot; any other
+    // token's interest is also kept in _otherTokens. Tokens are expected to be unique among registered
+    // fds; if two fds share one, the most recent registration's interest is used for both. Two
+    // dictionaries (fd -> token, token -> interest) cost about 80 B per registered fd and left their
+    // outgrown arrays on the large object heap (docs/PERFORMANCE.md, "Memory per idle connection").
+    private Slot[] _slots = new Slot[64];
+    private readonly Dictionary<ulong, SelectorEvents> _otherTokens = new();
 
     /// <summary>Creates the epoll instance.</summary>
     /// <exception cref="System.IO.IOException">epoll_create1 failed (EMFILE, ENOMEM...).</exception>
@@ -169,8 +173,8 @@ internal sealed unsafe class EpollSelector : ISelector
         NativeMemory.Free(_buffer);
         _buffer = null;
         _capacity = 0;
-        _tokenByFd.Clear();
-        _interestByToken.Clear();
+        _slots = [];
+        _otherTokens.Clear();
     }
 
     private static uint ToEpoll(SelectorEvents events)
@@ -192,24 +196,56 @@ internal sealed unsafe class EpollSelector : ISelector
     // An error or hang-up is reported as whatever the fd is registered for, so the callback that
     // reads or writes is the one that sees it. A token no longer known (its fd was closed and a
     // duplicate keeps the old registration alive) gets both; the loop discards it as stale.
-    private SelectorEvents ErrorEvents(ulong token) =>
-        _interestByToken.TryGetValue(token, out SelectorEvents interest)
-            ? interest
+    private SelectorEvents ErrorEvents(ulong token)
+    {
+        if (_otherTokens.Count != 0 && _otherTokens.TryGetValue(token, out SelectorEvents other))
+        {
+            return other;
+        }
+
+        uint fd = (uint)token;
+        var slots = _slots;
+        return fd < (uint)slots.Length && slots[fd].Registered && slots[fd].Token == token
+            ? slots[fd].Interest
             : SelectorEvents.Read | SelectorEvents.Write;
+    }
 
     private void Remember(int fd, SelectorEvents events, ulong token)
     {
         Forget(fd);
-        _tokenByFd[fd] = token;
-        _interestByToken[token] = events;
+        if ((uint)fd >= (uint)_slots.Length)
+        {
+            Array.Resize(ref _slots, Math.Max(fd + 1, _slots.Length * 2));
+        }
+
+        _slots[fd] = new Slot { Token = token, Interest = events, Registered = true };
+        if ((uint)token == (uint)fd)
+        {
+            // The most recent registration wins: another fd's registration of the same token is shadowed.
+            _otherTokens.Remove(token);
+        }
+        else
+        {
+            _otherTokens[token] = events;
+        }
     }
 
     private void Forget(int fd)
     {
-        if (_tokenByFd.Remove(fd, out ulong oldToken))
+        if ((uint)fd < (uint)_slots.Length && _slots[fd].Registered)
         {
-            _interestByToken.Remove(oldToken);
+            ulong oldToken = _slots[fd].Token;
+            _slots[fd] = default;
+            _otherTokens.Remove(oldToken);
         }
+    }
+
+    /// <summary>One fd's registration: 16 bytes in <see cref="_slots"/>.</summary>
+    private struct Slot
+    {
+        public ulong Token;
+        public SelectorEvents Interest;
+        public bool Registered;
     }
 
     private void GrowBuffer(int capacity)

@@ -348,7 +348,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
                 return ip.Serialize();
             case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && ip.AddressFamily == AddressFamily.InterNetworkV6:
                 return ip.Serialize();
-            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && _socket.DualMode:
+            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && Socket.DualMode:
                 return new IPEndPoint(ip.Address.MapToIPv6(), ip.Port).Serialize();
             case UnixDomainSocketEndPoint unix when _family == AddressFamily.Unix:
                 return unix.Serialize();

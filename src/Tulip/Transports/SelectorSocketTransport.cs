@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Generic;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
@@ -18,17 +19,20 @@ namespace Tulip;
 /// kernel refuses; the writer is registered only while there is a backlog.
 /// </para>
 /// <para>
-/// The reader and writer handles are made once per transport, so re-arming allocates nothing.
+/// The reader and writer handles are made once per transport (the writer on the first write the
+/// socket refuses), so re-arming allocates nothing.
 /// Protocol calls go through the loop's ready queue as in asyncio: <c>ConnectionMade</c> and
 /// <c>ConnectionLost</c> are scheduled, never called from inside <c>Write</c> or <c>Close</c>.
 /// Everything here is owned by the loop thread.
 /// </para>
 /// </remarks>
-internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
+internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, IServerClient
 {
     private readonly Action<ITransport>? _connectionLost; // the accepting server's bookkeeping, if any
     private readonly StateHandle<SelectorSocketTransport> _readHandle;
-    private readonly StateHandle<SelectorSocketTransport> _writeHandle;
+    // Made on the first write the socket refuses: an idle connection, or one whose writes all go
+    // out at once, never needs it (40 B per connection; docs/PERFORMANCE.md, "Memory per idle connection").
+    private StateHandle<SelectorSocketTransport>? _writeHandle;
 
     private IProtocol? _streamProtocol;
     private IBufferedProtocol? _bufferedProtocol;
@@ -46,15 +50,39 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     // waits until it ends (a lifecycle hold), so the send never finds its fd closed or reused under it.
     private SendFileSession? _sendFile;
 
+    private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
+
     internal SelectorSocketTransport(SelectorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost)
-        : base(loop, socket, "socket.send() raised exception: the transport is closed, the write was dropped.")
+        : base(loop, socket, DroppedWriteWarning)
     {
         _connectionLost = connectionLost;
         _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
-        _writeHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnWritable(), this);
         SetProtocol(protocol);
         Start(waiter);
     }
+
+    /// <summary>A transport for a connection accepted with accept4(2): its fd's handle, with no <see cref="Socket"/> (made only if asked for).</summary>
+    internal SelectorSocketTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, ulong packedIPv4Peer,
+        IBaseProtocol protocol, Action<ITransport>? connectionLost)
+        : base(loop, handle, sockname, peername, packedIPv4Peer, DroppedWriteWarning)
+    {
+        _connectionLost = connectionLost;
+        _readHandle = new StateHandle<SelectorSocketTransport>(loop, static t => t.OnReadable(), this);
+        SetProtocol(protocol);
+        Start(null);
+    }
+
+    /// <inheritdoc/>
+    public ITransport? PreviousClient { get; set; }
+
+    /// <inheritdoc/>
+    public ITransport? NextClient { get; set; }
+
+    /// <inheritdoc/>
+    public bool IsServerClient { get; set; }
+
+    private StateHandle<SelectorSocketTransport> WriteHandle =>
+        _writeHandle ??= new StateHandle<SelectorSocketTransport>(_loop, static t => t.OnWritable(), this);
 
     /// <inheritdoc/>
     public bool IsReading => !_readingPaused && !_life.IsClosing;
@@ -107,18 +135,18 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
     {
         if (!_life.IsConnectionLost)
         {
-            try
-            {
-                // SO_LINGER {on, 0}: close(2) sends RST and drops unsent data.
-                _socket.LingerState = new LingerOption(true, 0);
-            }
-            catch (SocketException)
-            {
-                // The connection is already broken: nothing to reset.
-            }
+            // SO_LINGER {on, 0}: close(2) sends RST and drops unsent data. A failure means the
+            // connection is already broken: nothing to reset.
+            SetLingerReset();
         }
 
         _life.ForceClose(null);
+    }
+
+    private unsafe void SetLingerReset()
+    {
+        var linger = new Interop.Linger { OnOff = 1, Seconds = 0 };
+        Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_LINGER, &linger, (uint)sizeof(Interop.Linger));
     }
 
     /// <inheritdoc/>
@@ -345,7 +373,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
             }
 
             Append(data);
-            _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+            _loop.SetWriter(_fd, WriteHandle, cancelReplaced: false);
         }
         else
         {
@@ -433,7 +461,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
                     sent = 0;
                 }
 
-                _loop.SetWriter(_fd, _writeHandle, cancelReplaced: false);
+                _loop.SetWriter(_fd, WriteHandle, cancelReplaced: false);
                 break;
             }
         }
@@ -637,13 +665,11 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport
         }
 
         _eofSent = true;
-        try
+        // shutdown(2) on the fd, as Socket.Shutdown did: ENOTCONN (the connection already reached
+        // CLOSE) is no error for a socket that was connected, as .NET and Winsock treat it.
+        if (Interop.Shutdown(_fd, Interop.SHUT_WR) != 0 && Interop.GetLastErrno() is int errno && errno != Interop.Errno.ENOTCONN)
         {
-            _socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (SocketException ex)
-        {
-            _life.FatalError(ex, "Fatal error on shutdown(SHUT_WR)");
+            _life.FatalError(ErrnoException(errno, "shutdown(SHUT_WR)"), "Fatal error on shutdown(SHUT_WR)");
         }
     }
 

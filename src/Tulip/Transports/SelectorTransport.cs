@@ -1,13 +1,15 @@
 using System;
-using System.Collections.Generic;
+using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Tulip;
 
 /// <summary>
 /// What the selector loop's socket transports share: asyncio's <c>_SelectorTransport</c>, the base of
 /// <see cref="SelectorSocketTransport"/> (streams) and <see cref="SelectorDatagramTransport"/>.
-/// It owns the socket, holds its handle, keeps the extra info and the write-side
+/// It owns the socket's fd (a <see cref="System.Net.Sockets.Socket"/>, or for an accepted connection
+/// only its handle), holds the handle, keeps the extra info and the write-side
 /// <see cref="WriteFlowControl"/>, and composes the <see cref="TransportLifecycle"/> every transport
 /// shares for how a connection starts and ends.
 /// </summary>
@@ -33,13 +35,22 @@ namespace Tulip;
 internal abstract class SelectorTransport : ITransportLifecycleOwner
 {
     private protected readonly SelectorEventLoop _loop;
-    private protected readonly Socket _socket;
     private protected readonly int _fd;
     private protected readonly WriteFlowControl _flow;
     private protected readonly TransportLifecycle _life;
-    private readonly Dictionary<string, object?> _extra;
+    // The fd's owner: _ownedSocket's handle, or (an accepted connection) a SocketFdHandle alone.
+    private readonly SafeHandle _handle;
+    private readonly Socket? _ownedSocket;
     private bool _handleReleased;
+    // The Socket of GetExtraInfo("socket"), made on first request; it does not own the fd.
     private Socket? _socketView;
+    // The extra info, in fields rather than a dictionary: a Dictionary<string, object?> of three
+    // entries was 216 B per connection (docs/PERFORMANCE.md, "Memory per idle connection").
+    private readonly EndPoint? _sockname;
+    private EndPoint? _peername;
+    // Accepted IPv4 connections: the peer's address packed (SocketAccept.PackIPv4), made into
+    // _peername on first request.
+    private readonly ulong _packedPeer;
 
     private protected IBaseProtocol _protocol = null!;
 
@@ -48,29 +59,59 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     /// <param name="socket">The socket, non-blocking.</param>
     /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
     private protected SelectorTransport(SelectorEventLoop loop, Socket socket, string droppedWriteWarning)
+        : this(loop, socket.SafeHandle, socket, LocalEndPointOf(socket), RemoteEndPointOf(socket), droppedWriteWarning)
+    {
+    }
+
+    /// <summary>Takes ownership of <paramref name="handle"/>, an accepted connection's fd with no <see cref="System.Net.Sockets.Socket"/> made for it.</summary>
+    /// <param name="loop">The loop the transport runs on.</param>
+    /// <param name="handle">The fd, non-blocking.</param>
+    /// <param name="sockname">The local address ("sockname"), or null.</param>
+    /// <param name="peername">The peer's address ("peername"), or null.</param>
+    /// <param name="packedIPv4Peer">Instead of <paramref name="peername"/>, an IPv4 peer packed by <see cref="SocketAccept.PackIPv4"/>; 0 for none.</param>
+    /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
+    private protected SelectorTransport(SelectorEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, ulong packedIPv4Peer,
+        string droppedWriteWarning)
+        : this(loop, handle, null, sockname, peername, droppedWriteWarning)
+    {
+        _packedPeer = packedIPv4Peer;
+    }
+
+    private SelectorTransport(SelectorEventLoop loop, SafeHandle handle, Socket? socket, EndPoint? sockname, EndPoint? peername, string droppedWriteWarning)
     {
         _loop = loop;
-        _socket = socket;
-        _fd = checked((int)socket.SafeHandle.DangerousGetHandle());
+        _handle = handle;
+        _ownedSocket = socket;
+        _fd = checked((int)handle.DangerousGetHandle());
         _flow = new WriteFlowControl(loop, this);
         _life = new TransportLifecycle(loop, this, droppedWriteWarning);
-        _extra = new Dictionary<string, object?>(2);
+        _sockname = sockname;
+        _peername = peername;
+    }
+
+    private static EndPoint? LocalEndPointOf(Socket socket)
+    {
         try
         {
-            _extra["sockname"] = socket.LocalEndPoint;
+            return socket.LocalEndPoint;
         }
         catch (SocketException)
         {
             // Not bound (a datagram socket binds on its first send): asyncio leaves the key out too.
+            return null;
         }
+    }
 
+    private static EndPoint? RemoteEndPointOf(Socket socket)
+    {
         try
         {
-            _extra["peername"] = socket.RemoteEndPoint;
+            return socket.RemoteEndPoint;
         }
         catch (SocketException)
         {
             // Not connected, or (ENOTCONN) the peer already went away: GetExtraInfo gives the default.
+            return null;
         }
     }
 
@@ -80,8 +121,13 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     /// <summary>The loop this transport belongs to.</summary>
     internal SelectorEventLoop Loop => _loop;
 
-    /// <summary>The socket (owned by the transport). Never hand it out: see <see cref="GetExtraInfo"/>.</summary>
-    internal Socket Socket => _socket;
+    /// <summary>
+    /// The socket: the one the transport was made from (it owns the fd), or for an accepted connection
+    /// the view of <see cref="GetExtraInfo"/>, made on first request. Never hand out the owning one:
+    /// see <see cref="GetExtraInfo"/>.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">An accepted connection's transport closed its fd.</exception>
+    internal Socket Socket => _ownedSocket ?? SocketView();
 
     /// <summary>The lifecycle (state flags, close and ConnectionLost).</summary>
     internal TransportLifecycle Lifecycle => _life;
@@ -93,15 +139,13 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's fd that does not own it:
     /// options can be read and set on it, and disposing it does not close the connection. It is disposed
     /// when the transport closes.</remarks>
-    public object? GetExtraInfo(string name, object? defaultValue = null)
+    public object? GetExtraInfo(string name, object? defaultValue = null) => name switch
     {
-        if (name == "socket")
-        {
-            return _life.IsClosed ? defaultValue : SocketView();
-        }
-
-        return _extra.TryGetValue(name, out var value) && value is not null ? value : defaultValue;
-    }
+        "socket" => _life.IsClosed || _handleReleased ? defaultValue : SocketView(),
+        "sockname" => _sockname ?? defaultValue,
+        "peername" => (_peername ??= SocketAccept.UnpackIPv4(_packedPeer)) ?? defaultValue,
+        _ => defaultValue,
+    };
 
     /// <inheritdoc/>
     public abstract void SetProtocol(IBaseProtocol protocol);
@@ -111,6 +155,7 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
 
     private Socket SocketView()
     {
+        ObjectDisposedException.ThrowIf(_handleReleased, this);
         if (_socketView is null)
         {
             var view = new Socket(new SafeSocketHandle(_fd, ownsHandle: false));
@@ -132,14 +177,14 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     private protected void Start(Future<VoidResult>? waiter)
     {
         bool added = false;
-        _socket.SafeHandle.DangerousAddRef(ref added);
+        _handle.DangerousAddRef(ref added);
         try
         {
             _life.ScheduleStart(waiter);
         }
         catch
         {
-            _socket.SafeHandle.DangerousRelease();
+            _handle.DangerousRelease();
             throw;
         }
     }
@@ -222,8 +267,16 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         DropBuffer();
         _handleReleased = true;
+        // The view first: it does not own the fd, and must not outlive it.
         _socketView?.Dispose();
-        _socket.SafeHandle.DangerousRelease();
-        _socket.Dispose();
+        _handle.DangerousRelease();
+        if (_ownedSocket is not null)
+        {
+            _ownedSocket.Dispose();
+        }
+        else
+        {
+            _handle.Dispose();
+        }
     }
 }
