@@ -38,8 +38,10 @@ public sealed class TransportLifecycle
     private static readonly Action<object?, object?> s_start = static (l, s) => ((TransportLifecycle)l!).Start(s);
     private static readonly Action<object?, object?> s_connectionLost = static (l, e) => ((TransportLifecycle)l!).CallConnectionLost((Exception?)e);
 
+    // The loop, once: on a BaseEventLoop (BaseLoop) the scheduled calls take its internal queue. A
+    // second field typed BaseEventLoop was 8 B more per transport (docs/PERFORMANCE.md, "Memory per
+    // idle connection"); the type test runs once per connection, not per message.
     private readonly IEventLoop _loop;
-    private readonly BaseEventLoop? _baseLoop;
     private readonly ITransportLifecycleOwner _transport;
     private readonly string _droppedWriteWarning;
     private int _droppedWrites;
@@ -58,10 +60,11 @@ public sealed class TransportLifecycle
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(droppedWriteWarning);
         _loop = loop;
-        _baseLoop = loop as BaseEventLoop;
         _transport = transport;
         _droppedWriteWarning = droppedWriteWarning;
     }
+
+    private BaseEventLoop? BaseLoop => _loop as BaseEventLoop;
 
     /// <summary>True once <see cref="IBaseProtocol.ConnectionMade"/> returned: the protocol may be called, and ConnectionLost will be.</summary>
     public bool IsStarted { get; private set; }
@@ -100,7 +103,7 @@ public sealed class TransportLifecycle
     /// <param name="state">Handed back to <see cref="ITransportLifecycleOwner.OnStarted"/> (the creation's waiter, say).</param>
     public void ScheduleStart(object? state = null)
     {
-        if (_baseLoop is { } loop)
+        if (BaseLoop is { } loop)
         {
             loop.ScheduleInternal(s_start, this, state);
         }
@@ -154,7 +157,7 @@ public sealed class TransportLifecycle
         {
             _loop.CallExceptionHandler(new ExceptionContext(message) { Exception = error, Transport = _transport, Protocol = _transport.GetProtocol() });
         }
-        else if (_loop.Debug && _baseLoop is { Logger: var logger } && logger.IsEnabled(LogLevel.Debug))
+        else if (_loop.Debug && BaseLoop is { Logger: var logger } && logger.IsEnabled(LogLevel.Debug))
         {
             logger.LogDebug(error, "{Transport}: {Message}", _transport, message);
         }
@@ -249,7 +252,7 @@ public sealed class TransportLifecycle
     /// </summary>
     public void DropWrite()
     {
-        if (_droppedWrites >= DroppedWriteLogThreshold && _baseLoop is { Logger: var logger })
+        if (_droppedWrites >= DroppedWriteLogThreshold && BaseLoop is { Logger: var logger })
         {
             logger.LogWarning("{Warning}", _droppedWriteWarning);
         }
@@ -277,7 +280,7 @@ public sealed class TransportLifecycle
             _transport.OnForceClose(error);
         }
 
-        if (_baseLoop is { } loop)
+        if (BaseLoop is { } loop)
         {
             loop.ScheduleInternal(s_connectionLost, this, error);
         }
