@@ -15,6 +15,7 @@ internal static class Program
         {
             case "loop":
                 // Which loop EventLoop.Run makes (TULIP_LOOP, through the default policy).
+                // Names SelectorEventLoop: the test of choosing a kind by name reads its selector's name.
                 EventLoop.Run(async () =>
                 {
                     var loop = EventLoop.GetRunningLoop();

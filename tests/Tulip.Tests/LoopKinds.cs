@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Tulip.Testing;
 
@@ -20,6 +21,8 @@ public sealed class LoopKind
     private readonly Func<BaseEventLoop, int>? _registrations;
     private readonly Action<BaseEventLoop, bool>? _useNativeSendFile;
     private readonly Func<Server, int>? _serverClients;
+    private readonly Func<BaseEventLoop, int, bool>? _isRegistered;
+    private readonly Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? _rawSocketTransport;
 
     /// <summary>Describes a loop kind.</summary>
     /// <param name="name">Short name shown in test output and accepted by <see cref="LoopKinds.Named"/>.</param>
@@ -35,8 +38,18 @@ public sealed class LoopKind
     /// <param name="useNativeSendFile">Turns the kernel's zero-copy file send on or off, so the
     /// fallback (read and write) runs on files the kernel would send natively.</param>
     /// <param name="serverClients">How many connections a server of this kind holds (accepted, not yet lost).</param>
+    /// <param name="isRegistered">Whether the loop still watches an fd for anyone (reader or writer,
+    /// its own or a transport's).</param>
+    /// <param name="reportsClosedFds">Whether the loop sees a watched fd being closed behind its back
+    /// and reports it to the exception handler (poll's POLLNVAL), rather than never hearing of it
+    /// (epoll's kernel just forgets the fd). False by default.</param>
+    /// <param name="rawSocketTransport">Makes the loop's stream transport over any socket, skipping the
+    /// checks of the public calls (which want a connected stream socket), so a test can feed the
+    /// transport errors a real connection cannot produce; the waiter completes once ConnectionMade ran.</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
-        Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null)
+        Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null,
+        Func<BaseEventLoop, int, bool>? isRegistered = null, bool reportsClosedFds = false,
+        Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -47,6 +60,9 @@ public sealed class LoopKind
         _registrations = registrations;
         _useNativeSendFile = useNativeSendFile;
         _serverClients = serverClients;
+        _isRegistered = isRegistered;
+        ReportsClosedFds = reportsClosedFds;
+        _rawSocketTransport = rawSocketTransport;
     }
 
     /// <summary>Short name: "epoll", "poll", ...</summary>
@@ -54,6 +70,9 @@ public sealed class LoopKind
 
     /// <summary>Whether its loops are <see cref="IReadinessEventLoop"/>s.</summary>
     public bool Readiness { get; }
+
+    /// <summary>Whether a watched fd closed behind the loop's back is reported (see the constructor).</summary>
+    public bool ReportsClosedFds { get; }
 
     /// <summary>Makes a new loop of this kind; the caller closes it.</summary>
     public BaseEventLoop Create(ILoggerFactory? loggerFactory = null) => _create(loggerFactory);
@@ -73,6 +92,15 @@ public sealed class LoopKind
     /// <summary>How many connections <paramref name="server"/> (made by a loop of this kind) holds (see the constructor).</summary>
     /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
     public int ServerClients(Server server) => (_serverClients ?? throw Missing("serverClients"))(server);
+
+    /// <summary>Whether <paramref name="loop"/> still watches <paramref name="fd"/> (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public bool IsRegistered(BaseEventLoop loop, int fd) => (_isRegistered ?? throw Missing("isRegistered"))(loop, fd);
+
+    /// <summary>The stream transport of <paramref name="loop"/> over <paramref name="socket"/>, unchecked (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public ITransport RawSocketTransport(BaseEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult> waiter) =>
+        (_rawSocketTransport ?? throw Missing("rawSocketTransport"))(loop, socket, protocol, waiter);
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -98,15 +126,16 @@ public sealed class LoopKind
 /// <remarks>
 /// This file is the one place outside the selector's own tests that names
 /// <see cref="SelectorEventLoop"/>: what is selector-specific about a kind (its own fds, its
-/// registrations, its sendfile switch, its servers' clients) is said here, so the suites need not know.
+/// registrations, its sendfile switch, its servers' clients, whether it sees closed fds, its raw
+/// socket transport) is said here, so the suites need not know.
 /// </remarks>
 public static class LoopKinds
 {
     /// <summary>The selector loop over epoll(7).</summary>
-    public static LoopKind Epoll { get; } = Selector("epoll");
+    public static LoopKind Epoll { get; } = Selector("epoll", reportsClosedFds: false);
 
     /// <summary>The selector loop over poll(2).</summary>
-    public static LoopKind Poll { get; } = Selector("poll");
+    public static LoopKind Poll { get; } = Selector("poll", reportsClosedFds: true);
 
     /// <summary>
     /// Tulip.Testing's in-memory loop (virtual clock, connections joined in memory, no fd). A fake, so
@@ -130,9 +159,12 @@ public static class LoopKinds
         All.Append(Memory).FirstOrDefault(k => k.Name == name)
         ?? throw new ArgumentException($"No loop kind is called '{name}'; known kinds: {string.Join(", ", All.Append(Memory).Select(k => k.Name))}.", nameof(name));
 
-    private static LoopKind Selector(string selector) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
+    private static LoopKind Selector(string selector, bool reportsClosedFds) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
         ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
         registrations: static loop => ((SelectorEventLoop)loop).RegistrationCount,
         useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
-        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount);
+        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
+        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
+        reportsClosedFds: reportsClosedFds,
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new SelectorSocketTransport((SelectorEventLoop)loop, socket, protocol, waiter, null));
 }

@@ -18,6 +18,6 @@ public abstract class LoopSuite
     /// <summary>The loop kind this binding runs the suite on.</summary>
     public LoopKind Kind { get; }
 
-    /// <summary>The kind's name, for the older <c>TestUtil.Run(Backend, ...)</c> calls and for test output.</summary>
+    /// <summary>The kind's name, for test output.</summary>
     protected string Backend => Kind.Name;
 }

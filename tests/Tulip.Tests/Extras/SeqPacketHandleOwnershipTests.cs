@@ -10,10 +10,14 @@ namespace Tulip.Tests.Extras;
 /// get its number, receive its messages or lose its registration to the first one's Close. Depends on
 /// the kernel handing out the lowest free fd number, so it runs alone (<see cref="NativeFdCollection"/>).
 /// </summary>
-public abstract class SeqPacketHandleOwnershipTests
+public abstract class SeqPacketHandleOwnershipTests : LoopSuite
 {
-    /// <summary>Runs <paramref name="body"/> on the loop under test.</summary>
-    protected abstract void Run(Func<IEventLoop, LoopTask> body);
+    protected SeqPacketHandleOwnershipTests(LoopKind kind) : base(kind)
+    {
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a loop of the kind under test.</summary>
+    protected virtual void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run(Kind, loop => body(loop));
 
     private static async LoopTask<(IMessageTransport, MessageRecorder, IMessageTransport, MessageRecorder)> Pair(IEventLoop loop)
     {
@@ -63,21 +67,27 @@ public abstract class SeqPacketHandleOwnershipTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollReadinessSeqPacketHandleTests : SeqPacketHandleOwnershipTests
-{
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("epoll", loop => body(loop));
-}
+public sealed class EpollReadinessSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollReadinessSeqPacketHandleTests : SeqPacketHandleOwnershipTests
+public sealed class PollReadinessSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Poll);
+
+/// <summary>The completion implementation, registered on a readiness loop in place of the default.</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class EpollCompletionSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Epoll)
 {
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("poll", loop => body(loop));
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
+    {
+        loop.Transports.Register(SeqPacket.Completion);
+        return body(loop);
+    });
 }
 
+/// <summary>The completion implementation on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollCompletionSeqPacketHandleTests : SeqPacketHandleOwnershipTests
+public sealed class PollCompletionSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Poll)
 {
-    protected override void Run(Func<IEventLoop, LoopTask> body) => Transports.TestUtil.Run("epoll", loop =>
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
     {
         loop.Transports.Register(SeqPacket.Completion);
         return body(loop);

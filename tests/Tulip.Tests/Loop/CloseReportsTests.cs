@@ -8,10 +8,14 @@ namespace Tulip.Tests.Loop;
 /// queued before the loop closed reaches the exception handler instead of vanishing, and callbacks
 /// scheduled from other threads that never ran are counted in the log.
 /// </summary>
-public abstract class CloseReportsTests
+public abstract class CloseReportsTests : LoopSuite
 {
+    protected CloseReportsTests(LoopKind kind) : base(kind)
+    {
+    }
+
     /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
 
     [Fact]
     public void A_never_retrieved_report_queued_by_a_finalizer_before_Close_reaches_the_exception_handler()
@@ -78,16 +82,10 @@ public abstract class CloseReportsTests
     }
 }
 
-/// <summary>Close's reports on <see cref="SelectorEventLoop"/> over epoll.</summary>
+/// <summary>Close's reports on the epoll loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollCloseReportsTests : CloseReportsTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
-}
+public sealed class EpollCloseReportsTests() : CloseReportsTests(LoopKinds.Epoll);
 
-/// <summary>Close's reports on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+/// <summary>Close's reports on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class PollCloseReportsTests : CloseReportsTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
+public sealed class PollCloseReportsTests() : CloseReportsTests(LoopKinds.Poll);

@@ -8,22 +8,23 @@ namespace Tulip.Tests.Loop;
 /// (TULIP_LOOP), since the signal must wake each kind's wait. In the non-parallel collection: they
 /// start child processes, whose pipes the fd-counting tests would see.
 /// </summary>
-public abstract class InterruptTests
+public abstract class InterruptTests : LoopSuite
 {
     private const int SigInt = 2;
     private const int SigTerm = 15;
 
-    /// <summary>The kind under test, as TULIP_LOOP spells it.</summary>
-    protected abstract string Kind { get; }
+    protected InterruptTests(LoopKind kind) : base(kind)
+    {
+    }
 
-    private ChildProgram Start(string mode) => ChildProgram.Start(mode, new Dictionary<string, string?> { ["TULIP_LOOP"] = Kind });
+    private ChildProgram Start(string mode) => ChildProgram.Start(mode, new Dictionary<string, string?> { ["TULIP_LOOP"] = Kind.Name });
 
     [Fact]
     public void The_loop_kind_comes_from_TULIP_LOOP()
     {
         using var child = Start("loop");
         Assert.Equal(0, child.WaitForExit());
-        Assert.Equal([$"loop: {Kind}"], child.Lines);
+        Assert.Equal([$"loop: {Kind.Name}"], child.Lines);
     }
 
     [Fact]
@@ -81,16 +82,10 @@ public abstract class InterruptTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollInterruptTests : InterruptTests
-{
-    protected override string Kind => "epoll";
-}
+public sealed class EpollInterruptTests() : InterruptTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollInterruptTests : InterruptTests
-{
-    protected override string Kind => "poll";
-}
+public sealed class PollInterruptTests() : InterruptTests(LoopKinds.Poll);
 
 /// <summary>What does not depend on the loop kind: a bad TULIP_LOOP, and the namespace proof run.</summary>
 [Collection(NativeFdCollection.Name)]

@@ -6,38 +6,43 @@ namespace Tulip.Tests.Loop;
 /// loop factory and otherwise use that. Run once per kind. In the non-parallel collection: one test
 /// sets TULIP_LOOP in the process, which every EventLoop.Run reads.
 /// </summary>
-public abstract class LoopFactoryTests
+public abstract class LoopFactoryTests : LoopSuite
 {
+    protected LoopFactoryTests(LoopKind kind) : base(kind)
+    {
+    }
+
     /// <summary>The kind under test, as TULIP_LOOP spells it.</summary>
-    protected abstract string Kind { get; }
+    private string Name => Kind.Name;
 
     private Func<IEventLoop> CountingFactory(List<IEventLoop> made) => () =>
     {
-        var loop = EventLoopKinds.GetFactory(Kind)();
+        var loop = EventLoopKinds.GetFactory(Name)();
         made.Add(loop);
         return loop;
     };
 
+    // Names SelectorEventLoop: these tests check that choosing a kind by name gives the selector loop of that name.
     private static string SelectorOf(IEventLoop loop) => Assert.IsType<SelectorEventLoop>(loop).SelectorName;
 
     [Fact]
     public void GetFactory_makes_a_new_open_loop_of_the_kind_each_call()
     {
-        var factory = EventLoopKinds.GetFactory(Kind);
+        var factory = EventLoopKinds.GetFactory(Name);
         using var first = factory();
         using var second = factory();
         Assert.NotSame(first, second);
-        Assert.Equal(Kind, SelectorOf(first));
+        Assert.Equal(Name, SelectorOf(first));
         Assert.False(first.IsClosed);
-        using var upper = EventLoopKinds.GetFactory(Kind.ToUpperInvariant())();
-        Assert.Equal(Kind, SelectorOf(upper));
+        using var upper = EventLoopKinds.GetFactory(Name.ToUpperInvariant())();
+        Assert.Equal(Name, SelectorOf(upper));
     }
 
     [Fact]
     public void The_TULIP_LOOP_value_selects_the_kind()
     {
-        using var loop = EventLoopKinds.FromEnvironmentValue(Kind)();
-        Assert.Equal(Kind, SelectorOf(loop));
+        using var loop = EventLoopKinds.FromEnvironmentValue(Name)();
+        Assert.Equal(Name, SelectorOf(loop));
     }
 
     [Fact]
@@ -60,7 +65,7 @@ public abstract class LoopFactoryTests
         EventLoop.Run(async () => { running = EventLoop.GetRunningLoop(); await Tasks.Sleep(0); }, loopFactory: CountingFactory(made));
         Assert.Equal(2, made.Count);
         Assert.Same(made[1], running);
-        Assert.Equal(Kind, SelectorOf(made[1]));
+        Assert.Equal(Name, SelectorOf(made[1]));
     }
 
     [Fact]
@@ -94,15 +99,15 @@ public abstract class LoopFactoryTests
         string? saved = Environment.GetEnvironmentVariable(EventLoopKinds.EnvironmentVariable);
         try
         {
-            Environment.SetEnvironmentVariable(EventLoopKinds.EnvironmentVariable, Kind);
+            Environment.SetEnvironmentVariable(EventLoopKinds.EnvironmentVariable, Name);
             using (var loop = new DefaultEventLoopPolicy().NewEventLoop())
             {
-                Assert.Equal(Kind, SelectorOf(loop));
+                Assert.Equal(Name, SelectorOf(loop));
             }
 
             string? ran = null;
             EventLoop.Run(async () => { ran = SelectorOf(EventLoop.GetRunningLoop()); await Tasks.Sleep(0); });
-            Assert.Equal(Kind, ran);
+            Assert.Equal(Name, ran);
         }
         finally
         {
@@ -112,16 +117,10 @@ public abstract class LoopFactoryTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollLoopFactoryTests : LoopFactoryTests
-{
-    protected override string Kind => "epoll";
-}
+public sealed class EpollLoopFactoryTests() : LoopFactoryTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollLoopFactoryTests : LoopFactoryTests
-{
-    protected override string Kind => "poll";
-}
+public sealed class PollLoopFactoryTests() : LoopFactoryTests(LoopKinds.Poll);
 
 /// <summary>What is true of the kinds as a whole: the names, the default, the errors.</summary>
 public sealed class EventLoopKindsTests
@@ -141,6 +140,7 @@ public sealed class EventLoopKindsTests
     public void Unset_or_empty_TULIP_LOOP_gives_the_default_kind(string? value)
     {
         using var loop = EventLoopKinds.FromEnvironmentValue(value)();
+        // Names SelectorEventLoop: the default kind chosen by name is the selector loop of that name.
         Assert.Equal(EventLoopKinds.DefaultName, Assert.IsType<SelectorEventLoop>(loop).SelectorName);
     }
 

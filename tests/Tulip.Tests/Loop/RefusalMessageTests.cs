@@ -9,10 +9,17 @@ namespace Tulip.Tests.Loop;
 /// and what to do instead, never "use" the very loop that refuses. TLS (issue 11) and subprocesses
 /// (issue 13) are refused on every loop today.
 /// </summary>
-public abstract class RefusalMessageContractTests
+public abstract class RefusalMessageContractTests : LoopSuite
 {
+    protected RefusalMessageContractTests(LoopKind kind) : base(kind)
+    {
+    }
+
+    /// <summary>The virtual-clock loop, as a kind of its own: it refuses I/O with advice of its own.</summary>
+    internal static LoopKind TestLoop { get; } = new("test", static lf => new TestEventLoop(loggerFactory: lf), readiness: false);
+
     /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
 
     private static void AssertDoesNotSendUsBack(BaseEventLoop loop, string message) =>
         Assert.DoesNotContain($"Use {loop.GetType().Name}", message, StringComparison.Ordinal);
@@ -72,14 +79,20 @@ public abstract class RefusalMessageContractTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollRefusalMessageTests : RefusalMessageContractTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
+public sealed class EpollRefusalMessageTests() : RefusalMessageContractTests(LoopKinds.Epoll);
 
-    [Fact]
-    public void Ssl_options_are_refused_with_what_to_do_instead()
+[Collection(NativeFdCollection.Name)]
+public sealed class PollRefusalMessageTests() : RefusalMessageContractTests(LoopKinds.Poll);
+
+/// <summary>TLS asked for in the connection options is refused before any socket is made, on every real loop.</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class SslOptionsRefusalTests
+{
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void Ssl_options_are_refused_with_what_to_do_instead(string kind)
     {
-        using var harness = new LoopHarness(CreateLoop);
+        using var harness = new LoopHarness(LoopKinds.Named(kind).Create);
         var loop = harness.Loop;
         var options = new ConnectionOptions { Ssl = new SslClientAuthenticationOptions { TargetHost = "localhost" } };
 
@@ -91,17 +104,9 @@ public sealed class EpollRefusalMessageTests : RefusalMessageContractTests
     }
 }
 
-[Collection(NativeFdCollection.Name)]
-public sealed class PollRefusalMessageTests : RefusalMessageContractTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
-
 /// <summary>The virtual-clock loop: its own advice for I/O, the base's for what no loop has.</summary>
-public sealed class TestEventLoopRefusalMessageTests : RefusalMessageContractTests
+public sealed class TestEventLoopRefusalMessageTests() : RefusalMessageContractTests(RefusalMessageContractTests.TestLoop)
 {
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new TestEventLoop(loggerFactory: loggerFactory);
-
     [Fact]
     public void Socket_members_point_to_the_in_memory_loop()
     {

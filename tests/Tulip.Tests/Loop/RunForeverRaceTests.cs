@@ -7,13 +7,17 @@ namespace Tulip.Tests.Loop;
 /// the same moment, exactly one runs the loop and the other gets "already running" and schedules
 /// nothing. Before the fix both passed the check, and callbacks ran on two threads at once.
 /// </summary>
-public abstract class RunForeverRaceTests
+public abstract class RunForeverRaceTests : LoopSuite
 {
+    protected RunForeverRaceTests(LoopKind kind) : base(kind)
+    {
+    }
+
     /// <summary>Rounds per test: each releases two threads together through a barrier.</summary>
     private const int Rounds = 200;
 
     /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
 
     [Fact]
     public void Of_two_threads_starting_RunForever_at_once_exactly_one_runs_every_time()
@@ -129,16 +133,10 @@ public abstract class RunForeverRaceTests
     }
 }
 
-/// <summary>The start race on <see cref="SelectorEventLoop"/> over epoll.</summary>
+/// <summary>The start race on the epoll loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollRunForeverRaceTests : RunForeverRaceTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
-}
+public sealed class EpollRunForeverRaceTests() : RunForeverRaceTests(LoopKinds.Epoll);
 
-/// <summary>The start race on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+/// <summary>The start race on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class PollRunForeverRaceTests : RunForeverRaceTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
+public sealed class PollRunForeverRaceTests() : RunForeverRaceTests(LoopKinds.Poll);

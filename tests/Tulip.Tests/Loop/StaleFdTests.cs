@@ -11,13 +11,17 @@ namespace Tulip.Tests.Loop;
 /// MOD's ENOENT into a silent ADD that carried the stale reader over to the new file).
 /// </summary>
 /// <remarks>In <see cref="NativeFdCollection"/>: the tests rely on fd numbers no other test takes meanwhile.</remarks>
-public abstract class StaleFdTests
+public abstract class StaleFdTests : LoopSuite
 {
-    /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    protected StaleFdTests(LoopKind kind) : base(kind)
+    {
+    }
 
-    /// <summary>Whether the backend sees a registered fd being closed (poll's POLLNVAL); epoll's kernel just forgets it.</summary>
-    protected abstract bool ReportsClosedFds { get; }
+    /// <summary>Makes the loop under test.</summary>
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
+
+    /// <summary>Whether the loop sees a registered fd being closed (poll's POLLNVAL); epoll's kernel just forgets it.</summary>
+    private bool ReportsClosedFds => Kind.ReportsClosedFds;
 
     [Fact]
     public void AddReader_and_AddWriter_of_a_closed_fd_fail_up_front_with_EBADF()
@@ -31,14 +35,14 @@ public abstract class StaleFdTests
         Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
         ex = Assert.Throws<IOException>(() => h.Loop.AddWriter(fd, () => { }));
         Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
-        Assert.False(((SelectorEventLoop)h.Loop).IsRegistered(fd));
+        Assert.False(Kind.IsRegistered(h.Loop, fd));
     }
 
     [Fact]
     public void A_reader_whose_fd_is_closed_is_never_called_and_the_loop_does_not_spin()
     {
         using var h = new LoopHarness(CreateLoop);
-        var loop = (SelectorEventLoop)h.Loop;
+        var loop = h.Loop;
         using var pipe = new NativePipe();
         int fd = pipe.ReadFd;
         int calls = 0;
@@ -58,7 +62,7 @@ public abstract class StaleFdTests
             var context = Assert.Single(contexts);
             Assert.Contains($"fd {fd} was closed while the event loop still watched it", context.Message, StringComparison.Ordinal);
             Assert.IsType<IOException>(context.Exception);
-            Assert.False(loop.IsRegistered(fd), "the registration of the closed fd should be gone");
+            Assert.False(Kind.IsRegistered(loop, fd), "the registration of the closed fd should be gone");
         }
         else
         {
@@ -160,20 +164,10 @@ public abstract class StaleFdTests
     }
 }
 
-/// <summary>Closed and reused fds on <see cref="SelectorEventLoop"/> over epoll.</summary>
+/// <summary>Closed and reused fds on the epoll loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollStaleFdTests : StaleFdTests
-{
-    protected override bool ReportsClosedFds => false;
+public sealed class EpollStaleFdTests() : StaleFdTests(LoopKinds.Epoll);
 
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
-}
-
-/// <summary>Closed and reused fds on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+/// <summary>Closed and reused fds on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class PollStaleFdTests : StaleFdTests
-{
-    protected override bool ReportsClosedFds => true;
-
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
+public sealed class PollStaleFdTests() : StaleFdTests(LoopKinds.Poll);

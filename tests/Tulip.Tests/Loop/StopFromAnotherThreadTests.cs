@@ -6,10 +6,14 @@ namespace Tulip.Tests.Loop;
 /// Stop is thread-safe (issue 9): from another thread it wakes a loop that waits for I/O with nothing
 /// scheduled. Before the fix the flag was set but the loop slept on until something else woke it.
 /// </summary>
-public abstract class StopFromAnotherThreadTests
+public abstract class StopFromAnotherThreadTests : LoopSuite
 {
+    protected StopFromAnotherThreadTests(LoopKind kind) : base(kind)
+    {
+    }
+
     /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
 
     [Theory]
     [InlineData(false)]
@@ -63,16 +67,10 @@ public abstract class StopFromAnotherThreadTests
     }
 }
 
-/// <summary>Stop from another thread on <see cref="SelectorEventLoop"/> over epoll.</summary>
+/// <summary>Stop from another thread on the epoll loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollStopFromAnotherThreadTests : StopFromAnotherThreadTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
-}
+public sealed class EpollStopFromAnotherThreadTests() : StopFromAnotherThreadTests(LoopKinds.Epoll);
 
-/// <summary>Stop from another thread on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+/// <summary>Stop from another thread on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class PollStopFromAnotherThreadTests : StopFromAnotherThreadTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
+public sealed class PollStopFromAnotherThreadTests() : StopFromAnotherThreadTests(LoopKinds.Poll);

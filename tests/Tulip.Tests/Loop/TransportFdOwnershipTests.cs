@@ -12,10 +12,14 @@ namespace Tulip.Tests.Loop;
 /// naming the transport, for stream, datagram and pipe transports, also while the transport has
 /// paused reading; the transport keeps working. Before the fix AddReader took the transport's events.
 /// </summary>
-public abstract class TransportFdOwnershipTests
+public abstract class TransportFdOwnershipTests : LoopSuite
 {
+    protected TransportFdOwnershipTests(LoopKind kind) : base(kind)
+    {
+    }
+
     /// <summary>Makes the loop under test.</summary>
-    protected abstract BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory);
+    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
 
     [Fact]
     public void A_stream_transports_fd_is_refused_also_while_paused_and_the_transport_keeps_working()
@@ -119,16 +123,10 @@ public abstract class TransportFdOwnershipTests
     }
 }
 
-/// <summary>Transport fd ownership on <see cref="SelectorEventLoop"/> over epoll.</summary>
+/// <summary>Transport fd ownership on the epoll loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollTransportFdOwnershipTests : TransportFdOwnershipTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("epoll", loggerFactory);
-}
+public sealed class EpollTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Epoll);
 
-/// <summary>Transport fd ownership on <see cref="SelectorEventLoop"/> over poll(2).</summary>
+/// <summary>Transport fd ownership on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
-public sealed class PollTransportFdOwnershipTests : TransportFdOwnershipTests
-{
-    protected override BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => new SelectorEventLoop("poll", loggerFactory);
-}
+public sealed class PollTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Poll);

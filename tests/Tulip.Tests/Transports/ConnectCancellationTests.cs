@@ -15,7 +15,7 @@ namespace Tulip.Tests.Transports;
 /// Before the fix, a cancellation that came after the connection was made but before the call
 /// returned dropped a live, connected transport (ConnectionMade, never ConnectionLost).
 /// </summary>
-public abstract class ConnectCancellationTests
+public abstract class ConnectCancellationTests : LoopSuite
 {
     private const int Tries = 300;
 
@@ -25,9 +25,9 @@ public abstract class ConnectCancellationTests
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
-    protected ConnectCancellationTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected ConnectCancellationTests(LoopKind kind) : base(kind)
+    {
+    }
 
     [Fact]
     public void CreateConnection_CancelledAtEveryStage_ClosesWhatWasMade() => CancelAtEveryStage((loop, factory, port, _) =>
@@ -123,13 +123,13 @@ public abstract class ConnectCancellationTests
     /// <paramref name="connect"/> returns the library's own task, not one of an async lambda: a
     /// wrapper task of the test's would have its own result to drop when cancelled.
     /// </remarks>
-    private void CancelAtEveryStage<TTransport>(Func<SelectorEventLoop, Func<LifeProtocol>, int, string, LoopTask<(TTransport Transport, LifeProtocol Protocol)>> connect,
+    private void CancelAtEveryStage<TTransport>(Func<BaseEventLoop, Func<LifeProtocol>, int, string, LoopTask<(TTransport Transport, LifeProtocol Protocol)>> connect,
         Action? cancel = null, bool streamServer = true, Action? afterConnects = null)
         where TTransport : IBaseTransport
     {
         using var dir = new TempDir();
         string path = dir.File("s.sock");
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var tcp = streamServer ? await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0) : null;
             var unix = streamServer ? await loop.CreateUnixServerAsync(static () => new EchoProtocol(), path) : null;
@@ -206,7 +206,7 @@ public abstract class ConnectCancellationTests
     }
 
     /// <summary>Runs <paramref name="action"/> <paramref name="iterations"/> loop iterations from now (0: now).</summary>
-    private static void CancelAfter(SelectorEventLoop loop, int iterations, Action action)
+    private static void CancelAfter(BaseEventLoop loop, int iterations, Action action)
     {
         if (iterations == 0)
         {
@@ -264,13 +264,7 @@ public abstract class ConnectCancellationTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollConnectCancellationTests : ConnectCancellationTests
-{
-    public EpollConnectCancellationTests() : base("epoll") { }
-}
+public sealed class EpollConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollConnectCancellationTests : ConnectCancellationTests
-{
-    public PollConnectCancellationTests() : base("poll") { }
-}
+public sealed class PollConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Poll);

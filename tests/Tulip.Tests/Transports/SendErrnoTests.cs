@@ -9,22 +9,23 @@ namespace Tulip.Tests.Transports;
 /// <c>Write</c> and sendmsg(2) from <c>WriteLines</c> once disagreed (the first closed quietly, the
 /// second reached the exception handler as if the protocol had thrown).
 /// </summary>
-public abstract class SendErrnoTests
+public abstract class SendErrnoTests : LoopSuite
 {
-    protected SendErrnoTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected SendErrnoTests(LoopKind kind) : base(kind)
+    {
+    }
 
     /// <summary>
     /// A stream transport over an unconnected UDP socket: every send fails with EDESTADDRREQ, an errno
     /// that names no SocketError (the old sendmsg path turned it into an IOException).
     /// </summary>
-    private static async LoopTask<(ITransport Transport, RecordingProtocol Protocol)> UnconnectedTransport(SelectorEventLoop loop)
+    private async LoopTask<(ITransport Transport, RecordingProtocol Protocol)> UnconnectedTransport(BaseEventLoop loop)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
         var protocol = new RecordingProtocol(loop);
         var waiter = new Future<VoidResult>(loop);
-        var transport = new SelectorSocketTransport(loop, socket, protocol, waiter, null);
+        // The public calls want a connected stream socket: the kind's probe makes its transport over this one.
+        var transport = Kind.RawSocketTransport(loop, socket, protocol, waiter);
         await waiter;
         return (transport, protocol);
     }
@@ -33,7 +34,7 @@ public abstract class SendErrnoTests
     public void SendAndSendmsgFailuresEndTheConnectionQuietlyAndAlike()
     {
         var errors = new List<ExceptionContext>();
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (single, singleProtocol) = await UnconnectedTransport(loop);
             single.Write("one buffer: send(2)"u8);
@@ -59,12 +60,6 @@ public abstract class SendErrnoTests
     }
 }
 
-public sealed class EpollSendErrnoTests : SendErrnoTests
-{
-    public EpollSendErrnoTests() : base("epoll") { }
-}
+public sealed class EpollSendErrnoTests() : SendErrnoTests(LoopKinds.Epoll);
 
-public sealed class PollSendErrnoTests : SendErrnoTests
-{
-    public PollSendErrnoTests() : base("poll") { }
-}
+public sealed class PollSendErrnoTests() : SendErrnoTests(LoopKinds.Poll);

@@ -9,18 +9,18 @@ namespace Tulip.Tests.Transports;
 /// (before the fix it waited for every client, so one idle client kept it from returning), and the
 /// caller then chooses how to end the connections, within a limit.
 /// </summary>
-public abstract class ServerShutdownTests
+public abstract class ServerShutdownTests : LoopSuite
 {
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
-    protected ServerShutdownTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected ServerShutdownTests(LoopKind kind) : base(kind)
+    {
+    }
 
     [Fact]
     public void ServeForever_CancelledByToken_WithAnIdleClient_ReturnsAtOnce()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var accepted = new List<RecordingProtocol>();
             var server = await loop.CreateServerAsync(() => Track(accepted, new RecordingProtocol(loop)), s_loopback, 0);
@@ -55,7 +55,7 @@ public abstract class ServerShutdownTests
     [Fact]
     public void ServeForever_TaskCancelled_WithAnIdleClient_ReturnsAtOnce()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var accepted = new List<RecordingProtocol>();
             var server = await loop.CreateServerAsync(() => Track(accepted, new RecordingProtocol(loop)), s_loopback, 0);
@@ -83,7 +83,7 @@ public abstract class ServerShutdownTests
     [Fact]
     public void Shutdown_AbortsAClientThatWillNotTakeItsData()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var accepted = new List<RecordingProtocol>();
             var server = await loop.CreateServerAsync(() => Track(accepted, new RecordingProtocol(loop)), s_loopback, 0);
@@ -108,7 +108,7 @@ public abstract class ServerShutdownTests
     [Fact]
     public void Shutdown_RejectsANegativeTimeout()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
             var ex = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await server.ShutdownAsync(-1));
@@ -122,7 +122,7 @@ public abstract class ServerShutdownTests
     [Fact]
     public void Dispose_WithAnIdleClient_DoesNotWaitForIt()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var accepted = new List<RecordingProtocol>();
             var server = await loop.CreateServerAsync(() => Track(accepted, new RecordingProtocol(loop)), s_loopback, 0);
@@ -146,12 +146,6 @@ public abstract class ServerShutdownTests
     }
 }
 
-public sealed class EpollServerShutdownTests : ServerShutdownTests
-{
-    public EpollServerShutdownTests() : base("epoll") { }
-}
+public sealed class EpollServerShutdownTests() : ServerShutdownTests(LoopKinds.Epoll);
 
-public sealed class PollServerShutdownTests : ServerShutdownTests
-{
-    public PollServerShutdownTests() : base("poll") { }
-}
+public sealed class PollServerShutdownTests() : ServerShutdownTests(LoopKinds.Poll);

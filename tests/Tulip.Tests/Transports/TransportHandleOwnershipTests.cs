@@ -13,18 +13,18 @@ namespace Tulip.Tests.Transports;
 /// These depend on the kernel handing out the lowest free fd number, so they run alone
 /// (<see cref="NativeFdCollection"/>).
 /// </summary>
-public abstract class TransportHandleOwnershipTests
+public abstract class TransportHandleOwnershipTests : LoopSuite
 {
-    protected TransportHandleOwnershipTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected TransportHandleOwnershipTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
     [Fact]
     public void Stream_DisposingTheExtraInfoSocket_LeavesTheConnectionAlone()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var peers = new List<RecordingProtocol>();
             await using var server = await loop.CreateServerAsync(() =>
@@ -39,7 +39,7 @@ public abstract class TransportHandleOwnershipTests
             await warmProtocol.Lost;
             Assert.True(await Eventually(() => peers.Count == 1 && peers[0].Lost.Done));
             int fdsBefore = OpenFdCount();
-            int registrations = loop.RegistrationCount;
+            int registrations = Kind.Registrations(loop);
 
             var (first, firstProtocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
             var view = Assert.IsType<Socket>(first.GetExtraInfo("socket"));
@@ -79,7 +79,7 @@ public abstract class TransportHandleOwnershipTests
             await secondProtocol.Lost;
             await secondPeer.Lost;
             Assert.True(await Eventually(() => OpenFdCount() == fdsBefore), $"fds before {fdsBefore}, after {OpenFdCount()}");
-            Assert.Equal(registrations, loop.RegistrationCount);
+            Assert.Equal(registrations, Kind.Registrations(loop));
             Assert.Empty(firstProtocol.Errors);
             Assert.Empty(secondProtocol.Errors);
         });
@@ -88,7 +88,7 @@ public abstract class TransportHandleOwnershipTests
     [Fact]
     public void Datagram_DisposingTheExtraInfoSocket_LeavesTheEndpointAlone()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             var (r1, p1) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
             var (r2, p2) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
@@ -97,7 +97,7 @@ public abstract class TransportHandleOwnershipTests
             await warmProtocol.Lost;
             await Eventually(() => false, 5);
             int fdsBefore = OpenFdCount();
-            int registrations = loop.RegistrationCount;
+            int registrations = Kind.Registrations(loop);
 
             var (first, firstProtocol) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, SockName(r1));
             var view = Assert.IsType<Socket>(first.GetExtraInfo("socket"));
@@ -126,7 +126,7 @@ public abstract class TransportHandleOwnershipTests
             second.Close();
             await secondProtocol.Lost;
             Assert.True(await Eventually(() => OpenFdCount() == fdsBefore), $"fds before {fdsBefore}, after {OpenFdCount()}");
-            Assert.Equal(registrations, loop.RegistrationCount);
+            Assert.Equal(registrations, Kind.Registrations(loop));
             r1.Close();
             r2.Close();
             await p1.Lost;
@@ -138,13 +138,7 @@ public abstract class TransportHandleOwnershipTests
 }
 
 [Collection(NativeFdCollection.Name)]
-public sealed class EpollTransportHandleOwnershipTests : TransportHandleOwnershipTests
-{
-    public EpollTransportHandleOwnershipTests() : base("epoll") { }
-}
+public sealed class EpollTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
-public sealed class PollTransportHandleOwnershipTests : TransportHandleOwnershipTests
-{
-    public PollTransportHandleOwnershipTests() : base("poll") { }
-}
+public sealed class PollTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.Poll);

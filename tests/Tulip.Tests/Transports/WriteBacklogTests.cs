@@ -97,15 +97,15 @@ public class WriteBacklogTests
 }
 
 /// <summary>A stream transport's backlog with a peer that never reads: the memory goes back when the connection ends, however it ends.</summary>
-public abstract class WriteBacklogReleaseTests
+public abstract class WriteBacklogReleaseTests : LoopSuite
 {
-    protected WriteBacklogReleaseTests(string backend) => Backend = backend;
-
-    protected string Backend { get; }
+    protected WriteBacklogReleaseTests(LoopKind kind) : base(kind)
+    {
+    }
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
-    private static async LoopTask<(ITransport Transport, RecordingProtocol Protocol, PeerProtocol Peer, int Held)> Backlogged(SelectorEventLoop loop, Server server, Func<PeerProtocol?> peer)
+    private static async LoopTask<(ITransport Transport, RecordingProtocol Protocol, PeerProtocol Peer, int Held)> Backlogged(BaseEventLoop loop, Server server, Func<PeerProtocol?> peer)
     {
         int held = WriteBacklog.HeldArraysOnThisThread;
         var (transport, protocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -126,7 +126,7 @@ public abstract class WriteBacklogReleaseTests
     [Fact]
     public void Abort_ReleasesTheBacklogAtOnce()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             PeerProtocol? peer = null;
             await using var server = await loop.CreateServerAsync(() => peer = new PeerProtocol(loop, pauseReading: true), s_loopback, 0);
@@ -144,7 +144,7 @@ public abstract class WriteBacklogReleaseTests
     [Fact]
     public void ConnectionLost_ReleasesTheBacklog()
     {
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             PeerProtocol? peer = null;
             await using var server = await loop.CreateServerAsync(() => peer = new PeerProtocol(loop, pauseReading: true), s_loopback, 0);
@@ -161,7 +161,7 @@ public abstract class WriteBacklogReleaseTests
     public void CloseThenAbort_ReleasesTheBacklog_BeforeTheLoopCloses()
     {
         int held = 0;
-        Run(Backend, async loop =>
+        Run(Kind, async loop =>
         {
             PeerProtocol? peer = null;
             await using var server = await loop.CreateServerAsync(() => peer = new PeerProtocol(loop, pauseReading: true), s_loopback, 0);
@@ -179,12 +179,6 @@ public abstract class WriteBacklogReleaseTests
     }
 }
 
-public sealed class EpollWriteBacklogReleaseTests : WriteBacklogReleaseTests
-{
-    public EpollWriteBacklogReleaseTests() : base("epoll") { }
-}
+public sealed class EpollWriteBacklogReleaseTests() : WriteBacklogReleaseTests(LoopKinds.Epoll);
 
-public sealed class PollWriteBacklogReleaseTests : WriteBacklogReleaseTests
-{
-    public PollWriteBacklogReleaseTests() : base("poll") { }
-}
+public sealed class PollWriteBacklogReleaseTests() : WriteBacklogReleaseTests(LoopKinds.Poll);
