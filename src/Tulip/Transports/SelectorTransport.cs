@@ -15,9 +15,10 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The handle: the transports make their syscalls on the raw fd number, so the socket's
-/// <see cref="System.Runtime.InteropServices.SafeHandle"/> is add-ref'd for the transport's whole life and released only after the fd
-/// is deregistered, just before the socket is disposed. While the ref is held the number cannot be
+/// The handle: the transports make their syscalls on the raw fd number, so the fd's
+/// <see cref="System.Runtime.InteropServices.SafeHandle"/> (the socket's, or an accepted connection's bare
+/// <see cref="SocketFdHandle"/>) is add-ref'd for the transport's whole life and released only after the fd
+/// is deregistered, just before the socket (or that handle) is disposed. While the ref is held the number cannot be
 /// closed and reused under the transport (a reused number would send this transport's writes to another
 /// connection's peer, and its close would remove the other's registration). <c>GetExtraInfo("socket")</c>
 /// therefore hands out a <see cref="System.Net.Sockets.Socket"/> that does not own the handle: disposing it
