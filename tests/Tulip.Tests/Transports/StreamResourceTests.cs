@@ -18,12 +18,17 @@ public abstract class StreamResourceTests : LoopSuite
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
 
-    /// <summary>Warms up what .NET opens lazily on a first connection, then returns the fd count.</summary>
-    private static async LoopTask<int> Baseline(BaseEventLoop loop, int port)
+    /// <summary>
+    /// Warms up what .NET opens lazily on a first connection, then returns the fd count once the
+    /// server has closed its side too (under load that takes longer than a few iterations, and a
+    /// count taken before it would drop by one later).
+    /// </summary>
+    private async LoopTask<int> Baseline(BaseEventLoop loop, Server server)
     {
-        var (t, p) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
+        var (t, p) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
         t.Close();
         await p.Lost;
+        Assert.True(await Eventually(() => Kind.ServerClients(server) == 0), "the server kept the warm-up connection");
         await Eventually(() => false, 5);
         return OpenFdCount();
     }
@@ -34,7 +39,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, PortOf(server));
+            int before = await Baseline(loop, server);
             var task = loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "localhost", PortOf(server));
             task.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await task);
@@ -48,7 +53,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, PortOf(server));
+            int before = await Baseline(loop, server);
             // A listener whose accept queue is full drops SYNs: a connect to it stays in progress.
             using var full = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             full.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -93,7 +98,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, PortOf(server));
+            int before = await Baseline(loop, server);
             RecordingProtocol? made = null;
             var task = loop.CreateConnectionAsync(() =>
             {
@@ -114,7 +119,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, PortOf(server));
+            int before = await Baseline(loop, server);
             await Assert.ThrowsAsync<FormatException>(async () =>
                 await loop.CreateConnectionAsync<RecordingProtocol>(() => throw new FormatException("no"), "127.0.0.1", PortOf(server)));
             Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
