@@ -143,7 +143,7 @@ public abstract class ConnectCancellationTests : LoopSuite
                 afterConnects?.Invoke();
                 Assert.True(await Eventually(() => warm.All(p => p.Lost)), "the warm-up connection was never lost");
                 await Eventually(() => false, 5);
-                int before = OpenFdCount();
+                var before = TakeFds();
 
                 var protocols = new List<LifeProtocol>();
                 int returned = 0, cancelled = 0, cancelledAfterMade = 0;
@@ -187,7 +187,7 @@ public abstract class ConnectCancellationTests : LoopSuite
                 afterConnects?.Invoke();
                 Assert.True(cancelled > 0 && returned > 0, $"{cancelled} cancelled, {returned} returned: the stages do not span the connect");
                 Assert.True(cancelledAfterMade > 0, "no try was cancelled after ConnectionMade: the window of the leak was never hit");
-                Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+                Assert.True(await Eventually(before.NoneAdded), before.Describe());
             }
             finally
             {

@@ -18,28 +18,28 @@ public abstract class DatagramResourceTests : LoopSuite
     }
 
     /// <summary>Warms up what .NET opens lazily on a first endpoint (and a first name lookup), then returns the fd count.</summary>
-    private static async LoopTask<int> Baseline(BaseEventLoop loop)
+    private static async LoopTask<FdSnapshot> Baseline(BaseEventLoop loop)
     {
         var (t, p) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null,
             new DnsEndPoint("localhost", 9, AddressFamily.InterNetwork));
         t.Close();
         await p.Lost;
         await Eventually(() => false, 5);
-        return OpenFdCount();
+        return TakeFds();
     }
 
-    private static async LoopTask AssertFdsBackTo(int before) =>
-        Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+    private static async LoopTask AssertFdsBackTo(FdSnapshot before) =>
+        Assert.True(await Eventually(before.NoneAdded), before.Describe());
 
     [Fact]
     public void CloseAndAbort_ReleaseTheSocket()
     {
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             var (t1, p1) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
             var (t2, p2) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, SockName(t1));
-            Assert.Equal(before + 2, OpenFdCount());
+            Assert.Equal(before.Count + 2, OpenFdCount());
             t1.Close();
             t2.Abort();
             await p1.Lost;
@@ -53,10 +53,10 @@ public abstract class DatagramResourceTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             taken.Bind(AnyLoopback);
-            before++;
+            before = TakeFds(); // the test's own socket joins the baseline
             var inUse = await Assert.ThrowsAsync<SocketException>(async () =>
                 await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), taken.LocalEndPoint, null));
             Assert.Equal(SocketError.AddressAlreadyInUse, inUse.SocketErrorCode);
@@ -73,7 +73,7 @@ public abstract class DatagramResourceTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             await Assert.ThrowsAsync<FormatException>(async () =>
                 await loop.CreateDatagramEndpointAsync<RecordingDatagramProtocol>(() => throw new FormatException("no"), AnyLoopback, null));
             await Assert.ThrowsAsync<InvalidOperationException>(async () =>
@@ -87,7 +87,7 @@ public abstract class DatagramResourceTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             var task = loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, new DnsEndPoint("localhost", 9));
             task.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await task);
@@ -106,7 +106,7 @@ public abstract class DatagramResourceTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             RecordingDatagramProtocol? made = null;
             var task = loop.CreateDatagramEndpointAsync(() =>
             {
@@ -130,7 +130,7 @@ public abstract class DatagramResourceTests : LoopSuite
         var reports = new List<ExceptionContext>();
         Run(Kind, async loop =>
         {
-            int before = await Baseline(loop);
+            var before = await Baseline(loop);
             await Assert.ThrowsAsync<InvalidTimeZoneException>(async () =>
                 await loop.CreateDatagramEndpointAsync(() => new ThrowsOnMade(), AnyLoopback, null));
             await AssertFdsBackTo(before);

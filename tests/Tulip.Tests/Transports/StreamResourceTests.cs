@@ -23,14 +23,14 @@ public abstract class StreamResourceTests : LoopSuite
     /// server has closed its side too (under load that takes longer than a few iterations, and a
     /// count taken before it would drop by one later).
     /// </summary>
-    private async LoopTask<int> Baseline(BaseEventLoop loop, Server server)
+    private async LoopTask<FdSnapshot> Baseline(BaseEventLoop loop, Server server)
     {
         var (t, p) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
         t.Close();
         await p.Lost;
         Assert.True(await Eventually(() => Kind.ServerClients(server) == 0), "the server kept the warm-up connection");
         await Eventually(() => false, 5);
-        return OpenFdCount();
+        return TakeFds();
     }
 
     [Fact]
@@ -39,11 +39,11 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, server);
+            var before = await Baseline(loop, server);
             var task = loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "localhost", PortOf(server));
             task.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await task);
-            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+            Assert.True(await Eventually(before.NoneAdded), before.Describe());
         });
     }
 
@@ -53,7 +53,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, server);
+            var before = await Baseline(loop, server);
             // A listener whose accept queue is full drops SYNs: a connect to it stays in progress.
             using var full = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             full.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -88,7 +88,7 @@ public abstract class StreamResourceTests : LoopSuite
             }
 
             full.Dispose();
-            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+            Assert.True(await Eventually(before.NoneAdded), before.Describe());
         });
     }
 
@@ -98,7 +98,7 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, server);
+            var before = await Baseline(loop, server);
             RecordingProtocol? made = null;
             var task = loop.CreateConnectionAsync(() =>
             {
@@ -107,7 +107,7 @@ public abstract class StreamResourceTests : LoopSuite
                 return made = new RecordingProtocol(loop);
             }, "127.0.0.1", PortOf(server));
             await Assert.ThrowsAsync<CancelledError>(async () => await task);
-            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+            Assert.True(await Eventually(before.NoneAdded), before.Describe());
             Assert.NotNull(made);
             Assert.Empty(made!.Errors);
         });
@@ -119,10 +119,10 @@ public abstract class StreamResourceTests : LoopSuite
         Run(Kind, async loop =>
         {
             await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), s_loopback, 0);
-            int before = await Baseline(loop, server);
+            var before = await Baseline(loop, server);
             await Assert.ThrowsAsync<FormatException>(async () =>
                 await loop.CreateConnectionAsync<RecordingProtocol>(() => throw new FormatException("no"), "127.0.0.1", PortOf(server)));
-            Assert.True(await Eventually(() => OpenFdCount() == before), $"fds before {before}, after {OpenFdCount()}");
+            Assert.True(await Eventually(before.NoneAdded), before.Describe());
         });
     }
 

@@ -260,6 +260,33 @@ internal static partial class TestUtil
 
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 
+    /// <summary>Takes the process's open fds (number and target), to check later that none was added.</summary>
+    public static FdSnapshot TakeFds() => new(ReadFds());
+
+    internal static Dictionary<int, string> ReadFds()
+    {
+        var fds = new Dictionary<int, string>();
+        foreach (var path in Directory.GetFiles("/proc/self/fd"))
+        {
+            string? target;
+            try
+            {
+                target = new FileInfo(path).LinkTarget;
+            }
+            catch (IOException)
+            {
+                continue; // closed while we looked (the enumeration's own fd, or another thread's)
+            }
+
+            if (target is not null && int.TryParse(Path.GetFileName(path), out int fd))
+            {
+                fds[fd] = target;
+            }
+        }
+
+        return fds;
+    }
+
     /// <summary>Yields to the loop until <paramref name="condition"/> holds, at most <paramref name="iterations"/> times (a bounded wait).</summary>
     public static async LoopTask<bool> Eventually(Func<bool> condition, int iterations = 2000)
     {
@@ -275,4 +302,33 @@ internal static partial class TestUtil
 
         return condition();
     }
+}
+
+/// <summary>
+/// The fds open at one moment. <see cref="NoneAdded"/> holds when every fd open now was open then with
+/// the same target: a leak (a new number, or an old number reused for another file) fails it, while an
+/// fd that something else closed meanwhile (a finalizer, a late close elsewhere in the process) does
+/// not, which a bare count would mistake for a change.
+/// </summary>
+public sealed class FdSnapshot(Dictionary<int, string> fds)
+{
+    public int Count => fds.Count;
+
+    public bool NoneAdded() => Added().Count == 0;
+
+    public List<string> Added()
+    {
+        var added = new List<string>();
+        foreach (var (fd, target) in TestUtil.ReadFds())
+        {
+            if (!fds.TryGetValue(fd, out var was) || was != target)
+            {
+                added.Add($"{fd} -> {target}");
+            }
+        }
+
+        return added;
+    }
+
+    public string Describe() => $"fds opened and not closed: {string.Join(", ", Added())} (before {Count}, now {TestUtil.OpenFdCount()})";
 }

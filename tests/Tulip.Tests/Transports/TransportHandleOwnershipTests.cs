@@ -38,7 +38,7 @@ public abstract class TransportHandleOwnershipTests : LoopSuite
             warm.Close();
             await warmProtocol.Lost;
             Assert.True(await Eventually(() => peers.Count == 1 && peers[0].Lost.Done));
-            int fdsBefore = OpenFdCount();
+            var fdsBefore = TakeFds();
             int registrations = Kind.Registrations(loop);
 
             var (first, firstProtocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
@@ -78,7 +78,7 @@ public abstract class TransportHandleOwnershipTests : LoopSuite
             second.Close();
             await secondProtocol.Lost;
             await secondPeer.Lost;
-            Assert.True(await Eventually(() => OpenFdCount() == fdsBefore), $"fds before {fdsBefore}, after {OpenFdCount()}");
+            Assert.True(await Eventually(fdsBefore.NoneAdded), fdsBefore.Describe());
             Assert.Equal(registrations, Kind.Registrations(loop));
             Assert.Empty(firstProtocol.Errors);
             Assert.Empty(secondProtocol.Errors);
@@ -96,7 +96,7 @@ public abstract class TransportHandleOwnershipTests : LoopSuite
             warm.Close();
             await warmProtocol.Lost;
             await Eventually(() => false, 5);
-            int fdsBefore = OpenFdCount();
+            var fdsBefore = TakeFds();
             int registrations = Kind.Registrations(loop);
 
             var (first, firstProtocol) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, SockName(r1));
@@ -125,7 +125,7 @@ public abstract class TransportHandleOwnershipTests : LoopSuite
 
             second.Close();
             await secondProtocol.Lost;
-            Assert.True(await Eventually(() => OpenFdCount() == fdsBefore), $"fds before {fdsBefore}, after {OpenFdCount()}");
+            Assert.True(await Eventually(fdsBefore.NoneAdded), fdsBefore.Describe());
             Assert.Equal(registrations, Kind.Registrations(loop));
             r1.Close();
             r2.Close();
