@@ -234,6 +234,20 @@ public abstract class Future
         return true;
     }
 
+    /// <summary>
+    /// Makes a done future pending again, for <see cref="ReusableFuture{T}"/> only: its owner calls
+    /// it when the one awaiter has taken the result, so no callback is still registered or queued.
+    /// </summary>
+    private protected void ResetCore()
+    {
+        Debug.Assert(_state != FutureState.Pending, "only a done future is reset");
+        Debug.Assert(_callback0 is null && _moreCallbacks is null, "a reset future has no callbacks left");
+        MarkExceptionObserved();
+        _state = FutureState.Pending;
+        _exception = null;
+        _cancelMessage = null;
+    }
+
     /// <summary>Marks the future cancelled from inside (a task whose body ended in cancellation).</summary>
     private protected void CancelCore(string? message, Exception? cause)
     {
