@@ -450,7 +450,11 @@ public class Queue<T>
     /// <summary>The running loop, to which the queue is (now) bound; a wait needs one.</summary>
     private BaseEventLoop LoopForWait()
     {
-        var running = BaseEventLoop.RunningLoopOrNull ?? throw NoRunningLoop();
+        if (BaseEventLoop.RunningLoopOrNull is not { } running)
+        {
+            throw _loop is { IsRunning: true } ? OffLoopThread() : NoRunningLoop();
+        }
+
         Bind(running);
         return running;
     }
@@ -464,9 +468,7 @@ public class Queue<T>
         }
         else if (_loop is { IsRunning: true })
         {
-            throw new InvalidOperationException(
-                $"{this} was used from a thread that is not its event loop's, while the loop runs. Queues are not thread-safe: " +
-                "from another thread, call into the loop with loop.CallSoonThreadSafe(...) or loop.RunCoroutineThreadSafe(...).");
+            throw OffLoopThread();
         }
     }
 
@@ -480,6 +482,10 @@ public class Queue<T>
                 "Make one queue per loop.");
         }
     }
+
+    private InvalidOperationException OffLoopThread() => new(
+        $"{this} was used from a thread that is not its event loop's, while the loop runs. Queues are not thread-safe: " +
+        "from another thread, call into the loop with loop.CallSoonThreadSafe(...) or loop.RunCoroutineThreadSafe(...).");
 
     private InvalidOperationException NoRunningLoop() => new(
         $"{this} was awaited on a thread with no running event loop: wait on a queue from a task of its loop " +
