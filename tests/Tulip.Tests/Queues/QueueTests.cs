@@ -538,6 +538,30 @@ public class QueueTests
         Assert.Equal(1, q.Count);
     });
 
+    [Fact]
+    public void ATaskCancelledJustAfterItsGetWasWokenReceivesTheItemThenCancelledErrorAtItsNextAwait() => Run(async () =>
+    {
+        // The documented difference from asyncio: the item is not handed to the next getter but to
+        // this caller, whose cancellation then lands at its next await. Either way nothing is lost.
+        var q = new Queue<int>();
+        int received = -1;
+        async LoopTask Consumer()
+        {
+            received = await q.GetAsync();
+            await Tasks.Yield();
+        }
+
+        var consumer = Consumer();
+        await Yields(1);
+        q.PutNowait(1);
+        q.PutNowait(2);
+        consumer.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await consumer);
+        Assert.Equal(1, received);
+        Assert.Equal(2, q.GetNowait());
+        Assert.True(q.Empty);
+    });
+
     // ---- Join and TaskDone ------------------------------------------------------------------------
 
     [Theory]
