@@ -45,11 +45,19 @@ public sealed class Condition
     /// <param name="cancellationToken">Cancels the wait for the lock.</param>
     /// <returns>A value future of the lock's releaser; await it once.</returns>
     /// <exception cref="InvalidOperationException">No loop runs on this thread, or the lock belongs to another loop.</exception>
-    public ValueFuture<LockReleaser> AcquireAsync(CancellationToken cancellationToken = default) => _lock.AcquireAsync(cancellationToken);
+    public ValueFuture<LockReleaser> AcquireAsync(CancellationToken cancellationToken = default)
+    {
+        _binding.Bind(this);
+        return _lock.AcquireAsync(cancellationToken);
+    }
 
     /// <summary>Releases the lock underneath (<see cref="Lock.Release"/>).</summary>
     /// <exception cref="InvalidOperationException">The lock is not held, or belongs to another loop or thread.</exception>
-    public void Release() => _lock.Release();
+    public void Release()
+    {
+        _binding.Check(this);
+        _lock.Release();
+    }
 
     /// <summary>
     /// Releases the lock, waits until notified, then re-acquires the lock (even when cancelled) and
