@@ -278,6 +278,17 @@ public sealed class LockTests
     });
 
     [Fact]
+    public void Releaser_DisposedTwice_ThrowsInsteadOfReleasingAgain() => Run(async () =>
+    {
+        var gate = new Lock();
+        var releaser = await gate.AcquireAsync();
+        releaser.Dispose();
+        var ex = Assert.Throws<InvalidOperationException>(releaser.Dispose);
+        Assert.Contains("not locked", ex.Message, StringComparison.Ordinal);
+        Assert.False(gate.Locked);
+    });
+
+    [Fact]
     public void UsingBlock_ReleasesWhenTheBodyThrows() => Run(async () =>
     {
         var gate = new Lock();
