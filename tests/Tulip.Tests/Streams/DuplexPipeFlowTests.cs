@@ -207,6 +207,32 @@ public sealed class DuplexPipeFlowTests
     }
 
     [Fact]
+    public void ATransportThatIsNotAStreamTransport_IsRefusedClearly()
+    {
+        using var loop = new TestEventLoop();
+        var protocol = new DuplexPipeProtocol();
+        var ex = Assert.Throws<InvalidOperationException>(() => protocol.ConnectionMade(new NotAStreamTransport()));
+        Assert.Contains("ITransport", ex.Message);
+    }
+
+    private sealed class NotAStreamTransport : IBaseTransport
+    {
+        public bool IsClosing => false;
+
+        public object? GetExtraInfo(string name, object? defaultValue = null) => defaultValue;
+
+        public void Close()
+        {
+        }
+
+        public void SetProtocol(IBaseProtocol protocol)
+        {
+        }
+
+        public IBaseProtocol GetProtocol() => throw new NotSupportedException();
+    }
+
+    [Fact]
     public void OneProtocolPerConnection()
     {
         var (loop, transport, protocol) = Connect(new DuplexPipeProtocol());

@@ -125,6 +125,26 @@ public abstract class StreamReaderWriterStreamTests : LoopSuite
         });
     }
 
+    private sealed record Order(string Item, int Quantity, List<string> Notes);
+
+    [Fact]
+    public void JsonSerializer_RoundTripsThroughAnEcho_FromTheThreadPool()
+    {
+        Run(Kind, async loop =>
+        {
+            await using var server = await EchoServer();
+            await using var stream = await Connect(server);
+            var order = new Order("tulip bulbs", 144, [.. Enumerable.Range(0, 10_000).Select(i => $"note {i}")]); // about 110 KB: past the high-water mark
+            await Task.Run(async () => await System.Text.Json.JsonSerializer.SerializeAsync(stream, order));
+            stream.Writer.WriteEof(); // the loop thread's: the document ends where the echo's input does
+            var back = await Task.Run(async () => await System.Text.Json.JsonSerializer.DeserializeAsync<Order>(stream));
+            Assert.NotNull(back);
+            Assert.Equal(order.Item, back.Item);
+            Assert.Equal(order.Quantity, back.Quantity);
+            Assert.Equal(order.Notes, back.Notes);
+        });
+    }
+
     [Fact]
     public void SynchronousCallsOnTheLoopThread_SayToUseTheAsyncOnes()
     {
