@@ -1,0 +1,82 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Tulip.Streams;
+using static Tulip.Tests.Streams.DuplexPipeTestSupport;
+using static Tulip.Tests.Transports.TestUtil;
+
+namespace Tulip.Tests.Streams;
+
+/// <summary>
+/// <see cref="DuplexPipeProtocol"/> over real TCP: a large echo in which neither side reads for a
+/// while, so flow control must hold both directions with memory bounded.
+/// </summary>
+public abstract class DuplexPipeSocketTests : LoopSuite
+{
+    protected DuplexPipeSocketTests(LoopKind kind) : base(kind)
+    {
+    }
+
+    [Fact]
+    public void LargeEcho_BackpressureBothWays_KeepsEveryBufferBounded()
+    {
+        const int Total = 8 << 20;
+        const int Chunk = 64 * 1024;
+        // What a side may hold in user space when it is stuck: the transport's high-water mark (64 KiB)
+        // plus one batch taken from Output (its threshold plus one write) and slack for a segment.
+        const int Bound = 512 * 1024;
+        Run(Kind, async loop =>
+        {
+            var serverPipes = new List<DuplexPipeProtocol>();
+            var (server, serving) = await StartServer(loop, async p =>
+            {
+                serverPipes.Add(p);
+                SmallSocketBuffers(p.Transport);
+                await p.Input.CopyToAsync(p.Output); // echo, flushing each piece: waits whenever Output is full
+                await p.Output.CompleteAsync();
+            });
+            await using var _ = server;
+            var (transport, client) = await loop.CreateConnectionAsync(() => new DuplexPipeProtocol(), "127.0.0.1", PortOf(server));
+            SmallSocketBuffers(transport);
+            var data = Pattern(Total);
+            var writing = WriteAll(client.Output, data, Chunk);
+
+            // The client does not read: its input fills and it stops reading; the server's writes back
+            // then stall, its output fills, it stops reading; then the client's own writes stall.
+            Assert.True(await Eventually(() => serverPipes.Count == 1 && !transport.IsReading && !serverPipes[0].Transport.IsReading
+                && transport.GetWriteBufferSize() > 0, iterations: 30_000), "both sides should have stopped reading");
+            Assert.False(writing.IsCompleted, "8 MiB cannot all have been taken while nobody reads");
+            Assert.InRange(transport.GetWriteBufferSize(), 1, Bound);
+            Assert.InRange(serverPipes[0].Transport.GetWriteBufferSize(), 0, Bound);
+
+            byte[] received = await ReadToEndAsync(client.Input);
+            await writing;
+            Assert.Equal(Total, received.Length);
+            Assert.True(data.AsSpan().SequenceEqual(received));
+            await Assert.Single(serving);
+            await client.Closed;
+        });
+    }
+
+    private static async Task WriteAll(PipeWriter output, byte[] data, int chunk)
+    {
+        for (int offset = 0; offset < data.Length; offset += chunk)
+        {
+            var result = await output.WriteAsync(data.AsMemory(offset, Math.Min(chunk, data.Length - offset)));
+            Assert.False(result.IsCompleted);
+        }
+
+        await output.CompleteAsync();
+    }
+
+    /// <summary>Small kernel buffers, so that the bytes in flight are mostly the ones the test can see.</summary>
+    private static void SmallSocketBuffers(ITransport transport)
+    {
+        var socket = Assert.IsType<Socket>(transport.GetExtraInfo("socket"));
+        socket.SendBufferSize = 32 * 1024;
+        socket.ReceiveBufferSize = 32 * 1024;
+    }
+}
+
+public sealed class EpollDuplexPipeSocketTests() : DuplexPipeSocketTests(LoopKinds.Epoll);
+
+public sealed class PollDuplexPipeSocketTests() : DuplexPipeSocketTests(LoopKinds.Poll);
