@@ -1,7 +1,9 @@
 using System;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Net.Sockets;
 using Tulip;
+using Tulip.Streams;
 
 namespace Tulip.Samples.EchoServer;
 
@@ -30,7 +32,7 @@ internal static class Program
         }
 
         string mode = args.Length > 1 ? args[1] : "protocol";
-        Func<IBaseProtocol> factory;
+        Func<IBaseProtocol>? factory = null;
         switch (mode)
         {
             case "protocol":
@@ -40,8 +42,7 @@ internal static class Program
                 factory = static () => new BufferedEchoProtocol();
                 break;
             case "streams":
-                Console.Error.WriteLine("echo-server: mode 'streams' is not implemented yet (the streams API is a later issue); use 'protocol' or 'buffered'.");
-                return 2;
+                break;
             default:
                 Console.Error.WriteLine($"echo-server: unknown mode '{mode}'; expected protocol, buffered or streams.");
                 return 2;
@@ -82,7 +83,10 @@ internal static class Program
         using var loop = loopFactory();
         loop.RunUntilComplete(async () =>
         {
-            var server = await loop.CreateServerAsync(factory, ["127.0.0.1"], port, new ServerOptions { Backlog = Backlog });
+            var options = new ServerOptions { Backlog = Backlog };
+            var server = factory is null
+                ? await StreamConnections.StartServerAsync(StreamsEcho.HandleAsync, "127.0.0.1", port, options)
+                : await loop.CreateServerAsync(factory, ["127.0.0.1"], port, options);
             Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {KindOf(loop)})");
             if (stats)
             {
@@ -165,6 +169,47 @@ internal sealed class BufferedEchoProtocol : IBufferedProtocol
     public void PauseWriting() => _transport.PauseReading();
 
     public void ResumeWriting() => _transport.ResumeReading();
+}
+
+/// <summary>
+/// The streams echo: each connection reads up to 64 KiB at a time into its own reused buffer with
+/// <see cref="StreamReader.ReadAsync(Memory{byte}, System.Threading.CancellationToken)"/>, writes it
+/// back and drains (so a client that never reads makes it wait, not buffer without bound), until
+/// EOF; then it closes, which sends what is buffered first, as the protocol mode does on EOF.
+/// </summary>
+internal static class StreamsEcho
+{
+    private const int ReadSize = 64 * 1024;
+
+    internal static async LoopTask HandleAsync(StreamReader reader, StreamWriter writer)
+    {
+        EchoStats.Connections++;
+        var buffer = new byte[ReadSize];
+        try
+        {
+            while (true)
+            {
+                int n = await reader.ReadAsync(buffer);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                EchoStats.Reads++;
+                writer.Write(buffer.AsSpan(0, n));
+                await writer.DrainAsync();
+            }
+        }
+        catch (Exception e) when (e is SocketException or System.IO.IOException)
+        {
+            // The client reset the connection (a load generator that stops does): nothing to echo.
+        }
+        finally
+        {
+            EchoStats.Connections--;
+            writer.Close();
+        }
+    }
 }
 
 /// <summary>
