@@ -75,9 +75,10 @@ internal static class ReaderTestSupport
 
     /// <summary>
     /// The failure asyncio's readline raises (a <c>ValueError</c>) when a line is longer than the
-    /// limit: Tulip's choice of type is checked in one place.
+    /// limit: Tulip throws an <see cref="InvalidDataException"/> whose inner exception is the
+    /// <see cref="LimitOverrunError"/> readuntil gave.
     /// </summary>
-    public static bool IsLineTooLong(Exception ex) => ex is LimitOverrunError;
+    public static bool IsLineTooLong(Exception ex) => ex is InvalidDataException { InnerException: LimitOverrunError };
 
     /// <summary>Fails unless <paramref name="ex"/> is <see cref="IsLineTooLong"/>.</summary>
     public static void AssertLineTooLong(Exception ex) =>

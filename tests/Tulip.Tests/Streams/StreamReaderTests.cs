@@ -635,6 +635,88 @@ public abstract class StreamReaderTests : LoopSuite
         Assert.Equal(B("abcde"), await reader.ReadAsync());
     });
 
+    /// <summary>
+    /// The data came, but the read's task was cancelled before it ran (a timeout firing in the same
+    /// loop step, say). Nothing may be lost: either the read throws CancelledError and the bytes are
+    /// still in the reader (asyncio: the read takes them only when it runs), or the read returns them
+    /// (Tulip delivers a cancellation that comes after the awaited future is done at the task's next
+    /// await instead).
+    /// </summary>
+    [Fact]
+    public void ReadCancelledRightAfterItsDataCame_LosesNothing() => On(async () =>
+    {
+        var reader = new StreamReader();
+        var starts = new List<(string Name, Func<Future> Read)>
+        {
+            ("read", () => reader.ReadAsync(10)),
+            ("readline", () => reader.ReadLineAsync()),
+            ("readexactly", () => reader.ReadExactlyAsync(4)),
+            ("readuntil", () => reader.ReadUntilAsync(Seps("\n", "c\n"))),
+        };
+        foreach (var (name, start) in starts)
+        {
+            var read = start();
+            await Settle();
+            reader.FeedData(B("abc\n"));
+            read.Cancel();
+            var got = await BytesOrCancelled(read);
+            reader.FeedData(B("|")); // so the next read has something to return either way
+            var rest = await reader.ReadAsync(10);
+            Assert.True(got.Concat(rest).SequenceEqual(B("abc\n|")), $"{name}: the read got {Outcome.Show(got)}, the next {Outcome.Show(rest)}");
+        }
+    });
+
+    /// <summary>As <see cref="ReadCancelledRightAfterItsDataCame_LosesNothing"/>, for the memory reads, awaited by a task of their own.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MemoryReadCancelledRightAfterItsDataCame_LosesNothing(bool exactly) => On(async () =>
+    {
+        var reader = new StreamReader();
+        var buffer = new byte[3];
+        var read = AsTask(exactly ? reader.ReadExactlyAsync(buffer) : reader.ReadAsync(buffer));
+        await Settle();
+        reader.FeedData(B("abc"));
+        read.Cancel();
+        byte[] got;
+        try
+        {
+            got = buffer[..await read];
+        }
+        catch (CancelledError)
+        {
+            got = [];
+        }
+
+        reader.FeedEof();
+        var rest = await reader.ReadAsync();
+        Assert.Equal("\"abc\"", Outcome.Show([.. got, .. rest]));
+    });
+
+    /// <summary>
+    /// asyncio's read(n) takes, when it runs, up to n of all that came while it waited: data fed
+    /// twice in one loop step comes back from one read. The memory read is read(n) into a buffer.
+    /// </summary>
+    [Fact]
+    public void MemoryRead_TakesAllThatCameBeforeItRan() => On(async () =>
+    {
+        var reader = new StreamReader();
+        var buffer = new byte[8];
+        var read = AsTask(reader.ReadAsync(buffer));
+        await Settle();
+        reader.FeedData(B("ab"));
+        reader.FeedData(B("cd"));
+        int n = await read;
+        Assert.Equal("\"abcd\"", Outcome.Show(buffer[..n]));
+
+        // The byte[] read, for comparison.
+        var bytes = reader.ReadAsync(8);
+        await Settle();
+        reader.FeedData(B("ef"));
+        reader.FeedData(B("gh"));
+        Assert.Equal("\"efgh\"", Outcome.Show(await bytes));
+    });
+
     [Fact]
     public void TwoReadersAtOnce_TheSecondIsRefused() => On(async () =>
     {
@@ -868,6 +950,20 @@ public abstract class StreamReaderTests : LoopSuite
         AssertLineTooLong(await Throws<Exception>(() => reader.ReadLineAsync()));
         Assert.Equal(["pause", "resume"], transport.Calls);
     });
+
+    /// <summary>What a read returned, or nothing if it was cancelled.</summary>
+    private static async LoopTask<byte[]> BytesOrCancelled(Future read)
+    {
+        try
+        {
+            await read;
+            return read.ResultObject() as byte[] ?? throw new InvalidOperationException("not a byte[] read");
+        }
+        catch (CancelledError)
+        {
+            return [];
+        }
+    }
 
     private static async LoopTask ReadAll(StreamReader reader, List<string> lines)
     {
