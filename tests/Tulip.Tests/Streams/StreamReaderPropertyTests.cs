@@ -17,11 +17,15 @@ internal sealed record Step(int FeedsBefore, ReadOp Op)
     public override string ToString() => (FeedsBefore > 0 ? $"[{FeedsBefore} feeds] " : "") + Op;
 }
 
-/// <summary>What one property sample does: a limit, the data in its chunks, and the reads.</summary>
-internal sealed record Script(int Limit, Chunk[] Chunks, Step[] Steps)
+/// <summary>
+/// What one property sample does: a limit, the data in its chunks, and the reads;
+/// <see cref="ViaProtocol"/>: the data and EOF come through a <see cref="StreamReaderProtocol"/>
+/// (GetBuffer/BufferUpdated, EofReceived), as a transport delivers them, instead of FeedData/FeedEof.
+/// </summary>
+internal sealed record Script(int Limit, Chunk[] Chunks, Step[] Steps, bool ViaProtocol = false)
 {
     public override string ToString() =>
-        $"limit={Limit} chunks=[{string.Join(" ", Chunks.Select(c => c.ToString()))}] steps=[{string.Join("; ", Steps.Select(s => s.ToString()))}]";
+        $"limit={Limit}{(ViaProtocol ? " via protocol" : "")} chunks=[{string.Join(" ", Chunks.Select(c => c.ToString()))}] steps=[{string.Join("; ", Steps.Select(s => s.ToString()))}]";
 }
 
 /// <summary>
@@ -71,7 +75,8 @@ public sealed class StreamReaderPropertyTests
         Gen.Int[1, 10],
         s_chunk.Array[0, 30],
         Gen.Select(Gen.Int[0, 2], s_op, static (feeds, op) => new Step(feeds, op)).Array[1, 12],
-        static (limit, chunks, steps) => new Script(limit, chunks, steps));
+        Gen.Bool,
+        static (limit, chunks, steps, viaProtocol) => new Script(limit, chunks, steps, viaProtocol));
 
     [Fact]
     public void EveryRead_EndsAsTheModelSays() =>
@@ -81,7 +86,7 @@ public sealed class StreamReaderPropertyTests
     [Fact]
     public void ReadLines_EndAsTheModelSays() =>
         Gen.Select(Gen.Int[1, 6], s_chunk.Array[0, 30], Gen.Int[0, 2].Array[1, 12],
-                static (limit, chunks, feeds) => new Script(limit, chunks, [.. feeds.Select(f => new Step(f, new ReadOp(ReadKind.ReadLine, 0, [])))]))
+                static (limit, chunks, feeds) => new Script(limit, chunks, [.. feeds.Select(f => new Step(f, new ReadOp(ReadKind.ReadLine, 0, [])))], ViaProtocol: feeds.Length % 2 == 0))
             .Sample(static script => RunOnLoop(() => Play(script)), iter: Iterations);
 
     /// <summary>
@@ -123,6 +128,12 @@ public sealed class StreamReaderPropertyTests
         var model = new ReaderModel(script.Limit);
         var trace = new List<string>();
         int next = 0;
+        StreamReaderProtocol? protocol = null;
+        if (script.ViaProtocol)
+        {
+            protocol = new StreamReaderProtocol(reader);
+            protocol.ConnectionMade(new RecordingReadTransport());
+        }
 
         // Feeds the next chunk, and those joined to it, in this loop step; at the end of the data, EOF.
         // True if the reader was woken (some bytes, or EOF).
@@ -135,7 +146,15 @@ public sealed class StreamReaderPropertyTests
                     return false;
                 }
 
-                reader.FeedEof();
+                if (protocol is null)
+                {
+                    reader.FeedEof();
+                }
+                else
+                {
+                    Assert.True(protocol.EofReceived(), "EofReceived must keep the write side open (return true) on a plain transport");
+                }
+
                 model.FeedEof();
                 trace.Add("eof");
                 return true;
@@ -145,7 +164,15 @@ public sealed class StreamReaderPropertyTests
             do
             {
                 var chunk = script.Chunks[next++];
-                reader.FeedData(chunk.Data);
+                if (protocol is null)
+                {
+                    reader.FeedData(chunk.Data);
+                }
+                else
+                {
+                    Deliver(protocol, chunk.Data);
+                }
+
                 model.FeedData(chunk.Data);
                 trace.Add("feed " + Outcome.Show(chunk.Data));
                 woken |= chunk.Data.Length > 0;
@@ -199,6 +226,27 @@ public sealed class StreamReaderPropertyTests
         var rest = await reader.ReadAsync();
         Assert.True(Outcome.Show(model.Remaining()) == Outcome.Show(rest), $"left over: model {Outcome.Show(model.Remaining())}, reader {Outcome.Show(rest)}\n  {Context()}");
         Assert.True(reader.AtEof);
+        protocol?.ConnectionLost(null);
+    }
+
+    /// <summary>
+    /// Hands <paramref name="data"/> to the protocol as a transport does: into the memory GetBuffer
+    /// gives (as much as fits, again for the rest), then BufferUpdated. A transport never delivers
+    /// nothing, so an empty chunk is not delivered.
+    /// </summary>
+    private static void Deliver(StreamReaderProtocol protocol, byte[] data)
+    {
+        int offset = 0;
+        while (offset < data.Length)
+        {
+            // Some transports give no hint (-1), others the size they have.
+            var memory = protocol.GetBuffer(offset % 2 == 0 ? -1 : data.Length - offset);
+            Assert.False(memory.IsEmpty, "GetBuffer gave empty memory");
+            int n = Math.Min(memory.Length, data.Length - offset);
+            data.AsSpan(offset, n).CopyTo(memory.Span);
+            protocol.BufferUpdated(n);
+            offset += n;
+        }
     }
 
     /// <summary>Starts <paramref name="op"/> on the real reader; a failure thrown by the call itself becomes a failed future.</summary>
