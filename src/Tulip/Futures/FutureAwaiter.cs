@@ -20,6 +20,9 @@ public readonly struct FutureAwaiter : ICriticalNotifyCompletion, IFutureAwaiter
 
     Future IFutureAwaiter.Future => _future;
 
+    /// <summary>As <see cref="IFutureAwaiter.Future"/>, without the interface (see <c>LoopTask.FutureOf</c>).</summary>
+    internal Future FutureCore => _future;
+
     /// <summary>True if the future is done.</summary>
     public bool IsCompleted => _future.Done;
 
@@ -48,6 +51,9 @@ public readonly struct FutureAwaiter<T> : ICriticalNotifyCompletion, IFutureAwai
     internal FutureAwaiter(Future<T> future) => _future = future;
 
     Future IFutureAwaiter.Future => _future;
+
+    /// <summary>As <see cref="IFutureAwaiter.Future"/>, without the interface (see <c>LoopTask.FutureOf</c>).</summary>
+    internal Future FutureCore => _future;
 
     /// <summary>True if the future is done.</summary>
     public bool IsCompleted => _future.Done;

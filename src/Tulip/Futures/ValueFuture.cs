@@ -136,6 +136,9 @@ public readonly struct ValueFutureAwaiter<T> : ICriticalNotifyCompletion, IFutur
     // Only asked for when not completed, so there is a future.
     Future IFutureAwaiter.Future => _value.FutureOrNull!;
 
+    /// <summary>As <see cref="IFutureAwaiter.Future"/>, without the interface (see <c>LoopTask.FutureOf</c>).</summary>
+    internal Future FutureCore => _value.FutureOrNull!;
+
     /// <summary>True if the result is there.</summary>
     public bool IsCompleted => _value.IsCompleted;
 

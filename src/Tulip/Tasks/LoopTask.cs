@@ -300,7 +300,7 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep
     {
         if (awaiter is IFutureAwaiter)
         {
-            WaitOn(((IFutureAwaiter)awaiter).Future);
+            WaitOn(FutureOf(ref awaiter));
         }
         else if (awaiter is ICriticalNotifyCompletion)
         {
@@ -310,6 +310,41 @@ public abstract class LoopTask<T> : Future<T>, ILoopTask, ITaskStep
         {
             awaiter.OnCompleted(_foreignContinuation ??= OnForeignCompleted);
         }
+    }
+
+    /// <summary>
+    /// The future behind a loop future's awaiter. The awaiters the hot paths use (a future's, a
+    /// stream read's and a drain's value future) are read by their exact type: the interface cast
+    /// boxes the struct in code the JIT has not optimized (Debug builds, tier 0), 24 to 32 bytes per await.
+    /// </summary>
+    private static Future FutureOf<TAwaiter>(ref TAwaiter awaiter)
+    {
+        if (typeof(TAwaiter) == typeof(FutureAwaiter))
+        {
+            return Unsafe.As<TAwaiter, FutureAwaiter>(ref awaiter).FutureCore;
+        }
+
+        if (typeof(TAwaiter) == typeof(ValueFutureAwaiter<int>))
+        {
+            return Unsafe.As<TAwaiter, ValueFutureAwaiter<int>>(ref awaiter).FutureCore;
+        }
+
+        if (typeof(TAwaiter) == typeof(ValueFutureAwaiter<VoidResult>))
+        {
+            return Unsafe.As<TAwaiter, ValueFutureAwaiter<VoidResult>>(ref awaiter).FutureCore;
+        }
+
+        if (typeof(TAwaiter) == typeof(ValueFutureAwaiter<bool>))
+        {
+            return Unsafe.As<TAwaiter, ValueFutureAwaiter<bool>>(ref awaiter).FutureCore;
+        }
+
+        if (typeof(TAwaiter) == typeof(FutureAwaiter<VoidResult>))
+        {
+            return Unsafe.As<TAwaiter, FutureAwaiter<VoidResult>>(ref awaiter).FutureCore;
+        }
+
+        return ((IFutureAwaiter)awaiter!).Future;
     }
 
     /// <summary>
