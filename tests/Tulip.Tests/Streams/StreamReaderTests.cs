@@ -733,6 +733,23 @@ public abstract class StreamReaderTests : LoopSuite
     });
 
     [Fact]
+    public void TwoReadersAtOnce_AWaitingMemoryReadRefusesTheOthers() => On(async () =>
+    {
+        var reader = new StreamReader();
+        var buffer = new byte[4];
+        var first = AsTask(reader.ReadAsync(buffer));
+        await Settle();
+        await Throws<InvalidOperationException>(() => reader.ReadAsync(3));
+        await Throws<InvalidOperationException>(() => reader.ReadLineAsync());
+        await Throws<InvalidOperationException>(() => reader.ReadExactlyAsync(new byte[2]));
+        await Throws<InvalidOperationException>(() => ReadAll(reader, []));
+        Assert.False(first.Done);
+        reader.FeedData(B("data"));
+        Assert.Equal(4, await first);
+        Assert.Equal(B("data"), buffer);
+    });
+
+    [Fact]
     public void TokenCancelsAPendingRead_AndTheReaderStaysUsable() => On(async () =>
     {
         var reader = new StreamReader();
