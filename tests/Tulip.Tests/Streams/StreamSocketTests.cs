@@ -3,6 +3,8 @@ using Tulip;
 using Tulip.Streams;
 using StreamReader = Tulip.Streams.StreamReader;
 using StreamWriter = Tulip.Streams.StreamWriter;
+using Tulip.Tests.Selectors;
+using Tulip.Tests.Transports;
 using static Tulip.Tests.Transports.TestUtil;
 
 namespace Tulip.Tests.Streams;
@@ -70,6 +72,30 @@ public abstract class StreamSocketTests : LoopSuite
             writer.WriteEof();
             Assert.Equal(size, await received);
             await writer.DisposeAsync();
+        });
+    }
+
+    /// <summary>asyncio's test_read_all_from_pipe_reader: the protocol works over a read pipe too, pausing it.</summary>
+    [Fact]
+    public void ReadPipe_ThroughAStreamReader_PausesAndReadsEverything()
+    {
+        Run(Kind, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var reader = new StreamReader(limit: 1024);
+            var (transport, _) = await loop.ConnectReadPipeAsync(() => new StreamReaderProtocol(reader), pipe.TakeRead());
+            var data = Pattern(300_000);
+            int writeFd = pipe.WriteFd;
+            var writing = Task.Run(() =>
+            {
+                PipeTestNative.WriteAll(writeFd, data);
+                pipe.CloseWrite();
+            });
+            Assert.True(await Eventually(() => !transport.IsReading), "over twice the limit the pipe is paused");
+            var all = await reader.ReadAsync();
+            await writing;
+            Assert.Equal(data, all);
+            Assert.True(reader.AtEof);
         });
     }
 
