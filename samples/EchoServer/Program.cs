@@ -179,12 +179,15 @@ internal sealed class BufferedEchoProtocol : IBufferedProtocol
 /// </summary>
 internal static class StreamsEcho
 {
+    // The buffer starts small and doubles up to ReadSize while reads fill it, so an idle connection
+    // (bench/echo/idle_conns.py) holds 4 KiB, not 64; once grown it is reused, allocating nothing.
+    private const int FirstReadSize = 4 * 1024;
     private const int ReadSize = 64 * 1024;
 
     internal static async LoopTask HandleAsync(StreamReader reader, StreamWriter writer)
     {
         EchoStats.Connections++;
-        var buffer = new byte[ReadSize];
+        var buffer = new byte[FirstReadSize];
         try
         {
             while (true)
@@ -198,6 +201,10 @@ internal static class StreamsEcho
                 EchoStats.Reads++;
                 writer.Write(buffer.AsSpan(0, n));
                 await writer.DrainAsync();
+                if (n == buffer.Length && buffer.Length < ReadSize)
+                {
+                    buffer = new byte[buffer.Length * 2];
+                }
             }
         }
         catch (Exception e) when (e is SocketException or System.IO.IOException)

@@ -33,9 +33,12 @@ public sealed class StreamReader
     /// <summary>The default <see cref="Limit"/>: 64 KiB, asyncio's <c>_DEFAULT_LIMIT</c>.</summary>
     public const int DefaultLimit = 65536;
 
-    // The first buffer's size, and the least free space handed to the transport for one read.
-    private const int InitialCapacity = 64 * 1024;
+    // The free space handed to the transport for one read starts at MinReadSpace and doubles, up to
+    // MaxReadSpace, each time a read fills all of it: an idle or chatty connection keeps a 4 KiB
+    // buffer, a bulk one reads 64 KiB at a time after a few reads. The buffer only ever grows, so
+    // the steady state allocates nothing.
     private const int MinReadSpace = 4096;
+    private const int MaxReadSpace = 64 * 1024;
 
     private static readonly byte[] s_newline = [(byte)'\n'];
 
@@ -47,6 +50,8 @@ public sealed class StreamReader
     private Exception? _exception;
     private IReadTransport? _transport;
     private bool _paused;
+    private int _readSpace = MinReadSpace;
+    private int _offered;
 
     // The one waiter: a wake-up for the LoopTask reads, or a Memory read that completes itself.
     private Future<VoidResult>? _signal;
@@ -420,7 +425,8 @@ public sealed class StreamReader
             _start = _end = 0;
         }
 
-        EnsureFree(Math.Max(sizeHint, MinReadSpace));
+        EnsureFree(Math.Max(sizeHint, _readSpace));
+        _offered = _buffer.Length - _end;
         return _buffer.AsMemory(_end);
     }
 
@@ -440,6 +446,12 @@ public sealed class StreamReader
         if (count == 0)
         {
             return;
+        }
+
+        if (count == _offered && _readSpace < MaxReadSpace)
+        {
+            // The read took all it was offered: more is likely waiting, offer more next time.
+            _readSpace *= 2;
         }
 
         _end += count;
@@ -756,7 +768,7 @@ public sealed class StreamReader
             return;
         }
 
-        long wanted = Math.Max(Math.Max((long)_buffer.Length * 2, InitialCapacity), (long)used + needed);
+        long wanted = Math.Max(Math.Max((long)_buffer.Length * 2, MinReadSpace), (long)used + needed);
         int capacity = (int)Math.Min(wanted, Array.MaxLength);
         if (capacity - used < needed)
         {

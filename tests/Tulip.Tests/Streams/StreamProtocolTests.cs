@@ -46,6 +46,35 @@ public abstract class StreamProtocolTests : LoopSuite
     }
 
     [Fact]
+    public void GetBuffer_StartsAt4KiB_AndDoublesTo64KiBWhileReadsFillIt()
+    {
+        Run(Kind, async loop =>
+        {
+            var reader = new StreamReader();
+            var protocol = new StreamReaderProtocol(reader);
+            var partial = protocol.GetBuffer(-1);
+            Assert.Equal(4096, partial.Length);
+            "abc"u8.CopyTo(partial.Span);
+            protocol.BufferUpdated(3);
+            var three = new byte[3];
+            Assert.Equal(3, await reader.ReadAsync(three));
+            Assert.Equal("abc"u8.ToArray(), three);
+            var sizes = new List<int>();
+            for (int i = 0; i < 6; i++)
+            {
+                var memory = protocol.GetBuffer(-1);
+                sizes.Add(memory.Length);
+                var chunk = Pattern(memory.Length);
+                chunk.CopyTo(memory);
+                protocol.BufferUpdated(memory.Length);
+                Assert.Equal(chunk, await reader.ReadExactlyAsync(chunk.Length));
+            }
+
+            Assert.Equal([4096, 8192, 16384, 32768, 65536, 65536], sizes);
+        });
+    }
+
+    [Fact]
     public void ReaderFlowControl_PausesOverTwiceTheLimit_ResumesAtTheLimit()
     {
         Run(Kind, async loop =>
