@@ -87,6 +87,36 @@ public sealed class StreamReaderPropertyTests
     public void EveryReadButTheMemoryRead_EndsAsTheModelSays() =>
         Scripts(Gen.OneOf<ReadOp>(s_opsButTheMemoryRead)).Sample(static script => RunOnLoop(() => Play(script)), iter: Iterations);
 
+    /// <summary>
+    /// Kilobytes at a time, so the reader's own buffer grows, compacts and hands the protocol
+    /// memory of every size (it offers 4 KiB first, then more while reads fill it); lines are
+    /// hundreds of bytes long and the limits thousands.
+    /// </summary>
+    [Fact]
+    public void LargeChunks_EndAsTheModelSays()
+    {
+        var chunk = Gen.Select(Gen.Int[0, 9000], Gen.Int, Gen.Int[0, 3], static (length, seed, join) =>
+        {
+            var random = new Random(seed);
+            var data = new byte[length];
+            for (int i = 0; i < length; i++)
+            {
+                data[i] = random.Next(300) switch { 0 => (byte)'\n', 1 => (byte)'\r', < 150 => (byte)'a', _ => (byte)'b' };
+            }
+
+            return new Chunk(data, join == 0);
+        });
+        var op = Gen.OneOf<ReadOp>(
+            Gen.Int[-1, 20000].Select(static n => new ReadOp(ReadKind.Read, n, [])),
+            Gen.Const(new ReadOp(ReadKind.ReadLine, 0, [])),
+            Gen.Const(new ReadOp(ReadKind.ReadUntil, 0, [[(byte)'\r', (byte)'\n'], [(byte)'\n']])),
+            Gen.Int[0, 20000].Select(static n => new ReadOp(ReadKind.ReadExactly, n, [])),
+            Gen.Int[0, 20000].Select(static n => new ReadOp(ReadKind.ReadExactlyMemory, n, [])));
+        Gen.Select(Gen.Int[1, 3000], chunk.Array[0, 12], Gen.Select(Gen.Int[0, 2], op, static (feeds, o) => new Step(feeds, o)).Array[1, 10], Gen.Bool,
+                static (limit, chunks, steps, viaProtocol) => new Script(limit, chunks, steps, viaProtocol))
+            .Sample(static script => RunOnLoop(() => Play(script)), iter: 100);
+    }
+
     private static Gen<Script> Scripts(Gen<ReadOp> op) => Gen.Select(
         Gen.Int[1, 10],
         s_chunk.Array[0, 30],
