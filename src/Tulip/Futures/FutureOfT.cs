@@ -90,4 +90,10 @@ public class Future<T> : Future
     private protected override Task AsTaskCore() => AsTask();
 
     internal T ResultUnchecked => _result;
+
+    /// <summary>
+    /// Replaces the result of a future that finished with one, for <see cref="ReusableFuture{T}"/>
+    /// owners whose result is only known when its awaiter takes it (a stream read copies its bytes then).
+    /// </summary>
+    private protected void ReplaceResult(T result) => _result = result;
 }

@@ -12,9 +12,12 @@ namespace Tulip;
 /// awaiter took the result (<see cref="ValueFuture{T}.Result"/>, which <c>await</c> calls) and no one
 /// asked for it as a future of its own (<see cref="ValueFuture{T}.AsFuture"/>, <see cref="ValueFuture{T}.AsTask"/>);
 /// otherwise the owner makes a new one, so no one who still holds the old one sees it change.
+/// An owner whose result is only known when it is taken (a stream read that copies its bytes as the
+/// reading task runs, as asyncio's read does) overrides <see cref="TakeResult"/> and
+/// <see cref="MarkEscaped"/>.
 /// </remarks>
 /// <typeparam name="T">The result type.</typeparam>
-internal sealed class ReusableFuture<T> : Future<T>
+internal class ReusableFuture<T> : Future<T>
 {
     private bool _taken;
     private bool _escaped;
@@ -23,11 +26,30 @@ internal sealed class ReusableFuture<T> : Future<T>
     {
     }
 
-    /// <summary>The awaiter took the result (or the failure).</summary>
-    public void MarkTaken() => _taken = true;
+    /// <summary>True once someone keeps it as a future of its own.</summary>
+    public bool Escaped => _escaped;
 
-    /// <summary>Someone keeps it as a future: it is never reset.</summary>
-    public void MarkEscaped() => _escaped = true;
+    /// <summary>What awaiting it gives (<see cref="ValueFuture{T}.Result"/>): the result, or the failure thrown; marks it taken.</summary>
+    public T Take()
+    {
+        try
+        {
+            return TakeResult();
+        }
+        finally
+        {
+            if (Done)
+            {
+                _taken = true;
+            }
+        }
+    }
+
+    /// <summary>The result as the awaiter takes it; by default <see cref="Future{T}.Result"/>.</summary>
+    private protected virtual T TakeResult() => Result();
+
+    /// <summary>Someone keeps it as a future: it is never reset, and its result must be final now.</summary>
+    public virtual void MarkEscaped() => _escaped = true;
 
     /// <summary>Makes it pending for the next wait if that is safe; false: make a new one.</summary>
     public bool TryReset()

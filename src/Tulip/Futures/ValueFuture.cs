@@ -56,17 +56,7 @@ public readonly struct ValueFuture<T>
             return _result;
         }
 
-        try
-        {
-            return _future.Result();
-        }
-        finally
-        {
-            if (_future.Done && _future is ReusableFuture<T> reusable)
-            {
-                reusable.MarkTaken();
-            }
-        }
+        return _future is ReusableFuture<T> reusable ? reusable.Take() : _future.Result();
     }
 
     /// <summary>

@@ -57,7 +57,11 @@ public sealed class StreamReader
     private Future<VoidResult>? _signal;
     private ReusableFuture<VoidResult>? _signalSlot;
     private Future<int>? _readWaiter;
-    private ReusableFuture<int>? _readSlot;
+    private MemoryReadWaiter? _readSlot;
+
+    // A memory read that was woken and has not yet been taken by its awaiter: it copies then, so it
+    // gets all that came before its task ran (asyncio's read(n)), and until then the reader is busy.
+    private MemoryReadWaiter? _deferred;
     private Memory<byte> _readTarget;
     private bool _readExactly;
 
@@ -214,12 +218,15 @@ public sealed class StreamReader
     /// </summary>
     /// <remarks>
     /// Await the result once, right away (see <see cref="ValueFuture{T}"/>). The memory is written
-    /// only when the read completes. The exception set by <see cref="SetException"/> is thrown first.
+    /// when the awaiting code takes the result, so the read gets everything that arrived before it
+    /// ran (as asyncio's <c>read(n)</c>); a cancelled read leaves every byte in the reader. The
+    /// exception set by <see cref="SetException"/> is thrown first.
     /// </remarks>
     /// <exception cref="InvalidOperationException">Another read is waiting for data.</exception>
     public ValueFuture<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         CheckThread();
+        SettleDeferred();
         if (_exception is { } exception)
         {
             return Failed<int>(exception);
@@ -284,6 +291,7 @@ public sealed class StreamReader
     public ValueFuture<int> ReadExactlyAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         CheckThread();
+        SettleDeferred();
         if (_exception is { } exception)
         {
             return Failed<int>(exception);
@@ -461,6 +469,7 @@ public sealed class StreamReader
     /// <summary>The line enumerator's fast path: a whole line (or the rest at EOF) that is buffered already.</summary>
     internal bool TryTakeBufferedLine(out byte[] line)
     {
+        SettleDeferred();
         line = [];
         if (_exception is not null || _signal is { Done: false } || _readWaiter is { Done: false })
         {
@@ -640,7 +649,21 @@ public sealed class StreamReader
 
         // A token's callback cancels the future later, from the loop: a reusable one might be in its
         // next wait by then, so a cancellable wait gets a future of its own.
-        Future<int> waiter = cancellationToken.CanBeCanceled ? new Future<int>(_loop) : ReusableFuture<int>.Next(ref _readSlot, _loop);
+        MemoryReadWaiter waiter;
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter = new MemoryReadWaiter(this);
+        }
+        else
+        {
+            if (_readSlot is null || !_readSlot.TryReset())
+            {
+                _readSlot = new MemoryReadWaiter(this);
+            }
+
+            waiter = _readSlot;
+        }
+
         _readWaiter = waiter;
         _readTarget = buffer;
         _readExactly = exactly;
@@ -705,7 +728,18 @@ public sealed class StreamReader
             var target = _readTarget;
             _readWaiter = null;
             _readTarget = default;
-            read.TrySetResult(TakeInto(target.Span));
+            if (read is MemoryReadWaiter { Escaped: false } memoryRead)
+            {
+                // Copied when the awaiter takes it, so a chunk that comes before the task runs is read too.
+                memoryRead.Target = target;
+                memoryRead.Deferred = true;
+                _deferred = memoryRead;
+                read.TrySetResult(0);
+            }
+            else
+            {
+                read.TrySetResult(TakeInto(target.Span));
+            }
         }
         else if (_eof)
         {
@@ -719,6 +753,70 @@ public sealed class StreamReader
             else
             {
                 read.TrySetResult(0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Another read starts while a woken memory read has not been taken yet (its task has not run):
+    /// that read gets its bytes first, so the order of reads is the order of the bytes.
+    /// </summary>
+    private void SettleDeferred()
+    {
+        if (_deferred is { } waiter)
+        {
+            waiter.Settle();
+        }
+    }
+
+    /// <summary>A woken memory read is taken: the bytes go to its memory now.</summary>
+    private int TakeDeferred(MemoryReadWaiter waiter)
+    {
+        if (ReferenceEquals(_deferred, waiter))
+        {
+            _deferred = null;
+        }
+
+        var target = waiter.Target;
+        waiter.Target = default;
+        return TakeInto(target.Span);
+    }
+
+    /// <summary>
+    /// The future a memory read waits on. When data came, the reader finishes it at once (the task
+    /// wakes) but copies into the caller's memory only when the awaiter takes the result, so the read
+    /// gets everything that arrived before its task ran, as asyncio's <c>read(n)</c>. Given out as a
+    /// future of its own (<c>AsFuture</c>/<c>AsTask</c>), it copies right away instead.
+    /// </summary>
+    private sealed class MemoryReadWaiter : ReusableFuture<int>
+    {
+        private readonly StreamReader _reader;
+
+        public MemoryReadWaiter(StreamReader reader) : base(reader._loop) => _reader = reader;
+
+        public Memory<byte> Target { get; set; }
+
+        public bool Deferred { get; set; }
+
+        private protected override int TakeResult()
+        {
+            Settle();
+            return Result();
+        }
+
+        public override void MarkEscaped()
+        {
+            base.MarkEscaped();
+            Settle();
+        }
+
+        /// <summary>Copies now if it was woken and not yet taken, making its result final.</summary>
+        public void Settle()
+        {
+            if (Deferred && Done)
+            {
+                Deferred = false;
+                ReplaceResult(_reader.TakeDeferred(this));
             }
         }
     }
@@ -802,6 +900,7 @@ public sealed class StreamReader
 
     private void ThrowIfException()
     {
+        SettleDeferred();
         if (_exception is { } exception)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(exception);

@@ -74,18 +74,9 @@ public sealed class StreamReaderPropertyTests
 
     private static readonly Gen<ReadOp> s_memoryRead = Gen.Int[0, 8].Select(static n => new ReadOp(ReadKind.ReadMemory, n, []));
 
-    [Fact(Skip = "streams bug: ReadAsync(Memory) completes at the first FeedData/BufferUpdated while it waits, with that chunk only; asyncio read(n) takes, when it runs, up to n of all that came (StreamReader.Wakeup takes into the buffer at once); EveryReadButTheMemoryRead_EndsAsTheModelSays checks the rest")]
+    [Fact]
     public void EveryRead_EndsAsTheModelSays() =>
         Scripts(Gen.OneOf<ReadOp>([.. s_opsButTheMemoryRead, s_memoryRead])).Sample(static script => RunOnLoop(() => Play(script)), iter: Iterations);
-
-    /// <summary>
-    /// <see cref="EveryRead_EndsAsTheModelSays"/> without <c>ReadAsync(Memory)</c>, so that the other
-    /// reads stay checked against the model while the memory read differs from it (see
-    /// <c>StreamReaderTests.MemoryRead_TakesAllThatCameBeforeItRan</c>).
-    /// </summary>
-    [Fact]
-    public void EveryReadButTheMemoryRead_EndsAsTheModelSays() =>
-        Scripts(Gen.OneOf<ReadOp>(s_opsButTheMemoryRead)).Sample(static script => RunOnLoop(() => Play(script)), iter: Iterations);
 
     /// <summary>
     /// Kilobytes at a time, so the reader's own buffer grows, compacts and hands the protocol

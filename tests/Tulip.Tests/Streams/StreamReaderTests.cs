@@ -697,7 +697,7 @@ public abstract class StreamReaderTests : LoopSuite
     /// asyncio's read(n) takes, when it runs, up to n of all that came while it waited: data fed
     /// twice in one loop step comes back from one read. The memory read is read(n) into a buffer.
     /// </summary>
-    [Fact(Skip = "streams bug: ReadAsync(Memory) completes at the first FeedData/BufferUpdated while it waits, with that chunk only; asyncio read(n) takes, when it runs, up to n of all that came (StreamReader.Wakeup takes into the buffer at once)")]
+    [Fact]
     public void MemoryRead_TakesAllThatCameBeforeItRan() => On(async () =>
     {
         var reader = new StreamReader();
