@@ -173,7 +173,7 @@ internal sealed class BufferedEchoProtocol : IBufferedProtocol
 
 /// <summary>
 /// The streams echo: each connection reads up to 64 KiB at a time into its own reused buffer with
-/// <see cref="StreamReader.ReadAsync(Memory{byte}, System.Threading.CancellationToken)"/>, writes it
+/// <see cref="LoopStreamReader.ReadAsync(Memory{byte}, System.Threading.CancellationToken)"/>, writes it
 /// back and drains (so a client that never reads makes it wait, not buffer without bound), until
 /// EOF; then it closes, which sends what is buffered first, as the protocol mode does on EOF.
 /// </summary>
@@ -184,7 +184,7 @@ internal static class StreamsEcho
     private const int FirstReadSize = 4 * 1024;
     private const int ReadSize = 64 * 1024;
 
-    internal static async LoopTask HandleAsync(StreamReader reader, StreamWriter writer)
+    internal static async LoopTask HandleAsync(LoopStreamReader reader, LoopStreamWriter writer)
     {
         EchoStats.Connections++;
         var buffer = new byte[FirstReadSize];

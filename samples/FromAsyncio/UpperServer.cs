@@ -7,11 +7,9 @@ using Tulip;
 using Tulip.Queues;
 using Tulip.Streams;
 using Tulip.Synchronization;
-// System.Threading, System.IO and System.Collections.Generic (implicit usings) have these names too.
+// System.Threading and System.Collections.Generic (implicit usings) have these names too.
 using Lock = Tulip.Synchronization.Lock;
-using StreamReader = Tulip.Streams.StreamReader;
-using StreamWriter = Tulip.Streams.StreamWriter;
-using Jobs = Tulip.Queues.Queue<(byte[] Line, Tulip.Streams.StreamWriter Writer)>;
+using Jobs = Tulip.Queues.Queue<(byte[] Line, Tulip.Streams.LoopStreamWriter Writer)>;
 
 namespace FromAsyncio;
 
@@ -39,7 +37,7 @@ public static class UpperServer
             }
         }
 
-        async LoopTask Handle(StreamReader reader, StreamWriter writer)
+        async LoopTask Handle(LoopStreamReader reader, LoopStreamWriter writer)
         {
             await foreach (byte[] line in reader)          // each line, with its "\n"
             {

@@ -4,10 +4,8 @@ using System.Net;
 using System.Threading.Tasks;
 using Tulip;
 using Tulip.Streams;
-// The tests compile this file with the SDK's implicit usings, which bring System.IO's StreamReader and
-// StreamWriter: these say which are meant.
-using StreamReader = Tulip.Streams.StreamReader;
-using StreamWriter = Tulip.Streams.StreamWriter;
+// The tests compile this file with the SDK's implicit usings, which bring System.IO's LoopStreamReader and
+// LoopStreamWriter: these say which are meant.
 
 namespace Tulip.Samples.TcpProxy;
 
@@ -92,10 +90,10 @@ public sealed class TcpProxy : IAsyncDisposable
         await _server.WaitClosedAsync();
     }
 
-    private async LoopTask ServeClientAsync(StreamReader clientReader, StreamWriter clientWriter)
+    private async LoopTask ServeClientAsync(LoopStreamReader clientReader, LoopStreamWriter clientWriter)
     {
-        StreamReader upstreamReader;
-        StreamWriter upstreamWriter;
+        LoopStreamReader upstreamReader;
+        LoopStreamWriter upstreamWriter;
         try
         {
             (upstreamReader, upstreamWriter) = await StreamConnections.OpenConnectionAsync(_upstreamHost, _upstreamPort);
@@ -126,7 +124,7 @@ public sealed class TcpProxy : IAsyncDisposable
     }
 
     /// <summary>One direction: what <paramref name="from"/> reads goes to <paramref name="to"/>, drained before the next read.</summary>
-    private async LoopTask RelayAsync(StreamReader from, StreamWriter to, StreamWriter fromWriter)
+    private async LoopTask RelayAsync(LoopStreamReader from, LoopStreamWriter to, LoopStreamWriter fromWriter)
     {
         var buffer = new byte[RelayBufferSize];
         try

@@ -5,8 +5,10 @@
 // unqualified, so if Tulip or Tulip.Testing ever defines one of them, this file stops compiling
 // (CS0104, ambiguous reference) and `dotnet test Tulip.slnx`, which builds it, fails. The namespace
 // is a user's, outside Tulip: inside `namespace Tulip.X` a Tulip type would silently win over the
-// SDK's instead of colliding, and prove nothing.
+// SDK's instead of colliding, and prove nothing. Tulip.Streams is imported too: its reader and
+// writer are LoopStreamReader/LoopStreamWriter, so it sits beside System.IO with no alias (issue 10).
 using Tulip;
+using Tulip.Streams;
 using Tulip.Testing;
 
 namespace NamespaceProof;
@@ -25,6 +27,8 @@ internal static class Namespaces
         buffer.Position = 0;
         using StreamReader reader = new(buffer);
         string text = reader.ReadToEnd();
+        Type tulipReader = typeof(LoopStreamReader); // beside System.IO's StreamReader, unqualified both
+        GC.KeepAlive(tulipReader);
 
         Lock gate = new();
         using Semaphore semaphore = new(1, 1);

@@ -5,14 +5,14 @@ namespace Tulip.Streams;
 
 /// <summary>
 /// asyncio's stream functions (<c>open_connection</c>, <c>start_server</c> and their UNIX-socket
-/// forms), on the running loop: each connection gets a <see cref="StreamReader"/>, a
-/// <see cref="StreamReaderProtocol"/> and a <see cref="StreamWriter"/>.
+/// forms), on the running loop: each connection gets a <see cref="LoopStreamReader"/>, a
+/// <see cref="StreamReaderProtocol"/> and a <see cref="LoopStreamWriter"/>.
 /// </summary>
 /// <remarks>
 /// They work on any loop whose <see cref="IEventLoop.CreateConnectionAsync{TProtocol}"/> /
 /// <see cref="IEventLoop.CreateServerAsync"/> (and UNIX forms) work: the loop's own errors (an
 /// unsupported option, a refused connection) are what they throw. <c>limit</c> is the reader's
-/// <see cref="StreamReader.Limit"/>. Bad arguments throw before any I/O.
+/// <see cref="LoopStreamReader.Limit"/>. Bad arguments throw before any I/O.
 /// </remarks>
 public static class StreamConnections
 {
@@ -20,8 +20,8 @@ public static class StreamConnections
     /// <exception cref="ArgumentNullException"><paramref name="host"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is zero or negative.</exception>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public static LoopTask<(StreamReader Reader, StreamWriter Writer)> OpenConnectionAsync(string host, int port,
-        ConnectionOptions? options = null, int limit = StreamReader.DefaultLimit, CancellationToken cancellationToken = default)
+    public static LoopTask<(LoopStreamReader Reader, LoopStreamWriter Writer)> OpenConnectionAsync(string host, int port,
+        ConnectionOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
         CheckLimit(limit);
@@ -33,8 +33,8 @@ public static class StreamConnections
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is zero or negative.</exception>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public static LoopTask<(StreamReader Reader, StreamWriter Writer)> OpenUnixConnectionAsync(string path,
-        ConnectionOptions? options = null, int limit = StreamReader.DefaultLimit, CancellationToken cancellationToken = default)
+    public static LoopTask<(LoopStreamReader Reader, LoopStreamWriter Writer)> OpenUnixConnectionAsync(string path,
+        ConnectionOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
         CheckLimit(limit);
@@ -53,14 +53,14 @@ public static class StreamConnections
     /// <exception cref="ArgumentNullException"><paramref name="clientConnected"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is zero or negative.</exception>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public static LoopTask<Server> StartServerAsync(Func<StreamReader, StreamWriter, LoopTask> clientConnected, string? host, int port,
-        ServerOptions? options = null, int limit = StreamReader.DefaultLimit, CancellationToken cancellationToken = default)
+    public static LoopTask<Server> StartServerAsync(Func<LoopStreamReader, LoopStreamWriter, LoopTask> clientConnected, string? host, int port,
+        ServerOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
         CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateServerAsync(
-            () => new StreamReaderProtocol(new StreamReader(limit), clientConnected),
+            () => new StreamReaderProtocol(new LoopStreamReader(limit), clientConnected),
             host is null ? null : [host], port, options, cancellationToken);
     }
 
@@ -71,33 +71,33 @@ public static class StreamConnections
     /// <exception cref="ArgumentNullException"><paramref name="clientConnected"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is zero or negative.</exception>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public static LoopTask<Server> StartUnixServerAsync(Func<StreamReader, StreamWriter, LoopTask> clientConnected, string? path,
-        ServerOptions? options = null, int limit = StreamReader.DefaultLimit, CancellationToken cancellationToken = default)
+    public static LoopTask<Server> StartUnixServerAsync(Func<LoopStreamReader, LoopStreamWriter, LoopTask> clientConnected, string? path,
+        ServerOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
         CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateUnixServerAsync(
-            () => new StreamReaderProtocol(new StreamReader(limit), clientConnected),
+            () => new StreamReaderProtocol(new LoopStreamReader(limit), clientConnected),
             path, options, cancellationToken);
     }
 
-    private static async LoopTask<(StreamReader Reader, StreamWriter Writer)> OpenCoreAsync(IEventLoop loop, string? unixPath, string? host, int port,
+    private static async LoopTask<(LoopStreamReader Reader, LoopStreamWriter Writer)> OpenCoreAsync(IEventLoop loop, string? unixPath, string? host, int port,
         ConnectionOptions? options, int limit, CancellationToken cancellationToken)
     {
-        var reader = new StreamReader(limit);
+        var reader = new LoopStreamReader(limit);
         var protocol = new StreamReaderProtocol(reader);
         var (transport, _) = unixPath is null
             ? await loop.CreateConnectionAsync(() => protocol, host, port, options, cancellationToken)
             : await loop.CreateUnixConnectionAsync(() => protocol, unixPath, options, cancellationToken);
-        return (reader, new StreamWriter(transport, protocol, reader));
+        return (reader, new LoopStreamWriter(transport, protocol, reader));
     }
 
     private static void CheckLimit(int limit)
     {
         if (limit <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is StreamReader.DefaultLimit.");
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is LoopStreamReader.DefaultLimit.");
         }
     }
 }

@@ -28,7 +28,7 @@ public class IncompleteReadError : EndOfStreamException
 }
 
 /// <summary>
-/// The limit of a <see cref="StreamReader"/> was reached while looking for a separator:
+/// The limit of a <see cref="LoopStreamReader"/> was reached while looking for a separator:
 /// asyncio's <c>LimitOverrunError</c>. The data stays in the reader.
 /// </summary>
 public class LimitOverrunError : Exception

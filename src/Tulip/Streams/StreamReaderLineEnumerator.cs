@@ -5,21 +5,21 @@ using System.Threading.Tasks;
 namespace Tulip.Streams;
 
 /// <summary>
-/// Enumerates a <see cref="StreamReader"/>'s lines until EOF: what <c>await foreach (byte[] line in reader)</c>
+/// Enumerates a <see cref="LoopStreamReader"/>'s lines until EOF: what <c>await foreach (byte[] line in reader)</c>
 /// uses (asyncio's <c>async for line in reader</c>). Not for direct use.
 /// </summary>
 /// <remarks>
 /// A line that is buffered already is returned with no wait and no task; otherwise
-/// <see cref="MoveNextAsync"/> waits as <see cref="StreamReader.ReadLineAsync"/> does, so
+/// <see cref="MoveNextAsync"/> waits as <see cref="LoopStreamReader.ReadLineAsync"/> does, so
 /// cancelling the enumerating task delivers <see cref="CancelledError"/> at the await, and the
 /// bytes of the unfinished line stay in the reader.
 /// </remarks>
 public sealed class StreamReaderLineEnumerator : IAsyncDisposable
 {
-    private readonly StreamReader _reader;
+    private readonly LoopStreamReader _reader;
     private readonly CancellationToken _cancellationToken;
 
-    internal StreamReaderLineEnumerator(StreamReader reader, CancellationToken cancellationToken)
+    internal StreamReaderLineEnumerator(LoopStreamReader reader, CancellationToken cancellationToken)
     {
         _reader = reader;
         _cancellationToken = cancellationToken;
@@ -29,7 +29,7 @@ public sealed class StreamReaderLineEnumerator : IAsyncDisposable
     public byte[] Current { get; private set; } = [];
 
     /// <summary>Reads the next line: true with it in <see cref="Current"/>, false at EOF.</summary>
-    /// <exception cref="System.IO.InvalidDataException">A line is longer than the reader's limit (see <see cref="StreamReader.ReadLineAsync"/>).</exception>
+    /// <exception cref="System.IO.InvalidDataException">A line is longer than the reader's limit (see <see cref="LoopStreamReader.ReadLineAsync"/>).</exception>
     public ValueFuture<bool> MoveNextAsync()
     {
         if (!_cancellationToken.IsCancellationRequested && _reader.TryTakeBufferedLine(out var line))

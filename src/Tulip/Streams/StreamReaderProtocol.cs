@@ -6,10 +6,10 @@ using System.Threading;
 namespace Tulip.Streams;
 
 /// <summary>
-/// The protocol between a stream transport and a <see cref="StreamReader"/> / <see cref="StreamWriter"/>
+/// The protocol between a stream transport and a <see cref="LoopStreamReader"/> / <see cref="LoopStreamWriter"/>
 /// pair: asyncio's <c>StreamReaderProtocol</c> (with its <c>FlowControlMixin</c>). It feeds the reader
-/// and tracks when writing must wait (<see cref="StreamWriter.DrainAsync"/>) and when the connection
-/// is closed (<see cref="StreamWriter.WaitClosedAsync"/>).
+/// and tracks when writing must wait (<see cref="LoopStreamWriter.DrainAsync"/>) and when the connection
+/// is closed (<see cref="LoopStreamWriter.WaitClosedAsync"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -19,7 +19,7 @@ namespace Tulip.Streams;
 /// </para>
 /// <para>
 /// With <c>clientConnected</c> (what <see cref="StreamConnections.StartServerAsync"/> gives),
-/// <see cref="ConnectionMade"/> makes the <see cref="StreamWriter"/> and starts
+/// <see cref="ConnectionMade"/> makes the <see cref="LoopStreamWriter"/> and starts
 /// <c>clientConnected(reader, writer)</c>. If that task fails, its exception goes to the loop's
 /// exception handler ("Unhandled exception in client_connected_cb") and the transport is closed; if
 /// it is cancelled, the transport is closed.
@@ -28,11 +28,11 @@ namespace Tulip.Streams;
 public class StreamReaderProtocol : IBufferedProtocol
 {
     private readonly BaseEventLoop _loop;
-    private readonly Func<StreamReader, StreamWriter, LoopTask>? _clientConnected;
+    private readonly Func<LoopStreamReader, LoopStreamWriter, LoopTask>? _clientConnected;
     private readonly Future<VoidResult> _closed;
-    private StreamReader? _reader;
+    private LoopStreamReader? _reader;
     private IBaseTransport? _transport;
-    private StreamWriter? _writer;
+    private LoopStreamWriter? _writer;
     private IBaseTransport? _clientTransport;
     private bool _overTls;
 
@@ -46,7 +46,7 @@ public class StreamReaderProtocol : IBufferedProtocol
     /// <param name="reader">The reader to feed; the protocol works on its loop.</param>
     /// <param name="clientConnected">For a server: called with the reader and a new writer when the connection is made (see the class remarks). Null for a client.</param>
     /// <exception cref="ArgumentNullException"><paramref name="reader"/> is null.</exception>
-    public StreamReaderProtocol(StreamReader reader, Func<StreamReader, StreamWriter, LoopTask>? clientConnected = null)
+    public StreamReaderProtocol(LoopStreamReader reader, Func<LoopStreamReader, LoopStreamWriter, LoopTask>? clientConnected = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         _reader = reader;
@@ -64,7 +64,7 @@ public class StreamReaderProtocol : IBufferedProtocol
     internal IBaseTransport? TransportOrNull => _transport;
 
     /// <summary>The writer made for <c>clientConnected</c>, until the connection is lost.</summary>
-    internal StreamWriter? WriterOrNull => _writer;
+    internal LoopStreamWriter? WriterOrNull => _writer;
 
     /// <summary>The reader gets the transport for flow control; with <c>clientConnected</c>, the writer is made and the callback started.</summary>
     public virtual void ConnectionMade(IBaseTransport transport)
@@ -88,7 +88,7 @@ public class StreamReaderProtocol : IBufferedProtocol
             throw new InvalidOperationException($"A StreamReaderProtocol with a clientConnected callback needs a stream transport (ITransport); got {transport.GetType().Name}.");
         }
 
-        var writer = new StreamWriter(stream, this, reader);
+        var writer = new LoopStreamWriter(stream, this, reader);
         _writer = writer;
         LoopTask task;
         try
@@ -196,7 +196,7 @@ public class StreamReaderProtocol : IBufferedProtocol
         return !_overTls;
     }
 
-    /// <summary>Writing must wait: <see cref="StreamWriter.DrainAsync"/> waits until <see cref="ResumeWriting"/>.</summary>
+    /// <summary>Writing must wait: <see cref="LoopStreamWriter.DrainAsync"/> waits until <see cref="ResumeWriting"/>.</summary>
     /// <exception cref="InvalidOperationException">Writing is paused already.</exception>
     public virtual void PauseWriting()
     {
@@ -208,7 +208,7 @@ public class StreamReaderProtocol : IBufferedProtocol
         _paused = true;
     }
 
-    /// <summary>Writing may go on: every waiting <see cref="StreamWriter.DrainAsync"/> completes, oldest first.</summary>
+    /// <summary>Writing may go on: every waiting <see cref="LoopStreamWriter.DrainAsync"/> completes, oldest first.</summary>
     /// <exception cref="InvalidOperationException">Writing was not paused.</exception>
     public virtual void ResumeWriting()
     {

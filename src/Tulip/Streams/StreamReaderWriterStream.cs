@@ -6,7 +6,7 @@ using System.Threading.Tasks;
 namespace Tulip.Streams;
 
 /// <summary>
-/// A <see cref="System.IO.Stream"/> over a Tulip <see cref="StreamReader"/> and <see cref="StreamWriter"/>
+/// A <see cref="System.IO.Stream"/> over a Tulip <see cref="LoopStreamReader"/> and <see cref="LoopStreamWriter"/>
 /// pair, so .NET code that takes a <see cref="Stream"/> (<see cref="System.IO.StreamReader"/>,
 /// <c>JsonSerializer</c>, <see cref="Stream.CopyToAsync(Stream)"/>, a Stream-based parser) runs over a
 /// Tulip connection: <c>var (reader, writer) = await StreamConnections.OpenConnectionAsync(host, port);
@@ -15,11 +15,11 @@ namespace Tulip.Streams;
 /// <remarks>
 /// <para>
 /// The asynchronous members do the stream's work: <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>
-/// is the reader's <see cref="StreamReader.ReadAsync(Memory{byte}, CancellationToken)"/> (up to the
+/// is the reader's <see cref="LoopStreamReader.ReadAsync(Memory{byte}, CancellationToken)"/> (up to the
 /// buffer's length, 0 at EOF), <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> is
-/// <see cref="StreamWriter.Write"/> then <see cref="StreamWriter.DrainAsync"/> (so a writer is paused
+/// <see cref="LoopStreamWriter.Write"/> then <see cref="LoopStreamWriter.DrainAsync"/> (so a writer is paused
 /// while the transport is, and memory stays bounded), <see cref="FlushAsync(CancellationToken)"/> is
-/// <see cref="StreamWriter.DrainAsync"/>, and <see cref="DisposeAsync"/> is <see cref="StreamWriter.Close"/>
+/// <see cref="LoopStreamWriter.DrainAsync"/>, and <see cref="DisposeAsync"/> is <see cref="LoopStreamWriter.Close"/>
 /// then waiting until the connection is closed.
 /// </para>
 /// <para>
@@ -38,14 +38,14 @@ namespace Tulip.Streams;
 /// </remarks>
 public sealed class StreamReaderWriterStream : Stream
 {
-    private readonly StreamReader _reader;
-    private readonly StreamWriter _writer;
+    private readonly LoopStreamReader _reader;
+    private readonly LoopStreamWriter _writer;
     private readonly IEventLoop _loop;
     private volatile bool _disposed;
 
     /// <summary>Makes the stream over <paramref name="reader"/> and <paramref name="writer"/>; call it on the loop thread (where they were made).</summary>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public StreamReaderWriterStream(StreamReader reader, StreamWriter writer)
+    public StreamReaderWriterStream(LoopStreamReader reader, LoopStreamWriter writer)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(writer);
@@ -56,10 +56,10 @@ public sealed class StreamReaderWriterStream : Stream
     }
 
     /// <summary>The reader the stream reads from (for the loop thread).</summary>
-    public StreamReader Reader => _reader;
+    public LoopStreamReader Reader => _reader;
 
     /// <summary>The writer the stream writes to (for the loop thread).</summary>
-    public StreamWriter Writer => _writer;
+    public LoopStreamWriter Writer => _writer;
 
     /// <summary>True until the stream is disposed.</summary>
     public override bool CanRead => !_disposed;
@@ -109,7 +109,7 @@ public sealed class StreamReaderWriterStream : Stream
         return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    /// <summary>Writes <paramref name="buffer"/> and waits while the transport is paused (<see cref="StreamWriter.DrainAsync"/>).</summary>
+    /// <summary>Writes <paramref name="buffer"/> and waits while the transport is paused (<see cref="LoopStreamWriter.DrainAsync"/>).</summary>
     /// <exception cref="ObjectDisposedException">The stream is disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -131,7 +131,7 @@ public sealed class StreamReaderWriterStream : Stream
         return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    /// <summary>Waits while the transport is paused (<see cref="StreamWriter.DrainAsync"/>): the writes are sent or buffered below the high-water mark.</summary>
+    /// <summary>Waits while the transport is paused (<see cref="LoopStreamWriter.DrainAsync"/>): the writes are sent or buffered below the high-water mark.</summary>
     /// <exception cref="ObjectDisposedException">The stream is disposed.</exception>
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
@@ -200,7 +200,7 @@ public sealed class StreamReaderWriterStream : Stream
     /// <exception cref="NotSupportedException">Always.</exception>
     public override void SetLength(long value) => throw NoSeek();
 
-    /// <summary>Closes the writer (<see cref="StreamWriter.Close"/>) and waits until the connection is closed; its error, if it broke, is not thrown. Idempotent.</summary>
+    /// <summary>Closes the writer (<see cref="LoopStreamWriter.Close"/>) and waits until the connection is closed; its error, if it broke, is not thrown. Idempotent.</summary>
     public override async ValueTask DisposeAsync()
     {
         if (!_disposed)
@@ -219,7 +219,7 @@ public sealed class StreamReaderWriterStream : Stream
         await base.DisposeAsync(); // Dispose(true), with nothing left to do
     }
 
-    /// <summary>Closes the writer (<see cref="StreamWriter.Close"/>), without waiting for the connection to close: prefer <see cref="DisposeAsync"/>.</summary>
+    /// <summary>Closes the writer (<see cref="LoopStreamWriter.Close"/>), without waiting for the connection to close: prefer <see cref="DisposeAsync"/>.</summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing && !_disposed)
@@ -265,7 +265,7 @@ public sealed class StreamReaderWriterStream : Stream
         return true;
     }
 
-    private static async LoopTask<bool> CloseOnLoopAsync(StreamWriter writer)
+    private static async LoopTask<bool> CloseOnLoopAsync(LoopStreamWriter writer)
     {
         await writer.DisposeAsync();
         return true;

@@ -2,8 +2,6 @@ using System.Net.Sockets;
 using System.Text;
 using Tulip;
 using Tulip.Streams;
-using StreamReader = Tulip.Streams.StreamReader;
-using StreamWriter = Tulip.Streams.StreamWriter;
 using static Tulip.Tests.Transports.TestUtil;
 
 namespace Tulip.Tests.Streams;
@@ -20,7 +18,7 @@ public abstract class StreamConnectionTests : LoopSuite
     }
 
     /// <summary>Echoes with ReadAsync(Memory) / Write / DrainAsync until EOF, then closes (the benchmark's streams mode).</summary>
-    internal static async LoopTask EchoAsync(StreamReader reader, StreamWriter writer)
+    internal static async LoopTask EchoAsync(LoopStreamReader reader, LoopStreamWriter writer)
     {
         var buffer = new byte[64 * 1024];
         while (true)

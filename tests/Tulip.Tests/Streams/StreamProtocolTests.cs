@@ -1,15 +1,13 @@
 using System.Net.Sockets;
 using Tulip;
 using Tulip.Streams;
-using StreamReader = Tulip.Streams.StreamReader;
-using StreamWriter = Tulip.Streams.StreamWriter;
 using Tulip.Testing;
 using static Tulip.Tests.Transports.TestUtil;
 
 namespace Tulip.Tests.Streams;
 
 /// <summary>
-/// StreamReaderProtocol and StreamWriter over a <see cref="MemoryTransport"/> (no socket, exact
+/// StreamReaderProtocol and LoopStreamWriter over a <see cref="MemoryTransport"/> (no socket, exact
 /// control of what arrives and when the peer reads): the buffered-protocol path into the reader,
 /// the reader's flow control, EOF, connection loss, drain waiters, the close future, and the
 /// reader's waiter under cancellation. Runs on every loop kind, the in-memory one included.
@@ -21,14 +19,14 @@ public abstract class StreamProtocolTests : LoopSuite
     }
 
     /// <summary>A reader, its protocol, a transport with ConnectionMade run, and a writer.</summary>
-    private static async LoopTask<(StreamReader Reader, StreamReaderProtocol Protocol, MemoryTransport Transport, StreamWriter Writer)> Connect(
-        BaseEventLoop loop, int limit = StreamReader.DefaultLimit)
+    private static async LoopTask<(LoopStreamReader Reader, StreamReaderProtocol Protocol, MemoryTransport Transport, LoopStreamWriter Writer)> Connect(
+        BaseEventLoop loop, int limit = LoopStreamReader.DefaultLimit)
     {
-        var reader = new StreamReader(limit);
+        var reader = new LoopStreamReader(limit);
         var protocol = new StreamReaderProtocol(reader);
         var transport = new MemoryTransport(loop, protocol);
         await Tasks.Yield(); // ConnectionMade
-        return (reader, protocol, transport, new StreamWriter(transport, protocol, reader));
+        return (reader, protocol, transport, new LoopStreamWriter(transport, protocol, reader));
     }
 
     [Fact]
@@ -50,7 +48,7 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var protocol = new StreamReaderProtocol(reader);
             var partial = protocol.GetBuffer(-1);
             Assert.Equal(4096, partial.Length);
@@ -155,7 +153,7 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var protocol = new StreamReaderProtocol(reader);
             var transport = new MemoryTransport(loop, protocol, new Dictionary<string, object?> { ["sslcontext"] = new object() });
             await Tasks.Yield();
@@ -330,7 +328,7 @@ public abstract class StreamProtocolTests : LoopSuite
         // Whichever wins, the bytes are either in the read's result or still in the reader.
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var target = new byte[8];
             var task = loop.CreateTask(async () => exactly ? await reader.ReadExactlyAsync(target) : await reader.ReadAsync(target));
             await Tasks.Yield();
@@ -418,8 +416,8 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
-            StreamWriter? got = null;
+            var reader = new LoopStreamReader();
+            LoopStreamWriter? got = null;
             var protocol = new StreamReaderProtocol(reader, async (r, w) =>
             {
                 Assert.Same(reader, r);
@@ -444,7 +442,7 @@ public abstract class StreamProtocolTests : LoopSuite
         var boom = new InvalidOperationException("boom");
         Run(Kind, async loop =>
         {
-            var protocol = new StreamReaderProtocol(new StreamReader(), async (r, w) =>
+            var protocol = new StreamReaderProtocol(new LoopStreamReader(), async (r, w) =>
             {
                 await Tasks.Yield();
                 throw boom;
@@ -465,13 +463,13 @@ public abstract class StreamProtocolTests : LoopSuite
         Run(Kind, async loop =>
         {
             LoopTask? handler = null;
-            var protocol = new StreamReaderProtocol(new StreamReader(), (r, w) => handler = HandlerAsync(r));
+            var protocol = new StreamReaderProtocol(new LoopStreamReader(), (r, w) => handler = HandlerAsync(r));
             var transport = new MemoryTransport(loop, protocol);
             Assert.True(await Eventually(() => handler is not null));
             handler!.Cancel();
             Assert.True(await Eventually(() => transport.IsClosing));
 
-            static async LoopTask HandlerAsync(StreamReader reader) => await reader.ReadAsync();
+            static async LoopTask HandlerAsync(LoopStreamReader reader) => await reader.ReadAsync();
         });
     }
 
@@ -480,11 +478,11 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var protocol = new StreamReaderProtocol(reader);
             var transport = new MemoryTransport(loop, protocol, new Dictionary<string, object?> { ["peername"] = "peer" });
             await Tasks.Yield();
-            var writer = new StreamWriter(transport, protocol, reader);
+            var writer = new LoopStreamWriter(transport, protocol, reader);
             writer.WriteLines([new byte[] { (byte)'a' }, new byte[] { (byte)'b', (byte)'c' }]);
             Assert.True(writer.CanWriteEof);
             writer.WriteEof();
@@ -502,12 +500,12 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            Assert.Throws<ArgumentOutOfRangeException>(() => new StreamReader(0));
-            Assert.Throws<ArgumentOutOfRangeException>(() => new StreamReader(-1));
+            Assert.Throws<ArgumentOutOfRangeException>(() => new LoopStreamReader(0));
+            Assert.Throws<ArgumentOutOfRangeException>(() => new LoopStreamReader(-1));
             Assert.Throws<ArgumentNullException>(() => new StreamReaderProtocol(null!));
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var protocol = new StreamReaderProtocol(reader);
-            Assert.Throws<ArgumentNullException>(() => new StreamWriter(null!, protocol, reader));
+            Assert.Throws<ArgumentNullException>(() => new LoopStreamWriter(null!, protocol, reader));
             Assert.Throws<ArgumentOutOfRangeException>(() => StreamConnections.OpenConnectionAsync("127.0.0.1", 1, limit: 0));
             Assert.Throws<ArgumentOutOfRangeException>(() => StreamConnections.OpenUnixConnectionAsync("/nonexistent", limit: -5));
             Assert.Throws<ArgumentNullException>(() => StreamConnections.StartServerAsync(null!, "127.0.0.1", 0));
@@ -522,7 +520,7 @@ public abstract class StreamProtocolTests : LoopSuite
     [Fact]
     public void Reader_WithoutARunningLoop_Throws()
     {
-        Assert.Throws<InvalidOperationException>(() => new StreamReader());
+        Assert.Throws<InvalidOperationException>(() => new LoopStreamReader());
     }
 
     [Fact]
@@ -530,7 +528,7 @@ public abstract class StreamProtocolTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var ex = await Task.Run(() => Record.Exception(() => reader.FeedData("x"u8)));
             Assert.IsType<InvalidOperationException>(ex);
             Assert.Contains("loop's thread", ex!.Message, StringComparison.Ordinal);

@@ -25,7 +25,7 @@ public sealed class StreamReaderAllocationTests
         using var loop = new TestEventLoop();
         long allocated = loop.RunUntilComplete(static async () =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var data = ReaderTestSupport.B("0123456789abcdef");
             var buffer = new byte[data.Length];
             long before = 0;
@@ -53,7 +53,7 @@ public sealed class StreamReaderAllocationTests
         using var loop = new TestEventLoop();
         long allocated = loop.RunUntilComplete(static async () =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var data = ReaderTestSupport.B("0123456789abcdef");
             var buffer = new byte[data.Length];
             long before = 0;
@@ -89,7 +89,7 @@ public sealed class StreamReaderAllocationTests
         using var loop = new TestEventLoop();
         long allocated = loop.RunUntilComplete(static async () =>
         {
-            var reader = new StreamReader();
+            var reader = new LoopStreamReader();
             var data = ReaderTestSupport.B("0123456789abcdef");
             var buffer = new byte[data.Length];
             var consumer = Consume(reader, buffer, WarmUpRounds + Rounds);
@@ -111,7 +111,7 @@ public sealed class StreamReaderAllocationTests
         Assert.Equal(LoopCost(), allocated);
     }
 
-    private static async LoopTask<int> Consume(StreamReader reader, byte[] buffer, int reads)
+    private static async LoopTask<int> Consume(LoopStreamReader reader, byte[] buffer, int reads)
     {
         int total = 0;
         for (int i = 0; i < reads; i++)

@@ -29,7 +29,7 @@ internal sealed record Script(int Limit, Chunk[] Chunks, Step[] Steps, bool ViaP
 }
 
 /// <summary>
-/// Property tests: <see cref="StreamReader"/> against <see cref="ReaderModel"/> (asyncio's rules on
+/// Property tests: <see cref="LoopStreamReader"/> against <see cref="ReaderModel"/> (asyncio's rules on
 /// a list of bytes), fed the same bytes in random chunkings (empty chunks included, several chunks
 /// in one loop step, reads between them) with random limits and separators; every read must end as
 /// the model's does (the same bytes, or the same failure with the same Consumed, Partial and
@@ -157,7 +157,7 @@ public sealed class StreamReaderPropertyTests
 
     private static async LoopTask Play(Script script)
     {
-        var reader = new StreamReader(script.Limit);
+        var reader = new LoopStreamReader(script.Limit);
         var model = new ReaderModel(script.Limit);
         var trace = new List<string>();
         int next = 0;
@@ -283,7 +283,7 @@ public sealed class StreamReaderPropertyTests
     }
 
     /// <summary>Starts <paramref name="op"/> on the real reader; a failure thrown by the call itself becomes a failed future.</summary>
-    private static (Future Read, byte[]? Buffer) StartReal(StreamReader reader, ReadOp op)
+    private static (Future Read, byte[]? Buffer) StartReal(LoopStreamReader reader, ReadOp op)
     {
         byte[]? buffer = op.Kind is ReadKind.ReadMemory or ReadKind.ReadExactlyMemory ? new byte[op.N] : null;
         try
@@ -340,7 +340,7 @@ public sealed class StreamReaderPropertyTests
 
     private static async LoopTask<List<byte[]>> ReadLinesWhileFeeding(int limit, List<byte[]> pieces, bool enumerate)
     {
-        var reader = new StreamReader(limit);
+        var reader = new LoopStreamReader(limit);
         var lines = new List<byte[]>();
         var reading = enumerate ? Enumerate(reader, lines) : ReadLines(reader, lines);
         foreach (var piece in pieces)
@@ -358,7 +358,7 @@ public sealed class StreamReaderPropertyTests
         return lines;
     }
 
-    private static async LoopTask Enumerate(StreamReader reader, List<byte[]> lines)
+    private static async LoopTask Enumerate(LoopStreamReader reader, List<byte[]> lines)
     {
         await foreach (var line in reader)
         {
@@ -366,7 +366,7 @@ public sealed class StreamReaderPropertyTests
         }
     }
 
-    private static async LoopTask ReadLines(StreamReader reader, List<byte[]> lines)
+    private static async LoopTask ReadLines(LoopStreamReader reader, List<byte[]> lines)
     {
         while (true)
         {

@@ -43,7 +43,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void BufferedData_ReachesTheReader_AndWakesAWaitingRead() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         var line = reader.ReadLineAsync();
@@ -59,7 +59,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void GetBuffer_IsNeverEmpty_WhateverTheHint() => On(async () =>
     {
-        var reader = new StreamReader(4);
+        var reader = new LoopStreamReader(4);
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         foreach (int hint in new[] { -1, 0, 1, 4096, 1 << 20 })
@@ -77,7 +77,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void BufferUpdated_WithMoreThanTheBufferHeld_Fails() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         var memory = protocol.GetBuffer(-1);
@@ -89,7 +89,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void EofReceived_FeedsEof_AndKeepsTheWriteSideOpen() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         var read = reader.ReadAsync();
@@ -104,7 +104,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void ConnectionLost_WithoutError_EndsTheStream() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         Deliver(protocol, "partial");
@@ -121,7 +121,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void ConnectionLost_WithAnError_FailsTheWaitingRead_AndEveryLaterOne() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         var line = reader.ReadLineAsync();
@@ -136,7 +136,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void GetBuffer_AfterTheConnectionWasLost_Fails() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var protocol = new StreamReaderProtocol(reader);
         protocol.ConnectionMade(new RecordingReadTransport());
         protocol.ConnectionLost(null);
@@ -147,7 +147,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void FlowControl_ReachesTheTransport() => On(async () =>
     {
-        var reader = new StreamReader(4);
+        var reader = new LoopStreamReader(4);
         var protocol = new StreamReaderProtocol(reader);
         var transport = new RecordingReadTransport();
         protocol.ConnectionMade(transport);
@@ -165,7 +165,7 @@ public abstract class StreamReaderProtocolTests : LoopSuite
     [Fact]
     public void FlowControl_ATransportThatCannotPause_IsLeftReading() => On(async () =>
     {
-        var reader = new StreamReader(2);
+        var reader = new LoopStreamReader(2);
         var protocol = new StreamReaderProtocol(reader);
         var transport = new UnpausableReadTransport();
         protocol.ConnectionMade(transport);

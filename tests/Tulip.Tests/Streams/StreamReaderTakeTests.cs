@@ -1,5 +1,5 @@
 using Tulip;
-using StreamReader = Tulip.Streams.StreamReader;
+using Tulip.Streams;
 using static Tulip.Tests.Combinators.LoopRunner;
 
 namespace Tulip.Tests.Streams;
@@ -14,7 +14,7 @@ public class StreamReaderTakeTests
     [Fact]
     public void AWokenMemoryReadTakesEveryChunkFedBeforeItsTaskRan() => Run(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[8];
         async LoopTask<int> Read() => await reader.ReadAsync(buffer);
         var read = Read();
@@ -28,7 +28,7 @@ public class StreamReaderTakeTests
     [Fact]
     public void AReadThatStartsBeforeTheWokenReadRanGetsTheBytesAfterIt() => Run(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var first = new byte[2];
         var second = new byte[2];
         async LoopTask<int> Read() => await reader.ReadAsync(first);
@@ -45,7 +45,7 @@ public class StreamReaderTakeTests
     [Fact]
     public void AMemoryReadKeptAsAFutureHasItsFinalResultAtOnce() => Run(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[8];
         var future = reader.ReadAsync(buffer).AsFuture();
         reader.FeedData("ab"u8);

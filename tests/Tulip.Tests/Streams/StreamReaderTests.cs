@@ -5,7 +5,7 @@ using static Tulip.Tests.Streams.ReaderTestSupport;
 using static Tulip.Tests.Transports.TestUtil;
 
 /// <summary>
-/// <see cref="StreamReader"/> as asyncio 3.13's StreamReader behaves (the socket-free reader tests
+/// <see cref="LoopStreamReader"/> as asyncio 3.13's StreamReader behaves (the socket-free reader tests
 /// of CPython's Lib/test/test_asyncio/test_streams.py, in substance, plus what Tulip adds: memory
 /// reads, tokens, line enumeration). The reader is fed by hand, so no test needs a socket.
 /// </summary>
@@ -26,14 +26,14 @@ public abstract class StreamReaderTests : LoopSuite
 
     [Fact]
     public void Construct_WithoutARunningLoop_Fails() =>
-        Assert.Throws<InvalidOperationException>(() => new StreamReader());
+        Assert.Throws<InvalidOperationException>(() => new LoopStreamReader());
 
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]
     public void Construct_WithLimitZeroOrLess_Fails(int limit) => On(async () =>
     {
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new StreamReader(limit));
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new LoopStreamReader(limit));
         Assert.Contains("imit", ex.Message, StringComparison.Ordinal);
         await Tasks.Yield();
     });
@@ -41,10 +41,10 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Construct_Defaults() => On(async () =>
     {
-        var reader = new StreamReader();
-        Assert.Equal(65536, StreamReader.DefaultLimit);
-        Assert.Equal(StreamReader.DefaultLimit, reader.Limit);
-        Assert.Equal(7, new StreamReader(7).Limit);
+        var reader = new LoopStreamReader();
+        Assert.Equal(65536, LoopStreamReader.DefaultLimit);
+        Assert.Equal(LoopStreamReader.DefaultLimit, reader.Limit);
+        Assert.Equal(7, new LoopStreamReader(7).Limit);
         Assert.False(reader.AtEof);
         Assert.Null(reader.Exception);
         await Tasks.Yield();
@@ -53,7 +53,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FeedEmptyData_LeavesTheReaderEmpty() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData([]);
         reader.FeedEof();
         Assert.True(reader.AtEof);
@@ -63,7 +63,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FeedNonEmptyData_IsBufferedForTheNextRead() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(s_data);
         Assert.False(reader.AtEof);
         reader.FeedEof();
@@ -75,7 +75,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FeedData_AfterFeedEof_Fails() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("ab"));
         reader.FeedEof();
         Assert.Throws<InvalidOperationException>(() => reader.FeedData(B("cd")));
@@ -85,7 +85,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadZero_ReturnsEmptyAndLeavesTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(s_data);
         Assert.Empty(await reader.ReadAsync(0));
         reader.FeedEof();
@@ -95,7 +95,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadZero_DoesNotWaitForData() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = reader.ReadAsync(0);
         await Settle();
         Assert.True(read.Done);
@@ -105,7 +105,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_WaitsForData_ThenReturnsWhatCame() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = reader.ReadAsync(30);
         await Settle();
         Assert.False(read.Done);
@@ -118,7 +118,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_LineBreaks_AreNotSpecial() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("line1\n"));
         reader.FeedData(B("line2\n"));
         Assert.Equal(B("line1"), await reader.ReadAsync(5));
@@ -128,7 +128,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_AtEof_ReturnsEmpty() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = reader.ReadAsync(1024);
         await Settle();
         Assert.False(read.Done);
@@ -141,7 +141,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_UntilEof_JoinsEveryChunk() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = reader.ReadAsync(-1);
         await Settle();
         reader.FeedData(B("chunk1\n"));
@@ -157,7 +157,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_UntilEof_ReturnsMoreThanTheLimit() => On(async () =>
     {
-        var reader = new StreamReader(4);
+        var reader = new LoopStreamReader(4);
         var data = Pattern(100);
         reader.FeedData(data);
         reader.FeedEof();
@@ -167,7 +167,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_IsNotBoundByTheLimit() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("chunk"));
         Assert.Equal(B("chunk"), await reader.ReadAsync(5));
     });
@@ -175,7 +175,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Read_AfterSetException_Throws_EvenWithDataBuffered() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("line\n"));
         Assert.Equal(B("li"), await reader.ReadAsync(2));
         var error = new InvalidDataException("broken");
@@ -192,7 +192,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_WaitsForTheSeparator_AndLeavesTheRest() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("chunk1 "));
         var line = reader.ReadLineAsync();
         await Settle();
@@ -210,7 +210,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_OverTheLimit_WithTheSeparatorBuffered_DropsTheLine() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("li"));
         reader.FeedData(B("ne1\nline2\n"));
         AssertLineTooLong(await Throws<Exception>(() => reader.ReadLineAsync()));
@@ -221,7 +221,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_OverTheLimit_WithoutTheSeparator_ClearsTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("li"));
         reader.FeedData(B("ne1"));
         reader.FeedData(B("li"));
@@ -233,7 +233,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_Limit_FedWhileWaiting() => On(async () =>
     {
-        var reader = new StreamReader(7);
+        var reader = new LoopStreamReader(7);
         var line = reader.ReadLineAsync();
         await Settle();
         reader.FeedData(B("chunk1"));
@@ -243,7 +243,7 @@ public abstract class StreamReaderTests : LoopSuite
         AssertLineTooLong(await Throws<Exception>(() => line));
         Assert.Empty(await reader.ReadAsync());
 
-        reader = new StreamReader(7);
+        reader = new LoopStreamReader(7);
         line = reader.ReadLineAsync();
         await Settle();
         reader.FeedData(B("chunk1"));
@@ -258,7 +258,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_Limit_IsStrict() => On(async () =>
     {
-        var reader = new StreamReader(7);
+        var reader = new LoopStreamReader(7);
         reader.FeedData(B("1234567\n"));
         Assert.Equal(B("1234567\n"), await reader.ReadLineAsync());
 
@@ -275,7 +275,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_NoLimit_NoWait() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(s_data.AsSpan(0, 6));
         reader.FeedData(s_data.AsSpan(6));
         Assert.Equal(B("line1\n"), await reader.ReadLineAsync());
@@ -286,7 +286,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_AtEof_ReturnsTheLastPartialLine() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("some data"));
         reader.FeedEof();
         Assert.Equal(B("some data"), await reader.ReadLineAsync());
@@ -296,7 +296,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_EmptyEof_ReturnsEmpty() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedEof();
         Assert.Empty(await reader.ReadLineAsync());
         Assert.Empty(await reader.ReadLineAsync());
@@ -305,7 +305,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_ThenRead_CountsBytesFromTheLineEnd() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(s_data);
         await reader.ReadLineAsync();
         Assert.Equal(B("line2\nl"), await reader.ReadAsync(7));
@@ -316,7 +316,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadLine_AfterSetException_Throws() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("line\n"));
         Assert.Equal(B("line\n"), await reader.ReadLineAsync());
         var error = new InvalidDataException();
@@ -327,7 +327,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void AtEof_OnlyOnceEofIsFedAndTheBufferIsEmpty() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         Assert.False(reader.AtEof);
         reader.FeedData(B("some data\n"));
         Assert.False(reader.AtEof);
@@ -343,7 +343,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_EmptySeparator_Fails() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("data\n"));
         await Throws<ArgumentException>(() => reader.ReadUntilAsync(ReadOnlyMemory<byte>.Empty));
         await Throws<ArgumentException>(() => reader.ReadUntilAsync(Seps("\n", "")));
@@ -354,7 +354,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_MultiChunks() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("lineAAA"));
         Assert.Equal(B("lineAAA"), await reader.ReadUntilAsync(B("AAA")));
         reader.FeedData(B("lineAAAxxx"));
@@ -365,7 +365,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_SeparatorSplitAcrossChunks() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("QWEaa"));
         reader.FeedData(B("XYaa"));
         reader.FeedData(B("a"));
@@ -396,7 +396,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_AtEof_FailsWithThePartialDataAndEmptiesTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("some dataAA"));
         reader.FeedEof();
         var ex = await Throws<IncompleteReadError>(() => reader.ReadUntilAsync(B("AAA")));
@@ -409,7 +409,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_OverTheLimit_FailsAndKeepsTheData() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("some dataAA"));
         var notFound = await Throws<LimitOverrunError>(() => reader.ReadUntilAsync(B("AAA")));
         // Nothing of "some dataAA" can hold the separator but its last two bytes: 9 are past.
@@ -427,7 +427,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_SeparatorRightAtTheLimit_IsFound() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("abc\nabcd\n"));
         Assert.Equal(B("abc\n"), await reader.ReadUntilAsync(B("\n")));
         Assert.Equal(4, (await Throws<LimitOverrunError>(() => reader.ReadUntilAsync(B("\n")))).Consumed);
@@ -437,7 +437,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_MultipleSeparators_TheShortestResultWins() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("line 1\nline 2\r"));
         Assert.Equal(B("line 1\n"), await reader.ReadUntilAsync(Seps("\r", "\n")));
         Assert.Equal(B("line 2\r"), await reader.ReadUntilAsync(Seps("\n", "\r")));
@@ -457,7 +457,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_MultipleSeparators_WaitsForAnyOfThem() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var until = reader.ReadUntilAsync(Seps("\r\n", "END"));
         reader.FeedData(B("abc\r"));
         await Settle();
@@ -475,7 +475,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadUntil_MultipleSeparators_Limit() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("abcdef"));
         // Not found: only the last len(longest) - 1 bytes may still start a separator.
         var notFound = await Throws<LimitOverrunError>(() => reader.ReadUntilAsync(Seps("x", "xyz")));
@@ -490,7 +490,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadExactly_Zero_ReturnsEmpty_AndLessFails() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(s_data);
         Assert.Empty(await reader.ReadExactlyAsync(0));
         await Throws<ArgumentException>(() => reader.ReadExactlyAsync(-1));
@@ -501,7 +501,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadExactly_WaitsForAllOfIt() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         int n = 2 * s_data.Length;
         var read = reader.ReadExactlyAsync(n);
         reader.FeedData(s_data);
@@ -517,7 +517,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadExactly_IsNotBoundByTheLimit() => On(async () =>
     {
-        var reader = new StreamReader(3);
+        var reader = new LoopStreamReader(3);
         reader.FeedData(B("chunk"));
         Assert.Equal(B("chunk"), await reader.ReadExactlyAsync(5));
     });
@@ -525,7 +525,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadExactly_AtEof_FailsWithThePartialData() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         int n = 2 * s_data.Length;
         var read = reader.ReadExactlyAsync(n);
         await Settle();
@@ -542,7 +542,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadExactly_AfterSetException_Throws() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("line\n"));
         Assert.Equal(B("li"), await reader.ReadExactlyAsync(2));
         var error = new InvalidDataException();
@@ -553,7 +553,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void SetException_WakesAWaitingRead() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var line = reader.ReadLineAsync();
         await Settle();
         Assert.False(line.Done);
@@ -565,7 +565,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void SetException_AfterTheWaitingReadWasCancelled_IsHarmless() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var line = reader.ReadLineAsync();
         await Settle();
         line.Cancel();
@@ -581,7 +581,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void CancelledRead_LosesNothing() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = reader.ReadAsync(10);
         await Settle();
         read.Cancel();
@@ -593,7 +593,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void CancelledReadExactly_LeavesWhatItHadSeenInTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("ab"));
         var read = reader.ReadExactlyAsync(4);
         await Settle();
@@ -607,7 +607,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void CancelledReadUntil_LeavesWhatItHadSeenInTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("ab"));
         var until = reader.ReadUntilAsync(B("\n"));
         await Settle();
@@ -622,7 +622,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void CancelledMemoryRead_LosesNothing() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[8];
         var read = AsTask(reader.ReadExactlyAsync(buffer));
         reader.FeedData(B("abc"));
@@ -645,7 +645,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void ReadCancelledRightAfterItsDataCame_LosesNothing() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var starts = new List<(string Name, Func<Future> Read)>
         {
             ("read", () => reader.ReadAsync(10)),
@@ -672,7 +672,7 @@ public abstract class StreamReaderTests : LoopSuite
     [InlineData(true)]
     public void MemoryReadCancelledRightAfterItsDataCame_LosesNothing(bool exactly) => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[3];
         var read = AsTask(exactly ? reader.ReadExactlyAsync(buffer) : reader.ReadAsync(buffer));
         await Settle();
@@ -700,7 +700,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void MemoryRead_TakesAllThatCameBeforeItRan() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[8];
         var read = AsTask(reader.ReadAsync(buffer));
         await Settle();
@@ -720,7 +720,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void TwoReadersAtOnce_TheSecondIsRefused() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var first = reader.ReadAsync(10);
         await Settle();
         await Throws<InvalidOperationException>(() => reader.ReadLineAsync());
@@ -735,7 +735,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void TwoReadersAtOnce_AWaitingMemoryReadRefusesTheOthers() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var buffer = new byte[4];
         var first = AsTask(reader.ReadAsync(buffer));
         await Settle();
@@ -752,7 +752,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void TokenCancelsAPendingRead_AndTheReaderStaysUsable() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         using var cts = new CancellationTokenSource();
         var read = reader.ReadAsync(10, cts.Token);
         await Settle();
@@ -766,7 +766,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void TokenCancelsEachKindOfPendingRead() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var starts = new List<Func<CancellationToken, Future>>
         {
             t => reader.ReadAsync(-1, t),
@@ -795,7 +795,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void MemoryRead_ReturnsUpToTheBufferLength_ThenZeroAtEof() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("abcdefg"));
         var buffer = new byte[4];
         Assert.Equal(4, await reader.ReadAsync(buffer));
@@ -816,7 +816,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void MemoryRead_OfAnEmptyBuffer_ReturnsZeroAtOnce() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         var read = AsTask(reader.ReadAsync(Memory<byte>.Empty));
         await Settle();
         Assert.True(read.Done);
@@ -827,7 +827,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void MemoryReadExactly_FillsTheBuffer() => On(async () =>
     {
-        var reader = new StreamReader(2);
+        var reader = new LoopStreamReader(2);
         var buffer = new byte[6];
         var read = AsTask(reader.ReadExactlyAsync(buffer));
         reader.FeedData(B("abc"));
@@ -843,7 +843,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void MemoryReadExactly_AtEof_FailsWithThePartialData() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("abc"));
         reader.FeedEof();
         var ex = await Throws<IncompleteReadError>(() => reader.ReadExactlyAsync(new byte[5]));
@@ -855,7 +855,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Lines_EnumerateToEof_AndCarryTheLastLineWithoutNewline() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("one\ntw"));
         var lines = new List<string>();
         var reading = ReadAll(reader, lines);
@@ -873,7 +873,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Lines_OfAnEmptyStream_AreNone() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedEof();
         var lines = new List<string>();
         await ReadAll(reader, lines);
@@ -883,7 +883,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void Lines_EndWithTheReadersException() => On(async () =>
     {
-        var reader = new StreamReader();
+        var reader = new LoopStreamReader();
         reader.FeedData(B("one\n"));
         var lines = new List<string>();
         var reading = ReadAll(reader, lines);
@@ -897,7 +897,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FlowControl_PausesOverTwiceTheLimit_ResumesAtTheLimit() => On(async () =>
     {
-        var reader = new StreamReader(4);
+        var reader = new LoopStreamReader(4);
         var transport = new RecordingReadTransport();
         reader.SetTransport(transport);
         reader.FeedData(B("12345678"));
@@ -917,7 +917,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FlowControl_EachReadKindResumes() => On(async () =>
     {
-        var cases = new List<(string Name, Func<StreamReader, Future> Read)>
+        var cases = new List<(string Name, Func<LoopStreamReader, Future> Read)>
         {
             ("readline", r => r.ReadLineAsync()),
             ("readuntil", r => r.ReadUntilAsync(B("\n"))),
@@ -928,7 +928,7 @@ public abstract class StreamReaderTests : LoopSuite
         };
         foreach (var (name, read) in cases)
         {
-            var reader = new StreamReader(3);
+            var reader = new LoopStreamReader(3);
             var transport = new RecordingReadTransport();
             reader.SetTransport(transport);
             // 7 bytes: over twice the limit; each read takes 4 ("abc\n"), leaving the limit.
@@ -943,7 +943,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FlowControl_WaitingWhilePaused_Resumes() => On(async () =>
     {
-        var reader = new StreamReader(2);
+        var reader = new LoopStreamReader(2);
         var transport = new RecordingReadTransport();
         reader.SetTransport(transport);
         reader.FeedData(B("12345"));
@@ -960,7 +960,7 @@ public abstract class StreamReaderTests : LoopSuite
     [Fact]
     public void FlowControl_ReadLineOverTheLimit_ClearsAndResumes() => On(async () =>
     {
-        var reader = new StreamReader(2);
+        var reader = new LoopStreamReader(2);
         var transport = new RecordingReadTransport();
         reader.SetTransport(transport);
         reader.FeedData(B("abcdefg"));
@@ -982,7 +982,7 @@ public abstract class StreamReaderTests : LoopSuite
         }
     }
 
-    private static async LoopTask ReadAll(StreamReader reader, List<string> lines)
+    private static async LoopTask ReadAll(LoopStreamReader reader, List<string> lines)
     {
         await foreach (byte[] line in reader)
         {

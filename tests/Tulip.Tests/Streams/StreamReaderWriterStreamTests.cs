@@ -6,8 +6,8 @@ namespace Tulip.Tests.Streams;
 
 /// <summary>
 /// <see cref="StreamReaderWriterStream"/>: .NET's Stream-based code (System.IO.StreamReader and
-/// StreamWriter, CopyToAsync) over a Tulip reader/writer pair, on the loop thread and from the thread
-/// pool. This file uses System.IO's StreamReader and Tulip's side by side, qualified (implicit usings
+/// LoopStreamWriter, CopyToAsync) over a Tulip reader/writer pair, on the loop thread and from the thread
+/// pool. This file uses System.IO's LoopStreamReader and Tulip's side by side, qualified (implicit usings
 /// bring System.IO in): it compiles, which is the point of Tulip.Streams being a namespace of its own.
 /// </summary>
 public abstract class StreamReaderWriterStreamTests : LoopSuite
@@ -51,12 +51,12 @@ public abstract class StreamReaderWriterStreamTests : LoopSuite
         {
             await using var server = await SendingServer("first line\r\nsecond\nno newline at the end"u8.ToArray());
             await using var stream = await Connect(server);
-            using var text = new System.IO.StreamReader(stream, Encoding.UTF8, leaveOpen: true);
+            using var text = new StreamReader(stream, Encoding.UTF8, leaveOpen: true);
             Assert.Equal("first line", await text.ReadLineAsync());
             Assert.Equal("second", await text.ReadLineAsync());
             Assert.Equal("no newline at the end", await text.ReadLineAsync());
             Assert.Null(await text.ReadLineAsync());
-            Tulip.Streams.StreamReader tulipReader = stream.Reader;
+            Tulip.Streams.LoopStreamReader tulipReader = stream.Reader;
             Assert.True(tulipReader.AtEof);
         });
     }
@@ -88,7 +88,7 @@ public abstract class StreamReaderWriterStreamTests : LoopSuite
             var (lines, sync, threads) = await Task.Run(async () =>
             {
                 var seen = new HashSet<int> { Environment.CurrentManagedThreadId };
-                var writer = new System.IO.StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\n" };
+                var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\n" };
                 for (int i = 0; i < 100; i++)
                 {
                     await writer.WriteLineAsync($"line {i}");
@@ -96,7 +96,7 @@ public abstract class StreamReaderWriterStreamTests : LoopSuite
 
                 await writer.FlushAsync();
                 await writer.DisposeAsync();
-                using var reader = new System.IO.StreamReader(stream, Encoding.UTF8, leaveOpen: true);
+                using var reader = new StreamReader(stream, Encoding.UTF8, leaveOpen: true);
                 var got = new List<string>();
                 for (int i = 0; i < 100; i++)
                 {

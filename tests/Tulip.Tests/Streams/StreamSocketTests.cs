@@ -1,8 +1,6 @@
 using System.Net.Sockets;
 using Tulip;
 using Tulip.Streams;
-using StreamReader = Tulip.Streams.StreamReader;
-using StreamWriter = Tulip.Streams.StreamWriter;
 using Tulip.Tests.Selectors;
 using Tulip.Tests.Transports;
 using static Tulip.Tests.Transports.TestUtil;
@@ -82,7 +80,7 @@ public abstract class StreamSocketTests : LoopSuite
         Run(Kind, async loop =>
         {
             using var pipe = new NativePipe(Interop.O_CLOEXEC);
-            var reader = new StreamReader(limit: 1024);
+            var reader = new LoopStreamReader(limit: 1024);
             var (transport, _) = await loop.ConnectReadPipeAsync(() => new StreamReaderProtocol(reader), pipe.TakeRead());
             var data = Pattern(300_000);
             int writeFd = pipe.WriteFd;

@@ -39,7 +39,7 @@ public abstract class DatagramResourceTests : LoopSuite
             var before = await Baseline(loop);
             var (t1, p1) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
             var (t2, p2) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, SockName(t1));
-            Assert.Equal(before.Count + 2, OpenFdCount());
+            Assert.True(before.Added().Count(fd => fd.Contains("socket", StringComparison.Ordinal)) >= 2, before.Describe()); // by fd, not count: other tests open and close fds meanwhile
             t1.Close();
             t2.Abort();
             await p1.Lost;

@@ -15,17 +15,17 @@ namespace Tulip.Streams;
 /// without bound. TLS upgrade (asyncio's <c>start_tls</c>) belongs next to <see cref="Transport"/>
 /// and <see cref="DrainAsync"/>: it swaps the transport under the same reader and protocol.
 /// </remarks>
-public sealed class StreamWriter : IAsyncDisposable
+public sealed class LoopStreamWriter : IAsyncDisposable
 {
     private readonly StreamReaderProtocol _protocol;
-    private readonly StreamReader? _reader;
+    private readonly LoopStreamReader? _reader;
 
     /// <summary>Makes a writer over <paramref name="transport"/>, whose protocol is <paramref name="protocol"/>.</summary>
     /// <param name="transport">The stream transport written to.</param>
     /// <param name="protocol">The transport's protocol: it tracks pauses and the close.</param>
     /// <param name="reader">The reader fed by the same protocol, whose error <see cref="DrainAsync"/> throws; may be null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="transport"/> or <paramref name="protocol"/> is null.</exception>
-    public StreamWriter(ITransport transport, StreamReaderProtocol protocol, StreamReader? reader)
+    public LoopStreamWriter(ITransport transport, StreamReaderProtocol protocol, LoopStreamReader? reader)
     {
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(protocol);
@@ -132,7 +132,7 @@ public sealed class StreamWriter : IAsyncDisposable
     }
 
     /// <summary>Describes the writer.</summary>
-    public override string ToString() => _reader is null ? $"<StreamWriter transport={Transport}>" : $"<StreamWriter transport={Transport} reader={_reader}>";
+    public override string ToString() => _reader is null ? $"<LoopStreamWriter transport={Transport}>" : $"<LoopStreamWriter transport={Transport} reader={_reader}>";
 
     private static async LoopTask WaitQuietlyAsync(Future<VoidResult> closed)
     {

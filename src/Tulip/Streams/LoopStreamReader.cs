@@ -28,7 +28,7 @@ namespace Tulip.Streams;
 /// a done result and the cancellation at the next await).
 /// </para>
 /// </remarks>
-public sealed class StreamReader
+public sealed class LoopStreamReader
 {
     /// <summary>The default <see cref="Limit"/>: 64 KiB, asyncio's <c>_DEFAULT_LIMIT</c>.</summary>
     public const int DefaultLimit = 65536;
@@ -69,15 +69,15 @@ public sealed class StreamReader
     /// <param name="limit">The buffer limit (see the class remarks); defaults to <see cref="DefaultLimit"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is zero or negative.</exception>
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
-    public StreamReader(int limit = DefaultLimit)
+    public LoopStreamReader(int limit = DefaultLimit)
     {
         if (limit <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is StreamReader.DefaultLimit.");
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is LoopStreamReader.DefaultLimit.");
         }
 
         _loop = BaseEventLoop.RunningLoopOrNull
-            ?? throw new InvalidOperationException("A StreamReader is made on the running loop: create it from a loop task or callback (EventLoop.Run(MainAsync)).");
+            ?? throw new InvalidOperationException("A LoopStreamReader is made on the running loop: create it from a loop task or callback (EventLoop.Run(MainAsync)).");
         Limit = limit;
     }
 
@@ -126,7 +126,7 @@ public sealed class StreamReader
         ArgumentNullException.ThrowIfNull(transport);
         if (_transport is not null)
         {
-            throw new InvalidOperationException("The StreamReader has a transport already: SetTransport is called once.");
+            throw new InvalidOperationException("The LoopStreamReader has a transport already: SetTransport is called once.");
         }
 
         _transport = transport;
@@ -384,7 +384,7 @@ public sealed class StreamReader
     /// <summary>Describes the reader.</summary>
     public override string ToString()
     {
-        var parts = new List<string> { "StreamReader" };
+        var parts = new List<string> { "LoopStreamReader" };
         if (Buffered > 0)
         {
             parts.Add($"{Buffered} bytes");
@@ -790,9 +790,9 @@ public sealed class StreamReader
     /// </summary>
     private sealed class MemoryReadWaiter : ReusableFuture<int>
     {
-        private readonly StreamReader _reader;
+        private readonly LoopStreamReader _reader;
 
-        public MemoryReadWaiter(StreamReader reader) : base(reader._loop) => _reader = reader;
+        public MemoryReadWaiter(LoopStreamReader reader) : base(reader._loop) => _reader = reader;
 
         public Memory<byte> Target { get; set; }
 
@@ -870,7 +870,7 @@ public sealed class StreamReader
         int capacity = (int)Math.Min(wanted, Array.MaxLength);
         if (capacity - used < needed)
         {
-            throw new OutOfMemoryException("The StreamReader's buffer cannot grow any further.");
+            throw new OutOfMemoryException("The LoopStreamReader's buffer cannot grow any further.");
         }
 
         var bigger = new byte[capacity];
@@ -937,7 +937,7 @@ public sealed class StreamReader
         if (_loop.IsRunning && !_loop.IsOnLoopThread)
         {
             throw new InvalidOperationException(
-                "A StreamReader is used on its loop's thread only; from another thread, use loop.CallSoonThreadSafe(...) or loop.RunCoroutineThreadSafe(...).");
+                "A LoopStreamReader is used on its loop's thread only; from another thread, use loop.CallSoonThreadSafe(...) or loop.RunCoroutineThreadSafe(...).");
         }
     }
 }
