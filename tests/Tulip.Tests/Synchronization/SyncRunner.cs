@@ -11,14 +11,8 @@ namespace Tulip.Tests.Synchronization;
 /// </summary>
 internal static class SyncRunner
 {
-    public static void Run(Func<LoopTask> body)
-    {
-        using var loop = new TestEventLoop();
-        var reported = new List<ExceptionContext>();
-        loop.SetExceptionHandler((_, context) => reported.Add(context));
-        loop.RunUntilComplete(body);
-        Assert.Empty(reported);
-    }
+    /// <summary>Runs <paramref name="body"/> on a fresh virtual-clock loop (<see cref="Combinators.LoopRunner.Run(Func{LoopTask})"/>).</summary>
+    public static void Run(Func<LoopTask> body) => Combinators.LoopRunner.Run(body);
 
     /// <summary>asyncio's <c>create_task</c>: starts <paramref name="body"/> on the next iteration.</summary>
     public static LoopTask Spawn(Func<LoopTask> body) => EventLoop.GetRunningLoop().CreateTask(body, eagerStart: false);
@@ -39,21 +33,8 @@ internal static class SyncRunner
     }
 
     /// <summary>Awaits <paramref name="future"/> and returns the exception it threw (fails if none).</summary>
-    public static async LoopTask<TException> Throws<TException>(Future future)
-        where TException : Exception
-    {
-        try
-        {
-            await future;
-        }
-        catch (Exception ex)
-        {
-            return Assert.IsAssignableFrom<TException>(ex);
-        }
-
-        Assert.Fail($"Expected {typeof(TException).Name}, but {future} finished without an exception.");
-        return null!;
-    }
+    public static LoopTask<TException> Throws<TException>(Future future)
+        where TException : Exception => Combinators.LoopRunner.Throws<TException>(future);
 
     /// <summary>Runs the whole of <paramref name="tasks"/> to the end (asyncio's <c>gather(..., return_exceptions=True)</c>).</summary>
     public static async LoopTask Settle(IEnumerable<Future> tasks)
