@@ -6,6 +6,9 @@ using System.Net;
 using System.Text;
 using System.Threading.Tasks;
 using Tulip;
+using Tulip.Queues;
+using Tulip.Streams;
+using Tulip.Synchronization;
 
 namespace Tulip.Samples.Demo;
 
@@ -79,7 +82,55 @@ internal static class Program
         pipeWriter.Close();                                       // flushes, then the reader sees EOF
         Console.WriteLine($"pipe: {await pipeReader.Done}");
 
+        // asyncio's high-level API: streams (open_connection / start_server), a queue and a lock.
+        await using (var streamServer = await StreamConnections.StartServerAsync(EchoLines, "127.0.0.1", 0))
+        {
+            int streamPort = ((IPEndPoint)streamServer.Sockets[0].LocalEndPoint!).Port;
+            var (reader, writer) = await StreamConnections.OpenConnectionAsync("127.0.0.1", streamPort);
+            writer.Write("a line, through streams\n"u8);
+            writer.WriteEof();
+            Console.WriteLine($"streams: {Encoding.UTF8.GetString(await reader.ReadLineAsync()).TrimEnd()}");
+            writer.Close();
+            await writer.WaitClosedAsync();
+        }
+
+        var jobs = new Queue<int>(maxsize: 2);                   // a put waits while two are queued
+        var gate = new Lock();
+        int handled = 0;
+        async LoopTask Consumer()
+        {
+            await foreach (int job in jobs)                       // ends once the queue is shut down
+            {
+                using (await gate.AcquireAsync())
+                {
+                    handled += job;
+                }
+            }
+        }
+
+        var consumers = new[] { Consumer(), Consumer() };
+        for (int job = 1; job <= 5; job++)
+        {
+            await jobs.PutAsync(job);
+        }
+
+        jobs.Shutdown();
+        await Tasks.Gather(consumers);
+        Console.WriteLine($"queue and lock: two consumers handled 1..5, sum {handled}");
+
         return squares[0] + squares[1] + squares[2];
+    }
+
+    /// <summary>A streams handler: each line back, until EOF.</summary>
+    private static async LoopTask EchoLines(LoopStreamReader reader, LoopStreamWriter writer)
+    {
+        await foreach (byte[] line in reader)
+        {
+            writer.Write(line);
+            await writer.DrainAsync();
+        }
+
+        writer.Close();
     }
 
     /// <summary>Echoes what it receives; on EOF, closes once the echo is written.</summary>
