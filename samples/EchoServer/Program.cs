@@ -48,35 +48,9 @@ internal static class Program
                 return 2;
         }
 
-        Func<IEventLoop> loopFactory;
-        if (args.Length > 2)
+        if (!LoopChoice.TryChoose("echo-server", args.Length > 2 ? args[2] : null, out var loopFactory))
         {
-            string backend = args[2];
-            switch (backend)
-            {
-                case "epoll":
-                case "poll":
-                    loopFactory = EventLoopKinds.GetFactory(backend);
-                    break;
-                case "proactor":
-                    Console.Error.WriteLine("echo-server: backend 'proactor' is not implemented yet; use 'epoll' or 'poll'.");
-                    return 2;
-                default:
-                    Console.Error.WriteLine($"echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
-                    return 2;
-            }
-        }
-        else
-        {
-            try
-            {
-                loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
-            }
-            catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
-            {
-                Console.Error.WriteLine($"echo-server: {e.Message}");
-                return 2;
-            }
+            return 2;
         }
 
         bool stats = Environment.GetEnvironmentVariable("TULIP_ECHO_STATS") == "1";

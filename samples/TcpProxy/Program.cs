@@ -21,14 +21,8 @@ internal static class Program
             return 2;
         }
 
-        Func<IEventLoop> loopFactory;
-        try
+        if (!LoopChoice.TryChoose("tcp-proxy", null, out var loopFactory))
         {
-            loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
-        }
-        catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
-        {
-            Console.Error.WriteLine($"tcp-proxy: {e.Message}");
             return 2;
         }
 

@@ -21,35 +21,9 @@ internal static class Program
             return 2;
         }
 
-        Func<IEventLoop> loopFactory;
-        if (args.Length > 1)
+        if (!LoopChoice.TryChoose("udp-echo-server", args.Length > 1 ? args[1] : null, out var loopFactory))
         {
-            string backend = args[1];
-            switch (backend)
-            {
-                case "epoll":
-                case "poll":
-                    loopFactory = EventLoopKinds.GetFactory(backend);
-                    break;
-                case "proactor":
-                    Console.Error.WriteLine("udp-echo-server: backend 'proactor' is not implemented yet (there is no proactor loop); use 'epoll' or 'poll'.");
-                    return 2;
-                default:
-                    Console.Error.WriteLine($"udp-echo-server: unknown backend '{backend}'; expected epoll, poll or proactor.");
-                    return 2;
-            }
-        }
-        else
-        {
-            try
-            {
-                loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
-            }
-            catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
-            {
-                Console.Error.WriteLine($"udp-echo-server: {e.Message}");
-                return 2;
-            }
+            return 2;
         }
 
         using var loop = loopFactory();

@@ -1,0 +1,44 @@
+using System;
+using Tulip;
+
+namespace Tulip.Samples;
+
+/// <summary>
+/// How the sample servers behind scripts/ choose their loop, one rule for all of them (compiled into
+/// each): a loop argument (epoll, poll; proactor is refused until it exists), or without one the kind
+/// TULIP_LOOP names (<see cref="EventLoopKinds.FromEnvironment"/>). A refusal is a message on stderr
+/// and false, which the caller turns into exit status 2.
+/// </summary>
+internal static class LoopChoice
+{
+    /// <summary>Chooses the loop factory; false (after writing why, prefixed with <paramref name="program"/>) when it cannot.</summary>
+    public static bool TryChoose(string program, string? backend, out Func<IEventLoop> loopFactory)
+    {
+        loopFactory = null!;
+        switch (backend)
+        {
+            case null:
+                try
+                {
+                    loopFactory = EventLoopKinds.FromEnvironment(); // TULIP_LOOP, or the best available
+                    return true;
+                }
+                catch (Exception e) when (e is InvalidOperationException or PlatformNotSupportedException)
+                {
+                    Console.Error.WriteLine($"{program}: {e.Message}");
+                    return false;
+                }
+
+            case "epoll":
+            case "poll":
+                loopFactory = EventLoopKinds.GetFactory(backend);
+                return true;
+            case "proactor":
+                Console.Error.WriteLine($"{program}: backend 'proactor' is not implemented yet (there is no proactor loop); use 'epoll' or 'poll'.");
+                return false;
+            default:
+                Console.Error.WriteLine($"{program}: unknown backend '{backend}'; expected epoll, poll or proactor.");
+                return false;
+        }
+    }
+}
