@@ -54,6 +54,9 @@ public abstract class Future
     /// <summary>True if the future was cancelled.</summary>
     public bool Cancelled => _state == FutureState.Cancelled;
 
+    /// <summary>True if it finished with a result (not cancelled, no exception); reading it does not mark an exception observed.</summary>
+    internal bool Succeeded => _state == FutureState.Finished && _exception is null;
+
     /// <summary>In debug mode, where the future was created; otherwise null.</summary>
     public StackTrace? SourceTraceback { get; }
 

@@ -43,7 +43,7 @@ public readonly struct ValueFuture<T>
     public bool IsCompleted => _future is null || _future.Done;
 
     /// <summary>True if it finished with a result (no exception, not cancelled).</summary>
-    public bool IsCompletedSuccessfully => _future is null || (_future.Done && !_future.Cancelled && _future.Exception() is null);
+    public bool IsCompletedSuccessfully => _future is null || _future.Succeeded;
 
     /// <summary>The result.</summary>
     /// <exception cref="InvalidStateError">It is not done yet: await it.</exception>

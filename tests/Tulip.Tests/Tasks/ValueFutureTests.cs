@@ -91,4 +91,27 @@ public class ValueFutureTests
         again.SetResult(1);
         Assert.Equal(1, await new ValueFuture<int>(again));
     });
+
+    [Fact]
+    public void AskingWhetherItSucceededDoesNotMarkAFailureObserved()
+    {
+        using var loop = new Tulip.Testing.TestEventLoop();
+        var reported = new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, context) => reported.Add(context));
+        FailAskAndDrop(loop);
+
+        // The failure was never looked at: it must still be reported once the future is collected.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        loop.RunUntilIdle();
+        Assert.Contains(reported, c => c.Exception is FormatException);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void FailAskAndDrop(BaseEventLoop loop)
+    {
+        var future = loop.CreateFuture<int>();
+        future.SetException(new FormatException("never awaited"));
+        Assert.False(new ValueFuture<int>(future).IsCompletedSuccessfully);
+    }
 }
