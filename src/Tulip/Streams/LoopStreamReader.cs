@@ -71,14 +71,20 @@ public sealed class LoopStreamReader
     /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
     public LoopStreamReader(int limit = DefaultLimit)
     {
-        if (limit <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is LoopStreamReader.DefaultLimit.");
-        }
+        CheckLimit(limit);
 
         _loop = BaseEventLoop.RunningLoopOrNull
             ?? throw new InvalidOperationException("A LoopStreamReader is made on the running loop: create it from a loop task or callback (EventLoop.Run(MainAsync)).");
         Limit = limit;
+    }
+
+    /// <summary>Refuses a limit that is not a positive number of bytes (the constructor, and the streams functions before any I/O).</summary>
+    internal static void CheckLimit(int limit)
+    {
+        if (limit <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is LoopStreamReader.DefaultLimit.");
+        }
     }
 
     /// <summary>The buffer limit given to the constructor.</summary>

@@ -24,7 +24,7 @@ public static class StreamConnections
         ConnectionOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
-        CheckLimit(limit);
+        LoopStreamReader.CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return OpenCoreAsync(loop, unixPath: null, host, port, options, limit, cancellationToken);
     }
@@ -37,7 +37,7 @@ public static class StreamConnections
         ConnectionOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
-        CheckLimit(limit);
+        LoopStreamReader.CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return OpenCoreAsync(loop, path, host: null, port: 0, options, limit, cancellationToken);
     }
@@ -57,7 +57,7 @@ public static class StreamConnections
         ServerOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
-        CheckLimit(limit);
+        LoopStreamReader.CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateServerAsync(
             () => new StreamReaderProtocol(new LoopStreamReader(limit), clientConnected),
@@ -75,7 +75,7 @@ public static class StreamConnections
         ServerOptions? options = null, int limit = LoopStreamReader.DefaultLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
-        CheckLimit(limit);
+        LoopStreamReader.CheckLimit(limit);
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateUnixServerAsync(
             () => new StreamReaderProtocol(new LoopStreamReader(limit), clientConnected),
@@ -91,13 +91,5 @@ public static class StreamConnections
             ? await loop.CreateConnectionAsync(() => protocol, host, port, options, cancellationToken)
             : await loop.CreateUnixConnectionAsync(() => protocol, unixPath, options, cancellationToken);
         return (reader, new LoopStreamWriter(transport, protocol, reader));
-    }
-
-    private static void CheckLimit(int limit)
-    {
-        if (limit <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive (a number of bytes); the default is LoopStreamReader.DefaultLimit.");
-        }
     }
 }

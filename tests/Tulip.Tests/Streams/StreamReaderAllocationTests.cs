@@ -108,7 +108,12 @@ public sealed class StreamReaderAllocationTests
             Check(await consumer, (WarmUpRounds + Rounds) * data.Length);
             return measured;
         });
-        Assert.Equal(LoopCost(), allocated);
+        // Nothing per read: the smallest object is 24 B, so a cost per read would add at least
+        // 24 x Rounds. A one-off of a few bytes (a loaded full run once showed 24 B: a structure of
+        // the loop's growing once) is not the reader's and is allowed.
+        long loopCost = LoopCost();
+        Assert.True(allocated - loopCost < Rounds,
+            $"{Rounds} woken memory reads allocated {allocated} B, the loop alone {loopCost} B: the reader adds {allocated - loopCost} B (expected under 1 B per read)");
     }
 
     private static async LoopTask<int> Consume(LoopStreamReader reader, byte[] buffer, int reads)
