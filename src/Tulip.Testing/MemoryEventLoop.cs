@@ -62,20 +62,27 @@ public class MemoryEventLoop : TestEventLoop
         }
     }
 
+    private static readonly ConnectionOptions s_noOptions = new();
+    private static readonly ServerOptions s_noServerOptions = new();
+
     /// <inheritdoc/>
     public override async LoopTask<(ITransport Transport, TProtocol Protocol)> CreateConnectionAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string? host, int port, ConnectionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
-        if (options is { Socket: not null } or { Ssl: not null })
+        if (options is { Socket: not null })
         {
-            throw new NotSupportedException($"{GetType().Name} connects in memory: a given socket and TLS are not supported; leave options.Socket and options.Ssl null.");
+            throw new NotSupportedException($"{GetType().Name} connects in memory: a given socket is not supported; leave options.Socket null.");
         }
 
         if (host is null)
         {
             throw new ArgumentException("Give the host to connect to.", nameof(host));
         }
+
+        options ??= s_noOptions;
+        CheckSslArguments(options.Ssl is not null, options.SslHandshakeTimeout, options.SslShutdownTimeout);
+        var ssl = options.Ssl is { } given ? ClientOptionsFor(given, host) : null;
 
         cancellationToken.ThrowIfCancellationRequested();
         if (_refused.Contains((host, port)) || _refused.Contains((AnyHost, port)) || FindServer(host, port) is not { IsServing: true } server)
@@ -84,6 +91,25 @@ public class MemoryEventLoop : TestEventLoop
         }
 
         var protocol = protocolFactory();
+        if (ssl is not null)
+        {
+            // TLS over the in-memory pair, as a socket loop puts it over its socket transport.
+            var handshake = CreateFuture<VoidResult>();
+            var tls = new SslProtocol(this, protocol, ssl, handshake, options.SslHandshakeTimeout, options.SslShutdownTimeout);
+            server.Accept(tls, host, port, _nextPort++);
+            try
+            {
+                await handshake;
+            }
+            catch
+            {
+                tls.AppTransport.Close();
+                throw;
+            }
+
+            return (tls.AppTransport, protocol);
+        }
+
         var pair = server.Accept(protocol, host, port, _nextPort++);
         var connected = CreateFuture<bool>();
         pair.ClientTransport.Connected = () => connected.TrySetResult(true);
@@ -96,10 +122,12 @@ public class MemoryEventLoop : TestEventLoop
         ServerOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
-        if (options is { Socket: not null } or { Ssl: not null })
+        if (options is { Socket: not null })
         {
-            throw new NotSupportedException($"{GetType().Name} serves in memory: a given socket and TLS are not supported; leave options.Socket and options.Ssl null.");
+            throw new NotSupportedException($"{GetType().Name} serves in memory: a given socket is not supported; leave options.Socket null.");
         }
+
+        protocolFactory = WrapServerFactory(protocolFactory, options ?? s_noServerOptions);
 
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         cancellationToken.ThrowIfCancellationRequested();

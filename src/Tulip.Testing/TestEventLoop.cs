@@ -283,7 +283,7 @@ public class TestEventLoop : BaseEventLoop
 
     /// <inheritdoc/>
     protected override string SupportHint(string member) =>
-        member is nameof(StartTlsAsync) or nameof(SubprocessExecAsync) or nameof(SubprocessShellAsync)
+        member is nameof(SubprocessExecAsync) or nameof(SubprocessShellAsync)
             ? base.SupportHint(member)
             : $"{GetType().Name} has a virtual clock and no sockets: test protocols with MemoryTransport or ConnectedPair, " +
               "or use MemoryEventLoop, whose CreateConnectionAsync/CreateServerAsync connect protocols in memory.";

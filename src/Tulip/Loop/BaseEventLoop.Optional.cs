@@ -12,7 +12,8 @@ namespace Tulip;
 
 // The PEP's optional groups. The base loop has no multiplexer, so each member refuses with a
 // NotSupportedException that says what is missing and what to do instead; the multiplexers
-// override what they provide. TLS and subprocesses are on no loop yet (issues 11 and 13).
+// override what they provide. Subprocesses are on no loop yet (issue 13); TLS is the base loop's own
+// (BaseEventLoop.Tls.cs), layered over whatever stream transport the multiplexer makes.
 // The connection, server and datagram-endpoint methods are not here: the base loop implements
 // them (BaseEventLoop.Streams.cs, .Datagrams.cs) on the hooks of BaseEventLoop.TransportHooks.cs
 // and on the Sock* primitives below.
@@ -27,15 +28,13 @@ public abstract partial class BaseEventLoop
 
     /// <summary>What to do instead of <paramref name="member"/>, for <see cref="Unsupported"/>'s message.</summary>
     /// <remarks>
-    /// The base answers for the members no loop implements yet (<see cref="StartTlsAsync"/>,
-    /// <see cref="SubprocessExecAsync{TProtocol}"/>, <see cref="SubprocessShellAsync{TProtocol}"/>)
+    /// The base answers for the members no loop implements yet (<see cref="SubprocessExecAsync{TProtocol}"/>,
+    /// <see cref="SubprocessShellAsync{TProtocol}"/>)
     /// and, for the rest, points to <see cref="SelectorEventLoop"/> and Tulip.Testing. A loop that
     /// overrides it should return the base's answer for the members it has no better advice on.
     /// </remarks>
     protected virtual string SupportHint(string member) => member switch
     {
-        nameof(StartTlsAsync) =>
-            "No Tulip loop implements TLS yet (issue 11): connect without TLS, or use System.Net.Security.SslStream over a NetworkStream outside the loop.",
         nameof(SubprocessExecAsync) or nameof(SubprocessShellAsync) =>
             "No Tulip loop runs subprocesses yet (issue 13): start the child with System.Diagnostics.Process (streams redirected) " +
             "and connect its StandardOutput/StandardInput base streams with ConnectReadPipeAsync/ConnectWritePipeAsync.",
@@ -43,10 +42,6 @@ public abstract partial class BaseEventLoop
             ? "No SelectorEventLoop override provides it; the in-memory transports of Tulip.Testing may stand in for it in tests."
             : "Use SelectorEventLoop (EventLoop.NewEventLoop() on Linux) for real I/O, or the in-memory transports of Tulip.Testing in tests.",
     };
-
-    /// <inheritdoc/>
-    public virtual LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
-        SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default) => throw Unsupported();
 
     /// <inheritdoc/>
     public virtual LoopTask<long> SendFileAsync(ITransport transport, FileStream file, long offset = 0, long? count = null,

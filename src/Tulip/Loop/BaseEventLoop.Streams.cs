@@ -41,7 +41,8 @@ public abstract partial class BaseEventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultConnectionOptions;
-        ThrowIfTls(options.Ssl is not null);
+        CheckSslArguments(options.Ssl is not null, options.SslHandshakeTimeout, options.SslShutdownTimeout);
+        var ssl = options.Ssl is { } given0 ? ClientOptionsFor(given0, host) : null;
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         Socket socket;
         if (TakeGivenSocket(options, host, nameof(host), "Give host and port, or ConnectionOptions.Socket, not both.") is { } given)
@@ -64,7 +65,9 @@ public abstract partial class BaseEventLoop
         }
 
         bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
-        return CloseIfCancelPending(await StartSocketTransportAsync(socket, protocolFactory, tcp && options.NoDelay));
+        return CloseIfCancelPending(ssl is null
+            ? await StartSocketTransportAsync(socket, protocolFactory, tcp && options.NoDelay)
+            : await StartSslTransportAsync(socket, protocolFactory, tcp && options.NoDelay, ssl, null, options.SslHandshakeTimeout, options.SslShutdownTimeout));
     }
 
     /// <inheritdoc/>
@@ -80,7 +83,7 @@ public abstract partial class BaseEventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultServerOptions;
-        ThrowIfTls(options.Ssl is not null);
+        protocolFactory = WrapServerFactory(protocolFactory, options);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var sockets = new List<Socket>();
         try
@@ -172,7 +175,8 @@ public abstract partial class BaseEventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         options ??= s_defaultConnectionOptions;
-        ThrowIfTls(options.Ssl is not null);
+        CheckSslArguments(options.Ssl is not null, options.SslHandshakeTimeout, options.SslShutdownTimeout);
+        var ssl = options.Ssl is { } given0 ? ClientOptionsFor(given0, null) : null;
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         Socket socket;
         if (TakeGivenSocket(options, path, nameof(path), "Give a path, or ConnectionOptions.Socket, not both.") is { } given)
@@ -196,7 +200,9 @@ public abstract partial class BaseEventLoop
             }
         }
 
-        return CloseIfCancelPending(await StartSocketTransportAsync(socket, protocolFactory, noDelay: false));
+        return CloseIfCancelPending(ssl is null
+            ? await StartSocketTransportAsync(socket, protocolFactory, noDelay: false)
+            : await StartSslTransportAsync(socket, protocolFactory, false, ssl, null, options.SslHandshakeTimeout, options.SslShutdownTimeout));
     }
 
     /// <inheritdoc/>
@@ -217,7 +223,11 @@ public abstract partial class BaseEventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         CheckStreamSocket(socket);
-        ThrowIfTls(ssl is not null);
+        if (ssl is not null)
+        {
+            return await ConnectAcceptedSocketAsync(protocolFactory, socket, ssl, SslProtocol.DefaultHandshakeTimeout, SslProtocol.DefaultShutdownTimeout, cancellationToken);
+        }
+
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         socket.Blocking = false;
         bool tcp = socket.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
@@ -230,7 +240,7 @@ public abstract partial class BaseEventLoop
 #pragma warning restore CS1998
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
-        ThrowIfTls(options.Ssl is not null);
+        protocolFactory = WrapServerFactory(protocolFactory, options);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         Socket socket;
         ulong inode = 0;
@@ -589,16 +599,6 @@ public abstract partial class BaseEventLoop
         if (socket.SocketType != SocketType.Stream)
         {
             throw new ArgumentException($"A stream socket is needed; got {socket.SocketType}.", nameof(socket));
-        }
-    }
-
-    private void ThrowIfTls(bool requested)
-    {
-        if (requested)
-        {
-            throw new NotSupportedException(
-                "TLS is not implemented on any Tulip loop yet (issue 11): leave the Ssl options (and the ssl argument) null, " +
-                "or use System.Net.Security.SslStream over a NetworkStream outside the loop.");
         }
     }
 

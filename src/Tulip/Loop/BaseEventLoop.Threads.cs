@@ -22,7 +22,7 @@ public abstract partial class BaseEventLoop
     // Executor work still running, for ShutdownDefaultExecutorAsync. Guarded by: itself.
     private readonly HashSet<Task> _executorWork = new();
 
-    private SynchronizationContext SyncContext => _syncContext ??= new LoopSynchronizationContext(this);
+    internal SynchronizationContext SyncContext => _syncContext ??= new LoopSynchronizationContext(this);
 
     /// <inheritdoc/>
     public Handle CallSoonThreadSafe(Action callback)

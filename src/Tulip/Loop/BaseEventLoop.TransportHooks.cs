@@ -26,7 +26,7 @@ public abstract partial class BaseEventLoop
     /// <summary>
     /// Makes the stream transport of a connected socket and joins it to <paramref name="protocol"/>
     /// (asyncio's <c>_make_socket_transport</c>). Used by <see cref="CreateConnectionAsync"/>,
-    /// <see cref="CreateUnixConnectionAsync"/> and <see cref="ConnectAcceptedSocketAsync"/>; a server's
+    /// <see cref="CreateUnixConnectionAsync"/> and <c>ConnectAcceptedSocketAsync</c>; a server's
     /// accepted connections get theirs from <see cref="StartAccepting"/>, which may make them its own way.
     /// </summary>
     /// <remarks>

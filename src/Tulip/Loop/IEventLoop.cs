@@ -291,9 +291,45 @@ public interface IEventLoop : IDisposable
         Socket socket, SslServerAuthenticationOptions? ssl = null, CancellationToken cancellationToken = default)
         where TProtocol : IBaseProtocol;
 
-    /// <summary>Upgrades <paramref name="transport"/> to TLS; the returned transport replaces it.</summary>
-    LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions? clientOptions,
-        SslServerAuthenticationOptions? serverOptions = null, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Wraps an accepted socket in a TLS transport joined to a new protocol, with the TLS timeouts given
+    /// (asyncio's <c>connect_accepted_socket(ssl=, ssl_handshake_timeout=, ssl_shutdown_timeout=)</c>).
+    /// </summary>
+    LoopTask<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocketAsync<TProtocol>(Func<TProtocol> protocolFactory,
+        Socket socket, SslServerAuthenticationOptions ssl, double handshakeTimeout, double shutdownTimeout = SslProtocol.DefaultShutdownTimeout,
+        CancellationToken cancellationToken = default)
+        where TProtocol : IBaseProtocol;
+
+    /// <summary>
+    /// Upgrades a connected stream transport to TLS as its client side (asyncio's <c>start_tls</c>):
+    /// returns the TLS transport, which <paramref name="protocol"/> must use from then on instead of
+    /// <paramref name="transport"/>. The protocol's ConnectionMade is not called again.
+    /// </summary>
+    /// <param name="transport">The transport to upgrade: any stream transport, even a TLS one (TLS inside TLS).</param>
+    /// <param name="protocol">The protocol that gets the decrypted data (usually the transport's protocol until now).</param>
+    /// <param name="options">What to verify and offer; <see cref="SslClientAuthenticationOptions.TargetHost"/> is required.</param>
+    /// <param name="handshakeTimeout">Seconds the handshake may take (60 by default).</param>
+    /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
+    /// <param name="cancellationToken">Cancels the upgrade; the transport is then closed.</param>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the message says why. The transport is closed.</exception>
+    LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions options,
+        double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout, double shutdownTimeout = SslProtocol.DefaultShutdownTimeout,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Upgrades a connected stream transport to TLS as its server side (asyncio's <c>start_tls(server_side=True)</c>):
+    /// returns the TLS transport, which <paramref name="protocol"/> must use from then on.
+    /// </summary>
+    /// <param name="transport">The transport to upgrade.</param>
+    /// <param name="protocol">The protocol that gets the decrypted data.</param>
+    /// <param name="options">The certificate (or selection callback), client-certificate policy, ALPN protocols.</param>
+    /// <param name="handshakeTimeout">Seconds the handshake may take (60 by default).</param>
+    /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
+    /// <param name="cancellationToken">Cancels the upgrade; the transport is then closed.</param>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the message says why. The transport is closed.</exception>
+    LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslServerAuthenticationOptions options,
+        double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout, double shutdownTimeout = SslProtocol.DefaultShutdownTimeout,
+        CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Sends <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/>

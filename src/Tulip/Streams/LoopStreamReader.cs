@@ -138,6 +138,29 @@ public sealed class LoopStreamReader
         _transport = transport;
     }
 
+    /// <summary>
+    /// For a TLS upgrade: takes the bytes read ahead and not yet consumed; they are the peer's first TLS
+    /// records (CPython gh-142352).
+    /// </summary>
+    internal byte[] TakeReadAhead()
+    {
+        var taken = BufferedSpan.ToArray();
+        _start = _end = 0;
+        return taken;
+    }
+
+    /// <summary>After a TLS upgrade: flow control pauses and resumes <paramref name="transport"/> (CPython gh-114921).</summary>
+    internal void MoveTransport(IReadTransport transport)
+    {
+        bool paused = _paused;
+        _transport = transport;
+        _paused = false;
+        if (paused || Buffered > 2 * Limit)
+        {
+            AfterAppend();
+        }
+    }
+
     /// <summary>Appends <paramref name="data"/> and wakes a waiting read.</summary>
     /// <exception cref="InvalidOperationException">EOF was fed already, or called from a thread other than the loop's.</exception>
     public void FeedData(ReadOnlySpan<byte> data)

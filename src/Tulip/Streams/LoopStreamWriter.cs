@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Net.Security;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -12,8 +13,8 @@ namespace Tulip.Streams;
 /// <remarks>
 /// <see cref="Write"/> never waits: the transport sends at once or buffers. Call
 /// <see cref="DrainAsync"/> after writing so a peer that does not read cannot make the buffer grow
-/// without bound. TLS upgrade (asyncio's <c>start_tls</c>) belongs next to <see cref="Transport"/>
-/// and <see cref="DrainAsync"/>: it swaps the transport under the same reader and protocol.
+/// without bound. <see cref="StartTlsAsync(SslClientAuthenticationOptions, double, double, CancellationToken)"/>
+/// (asyncio's <c>start_tls</c>) swaps the transport for a TLS one under the same reader and protocol.
 /// </remarks>
 public sealed class LoopStreamWriter : IAsyncDisposable
 {
@@ -34,8 +35,8 @@ public sealed class LoopStreamWriter : IAsyncDisposable
         _reader = reader;
     }
 
-    /// <summary>The transport written to.</summary>
-    public ITransport Transport { get; }
+    /// <summary>The transport written to: after <see cref="StartTlsAsync(SslClientAuthenticationOptions, double, double, CancellationToken)"/>, the TLS one.</summary>
+    public ITransport Transport { get; private set; }
 
     /// <summary>True if the transport supports <see cref="WriteEof"/>.</summary>
     public bool CanWriteEof => Transport.CanWriteEof;
@@ -52,6 +53,59 @@ public sealed class LoopStreamWriter : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         Transport.WriteLines(data);
+    }
+
+    /// <summary>
+    /// Upgrades the connection to TLS as its client (asyncio's <c>StreamWriter.start_tls</c>): waits for
+    /// what was written to drain, then handshakes; from then on this writer, its reader and its protocol
+    /// use the TLS transport (<see cref="Transport"/>). Bytes the reader had read ahead are the peer's first
+    /// TLS records and go to the TLS layer, not to the reader.
+    /// </summary>
+    /// <param name="options">What to verify and offer; <see cref="SslClientAuthenticationOptions.TargetHost"/> is required.</param>
+    /// <param name="handshakeTimeout">Seconds the handshake may take (60 by default).</param>
+    /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
+    /// <param name="cancellationToken">Cancels the upgrade; the connection is then closed.</param>
+    /// <exception cref="ArgumentException">No TargetHost.</exception>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the connection is closed.</exception>
+    public LoopTask StartTlsAsync(SslClientAuthenticationOptions options, double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout,
+        double shutdownTimeout = SslProtocol.DefaultShutdownTimeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrEmpty(options.TargetHost))
+        {
+            throw new ArgumentException("start_tls as a client needs the server's name to verify: set SslClientAuthenticationOptions.TargetHost.", nameof(options));
+        }
+
+        SslProtocol.CheckTimeout(handshakeTimeout, nameof(handshakeTimeout));
+        SslProtocol.CheckTimeout(shutdownTimeout, nameof(shutdownTimeout));
+        return StartTlsCoreAsync(options, null, handshakeTimeout, shutdownTimeout, cancellationToken);
+    }
+
+    /// <summary>Upgrades the connection to TLS as its server; otherwise as the client form.</summary>
+    /// <param name="options">The certificate (or selection callback), client-certificate policy, ALPN protocols.</param>
+    /// <param name="handshakeTimeout">Seconds the handshake may take (60 by default).</param>
+    /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
+    /// <param name="cancellationToken">Cancels the upgrade; the connection is then closed.</param>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the connection is closed.</exception>
+    public LoopTask StartTlsAsync(SslServerAuthenticationOptions options, double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout,
+        double shutdownTimeout = SslProtocol.DefaultShutdownTimeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SslProtocol.CheckTimeout(handshakeTimeout, nameof(handshakeTimeout));
+        SslProtocol.CheckTimeout(shutdownTimeout, nameof(shutdownTimeout));
+        return StartTlsCoreAsync(null, options, handshakeTimeout, shutdownTimeout, cancellationToken);
+    }
+
+    private async LoopTask StartTlsCoreAsync(SslClientAuthenticationOptions? client, SslServerAuthenticationOptions? server,
+        double handshakeTimeout, double shutdownTimeout, CancellationToken cancellationToken)
+    {
+        await DrainAsync(cancellationToken);
+        var old = Transport;
+        var readAhead = _reader is null ? [] : _reader.TakeReadAhead();
+        var upgraded = await _protocol.LoopCore.StartTlsCoreAsync(old, _protocol, client, server, handshakeTimeout, shutdownTimeout, readAhead, cancellationToken);
+        Transport = upgraded;
+        _protocol.ReplaceTransport(upgraded);
+        _reader?.MoveTransport(upgraded);
     }
 
     /// <summary>Closes the write side once what is buffered is sent (half-close); reading goes on.</summary>

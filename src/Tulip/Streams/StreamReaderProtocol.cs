@@ -66,6 +66,18 @@ public class StreamReaderProtocol : IBufferedProtocol
     /// <summary>The writer made for <c>clientConnected</c>, until the connection is lost.</summary>
     internal LoopStreamWriter? WriterOrNull => _writer;
 
+    /// <summary>After a TLS upgrade: the protocol, its writer's callback and its reader now use <paramref name="transport"/>.</summary>
+    internal void ReplaceTransport(ITransport transport)
+    {
+        _transport = transport;
+        if (_clientTransport is not null)
+        {
+            _clientTransport = transport;
+        }
+
+        _overTls = transport.GetExtraInfo("sslcontext") is not null;
+    }
+
     /// <summary>The reader gets the transport for flow control; with <c>clientConnected</c>, the writer is made and the callback started.</summary>
     public virtual void ConnectionMade(IBaseTransport transport)
     {

@@ -32,11 +32,19 @@ public sealed record ConnectionOptions
     /// <summary>Sets TCP_NODELAY on the socket. Defaults to true.</summary>
     public bool NoDelay { get; init; } = true;
 
-    /// <summary>TLS client options; null (the default) for a plain connection.</summary>
+    /// <summary>
+    /// TLS client options; null (the default) for a plain connection. The server's certificate is
+    /// verified (the system's trust store, the name) unless these options say otherwise;
+    /// <see cref="SslClientAuthenticationOptions.TargetHost"/> defaults to the host connected to (required
+    /// for a UNIX connection). The object is not changed: a copy gets the default name.
+    /// </summary>
     public SslClientAuthenticationOptions? Ssl { get; init; }
 
-    /// <summary>Seconds the TLS handshake may take. Defaults to 60.</summary>
-    public double SslHandshakeTimeout { get; init; } = 60;
+    /// <summary>Seconds the TLS handshake may take before the connection is aborted. Defaults to 60 (asyncio's); only with <see cref="Ssl"/>.</summary>
+    public double SslHandshakeTimeout { get; init; } = SslProtocol.DefaultHandshakeTimeout;
+
+    /// <summary>Seconds a TLS close waits for the peer's close_notify before aborting. Defaults to 30 (asyncio's); only with <see cref="Ssl"/>.</summary>
+    public double SslShutdownTimeout { get; init; } = SslProtocol.DefaultShutdownTimeout;
 }
 
 /// <summary>Options for <see cref="IEventLoop.CreateServerAsync"/>.</summary>
@@ -63,11 +71,18 @@ public sealed record ServerOptions
     /// <summary>Sets TCP_NODELAY on accepted sockets. Defaults to true.</summary>
     public bool NoDelay { get; init; } = true;
 
-    /// <summary>TLS server options; null (the default) for plain connections.</summary>
+    /// <summary>
+    /// TLS server options (a certificate or a selection callback, client-certificate policy, ALPN); null
+    /// (the default) for plain connections. Each accepted connection handshakes before its protocol's
+    /// ConnectionMade; one that fails is logged once and closed, and the server goes on.
+    /// </summary>
     public SslServerAuthenticationOptions? Ssl { get; init; }
 
-    /// <summary>Seconds the TLS handshake may take. Defaults to 60.</summary>
-    public double SslHandshakeTimeout { get; init; } = 60;
+    /// <summary>Seconds the TLS handshake may take before the connection is aborted. Defaults to 60 (asyncio's); only with <see cref="Ssl"/>.</summary>
+    public double SslHandshakeTimeout { get; init; } = SslProtocol.DefaultHandshakeTimeout;
+
+    /// <summary>Seconds a TLS close waits for the peer's close_notify before aborting. Defaults to 30 (asyncio's); only with <see cref="Ssl"/>.</summary>
+    public double SslShutdownTimeout { get; init; } = SslProtocol.DefaultShutdownTimeout;
 }
 
 /// <summary>Options for <see cref="IEventLoop.CreateDatagramEndpointAsync{TProtocol}"/>.</summary>

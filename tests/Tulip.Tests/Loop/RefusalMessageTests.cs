@@ -57,25 +57,6 @@ public abstract class RefusalMessageContractTests : LoopSuite
         Assert.Contains("issue 13", ex.Message, StringComparison.Ordinal);
         AssertDoesNotSendUsBack(loop, ex.Message);
     }
-
-    [Fact]
-    public void StartTlsAsync_is_refused_with_what_to_do_instead()
-    {
-        using var harness = new LoopHarness(CreateLoop);
-        var loop = harness.Loop;
-        var protocol = new RecordingProtocol();
-        var transport = new MemoryTransport(loop, protocol);
-
-        var ex = Assert.Throws<NotSupportedException>(() =>
-        {
-            loop.StartTlsAsync(transport, protocol, new SslClientAuthenticationOptions { TargetHost = "localhost" });
-        });
-
-        Assert.StartsWith($"{loop.GetType().Name} does not support StartTlsAsync.", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("issue 11", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("SslStream", ex.Message, StringComparison.Ordinal);
-        AssertDoesNotSendUsBack(loop, ex.Message);
-    }
 }
 
 [Collection(NativeFdCollection.Name)]
@@ -84,23 +65,25 @@ public sealed class EpollRefusalMessageTests() : RefusalMessageContractTests(Loo
 [Collection(NativeFdCollection.Name)]
 public sealed class PollRefusalMessageTests() : RefusalMessageContractTests(LoopKinds.Poll);
 
-/// <summary>TLS asked for in the connection options is refused before any socket is made, on every real loop.</summary>
+/// <summary>TLS timeouts that make no sense are refused before any socket is made, on every real loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class SslOptionsRefusalTests
 {
     [Theory]
     [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
-    public void Ssl_options_are_refused_with_what_to_do_instead(string kind)
+    public void Ssl_timeouts_without_ssl_or_not_positive_are_refused(string kind)
     {
         using var harness = new LoopHarness(LoopKinds.Named(kind).Create);
         var loop = harness.Loop;
-        var options = new ConnectionOptions { Ssl = new SslClientAuthenticationOptions { TargetHost = "localhost" } };
 
-        var ex = Assert.Throws<NotSupportedException>(() =>
-            loop.RunUntilComplete(() => loop.CreateConnectionAsync(() => new RecordingProtocol(), "127.0.0.1", 9, options)));
+        var noSsl = Assert.Throws<ArgumentException>(() => loop.RunUntilComplete(() =>
+            loop.CreateConnectionAsync(() => new RecordingProtocol(), "127.0.0.1", 9, new ConnectionOptions { SslHandshakeTimeout = 5 })));
+        Assert.Contains("only meaningful with Ssl", noSsl.Message, StringComparison.Ordinal);
 
-        Assert.Contains("not implemented on any Tulip loop yet (issue 11)", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Ssl options", ex.Message, StringComparison.Ordinal);
+        var zero = Assert.Throws<ArgumentOutOfRangeException>(() => loop.RunUntilComplete(() =>
+            loop.CreateConnectionAsync(() => new RecordingProtocol(), "127.0.0.1", 9,
+                new ConnectionOptions { Ssl = new SslClientAuthenticationOptions { TargetHost = "localhost" }, SslShutdownTimeout = 0 })));
+        Assert.Contains("positive number of seconds", zero.Message, StringComparison.Ordinal);
     }
 }
 
