@@ -376,3 +376,36 @@ public abstract partial class TlsContractTests
         }
     }
 }
+
+/// <summary>What a TLS server logs about clients that fail their handshake: one line each, no stack trace.</summary>
+public sealed class TlsServerLoggingTests
+{
+    [Theory]
+    [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    public void ScannersThatFailTheHandshake_AreLoggedOnceEach_WithoutAStackTrace(string kind)
+    {
+        var logs = new Tulip.Tests.Loop.CapturingLoggerFactory();
+        using var loop = LoopKinds.Named(kind).Create(logs);
+        loop.RunUntilComplete(async () =>
+        {
+            await using var server = await loop.CreateServerAsync(static () => new EchoProtocol(), ["127.0.0.1"], 0,
+                new ServerOptions { Ssl = TestCertificates.ServerOptions() });
+            for (int i = 0; i < 3; i++)
+            {
+                var (scanner, protocol) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+                scanner.Write("GET / HTTP/1.1\r\n\r\n"u8);
+                await protocol.Lost;
+            }
+        });
+
+        var failures = logs.Entries.Where(e => e.Message.Contains("TLS handshake with client")).ToList();
+        Assert.Equal(3, failures.Count);
+        Assert.All(failures, e =>
+        {
+            Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Information, e.Level);
+            Assert.Null(e.Exception);
+            Assert.Contains("127.0.0.1", e.Message);
+        });
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+}
