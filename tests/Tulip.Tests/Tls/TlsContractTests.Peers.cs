@@ -196,12 +196,7 @@ public abstract partial class TlsContractTests
         Run(Kind, async loop =>
         {
             var serverSide = new List<RecordingProtocol>();
-            await using var server = await loop.CreateServerAsync(() =>
-            {
-                var p = new RecordingProtocol(loop);
-                serverSide.Add(p);
-                return p;
-            }, s_loopback, 0, new ServerOptions { Ssl = TestCertificates.ServerOptions() });
+            await using var server = await RecordingTlsServer(loop, serverSide);
             var (transport, client) = await ConnectTls(loop, server);
             transport.Write("bye"u8);
             transport.Close();
@@ -235,12 +230,7 @@ public abstract partial class TlsContractTests
         Run(Kind, async loop =>
         {
             var serverSide = new List<RecordingProtocol>();
-            await using var server = await loop.CreateServerAsync(() =>
-            {
-                var p = new PeerProtocol(loop, pauseReading: true);
-                serverSide.Add(p);
-                return p;
-            }, s_loopback, 0, new ServerOptions { Ssl = TestCertificates.ServerOptions() });
+            await using var server = await RecordingTlsServer(loop, serverSide, pauseReading: true);
             var (transport, client) = await ConnectTls(loop, server);
             SlowPeer(loop, true);
             var data = Pattern(4 << 20);
@@ -262,12 +252,7 @@ public abstract partial class TlsContractTests
         Run(Kind, async loop =>
         {
             var serverSide = new List<RecordingProtocol>();
-            await using var server = await loop.CreateServerAsync(() =>
-            {
-                var p = new PeerProtocol(loop, pauseReading: true);
-                serverSide.Add(p);
-                return p;
-            }, s_loopback, 0, new ServerOptions { Ssl = TestCertificates.ServerOptions() });
+            await using var server = await RecordingTlsServer(loop, serverSide, pauseReading: true);
             var (transport, client) = await ConnectTls(loop, server, ClientSsl(shutdownTimeout: 1));
             SlowPeer(loop, true);
             transport.Write(Pattern(4 << 20));
@@ -304,12 +289,7 @@ public abstract partial class TlsContractTests
         Run(Kind, async loop =>
         {
             var serverSide = new List<RecordingProtocol>();
-            await using var server = await loop.CreateServerAsync(() =>
-            {
-                var p = new RecordingProtocol(loop);
-                serverSide.Add(p);
-                return p;
-            }, s_loopback, 0, new ServerOptions { Ssl = TestCertificates.ServerOptions() });
+            await using var server = await RecordingTlsServer(loop, serverSide);
             var (transport, client) = await ConnectTls(loop, server);
             await serverSide[0].Made;
             transport.Abort();
@@ -339,6 +319,15 @@ public abstract partial class TlsContractTests
             await client.Lost;
         });
     }
+
+    /// <summary>A TLS server whose connections' application protocols are recorded in <paramref name="serverSide"/>.</summary>
+    private protected static async LoopTask<Server> RecordingTlsServer(BaseEventLoop loop, List<RecordingProtocol> serverSide, bool pauseReading = false) =>
+        await loop.CreateServerAsync(() =>
+        {
+            var p = new PeerProtocol(loop, pauseReading);
+            serverSide.Add(p);
+            return p;
+        }, s_loopback, 0, new ServerOptions { Ssl = TestCertificates.ServerOptions() });
 
     private protected static async LoopTask<Server> TappedTlsEchoServer(BaseEventLoop loop, List<TlsTap> taps) =>
         await loop.CreateServerAsync(() =>
