@@ -367,6 +367,39 @@ public abstract class StartTlsContractTests : LoopSuite
         });
     }
 
+    /// <summary>
+    /// A transport that already carries TLS (its protocol is a TLS layer) cannot be upgraded again: that
+    /// would take the bytes away from the TLS layer in the middle of its connection. TLS in TLS is the
+    /// upgrade of the TLS transport, which works (TlsLayeringContractTests).
+    /// </summary>
+    [Fact]
+    public void StartTls_OnATransportAlreadyUnderTls_IsRefused()
+    {
+        TlsRun(Kind, async loop =>
+        {
+            int registrations = Registrations(Kind, loop);
+            var (server, client, serverProtocol) = await ConnectPlainAsync(loop, () => new RecordingProtocol(loop), p => p.Made);
+            var serverTls = loop.StartTlsAsync(serverProtocol.Transport, serverProtocol, TestCertificates.ServerOptions());
+            var again = Assert.Throws<InvalidOperationException>(() => loop.StartTlsAsync(serverProtocol.Transport, serverProtocol, TestCertificates.ServerOptions()));
+            Assert.Contains("TLS", again.Message);
+            var tls = await loop.StartTlsAsync(client.Transport, client, TestCertificates.ClientOptions());
+            var serverTransport = await serverTls;
+            again = Assert.Throws<InvalidOperationException>(() => loop.StartTlsAsync(client.Transport, client, TestCertificates.ClientOptions()));
+            Assert.Contains("TLS", again.Message);
+
+            // The connection is unharmed by the refusals.
+            tls.Write("after"u8);
+            Assert.True(await serverProtocol.WaitBytes(loop, 5));
+            Assert.Equal("after", Encoding.ASCII.GetString(serverProtocol.Received));
+            serverTransport.Close();
+            Assert.Null(await client.Lost);
+            Assert.Null(await serverProtocol.Lost);
+            Assert.Empty(client.Errors);
+            Assert.Empty(serverProtocol.Errors);
+            await AssertNothingLeft(Kind, loop, registrations, server);
+        });
+    }
+
     [Fact]
     public void Writer_StartTls_BadInputs_GiveClearExceptions()
     {
