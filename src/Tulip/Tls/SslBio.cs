@@ -45,40 +45,6 @@ internal sealed class SslBio : Stream, IValueTaskSource<int>
     private Memory<byte> _pendingBuffer;
     private bool _readPending;
     private readonly object _gate = new();
-    private readonly ManualResetEventSlim _parked = new(false);
-
-    /// <summary>True while the stream waits for bytes (a read is parked here).</summary>
-    public bool ReadPending
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _readPending;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Waits (blocking) until the stream parks a read here or <paramref name="done"/> completes: the
-    /// stream runs the first steps of a handshake on the thread pool, and the loop waits for them so the
-    /// handshake's first flight is sent from the loop thread, in order, on every loop (a virtual clock too).
-    /// </summary>
-    public void WaitParkedOr(System.Threading.Tasks.Task done, int timeoutMs)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!done.IsCompleted && !ReadPending)
-        {
-            long left = deadline - Environment.TickCount64;
-            if (left <= 0)
-            {
-                return;
-            }
-
-            _parked.Wait((int)Math.Min(left, 5));
-            _parked.Reset();
-        }
-    }
 
     public SslBio(SslProtocol owner)
     {
@@ -222,6 +188,7 @@ internal sealed class SslBio : Stream, IValueTaskSource<int>
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ValueTask<int> pending;
         lock (_gate)
         {
             if (_readPending)
@@ -242,10 +209,10 @@ internal sealed class SslBio : Stream, IValueTaskSource<int>
             _pendingBuffer = buffer;
             _core.Reset();
             _readPending = true;
-            var pending = new ValueTask<int>(this, _core.Version);
-            _parked.Set();
-            return pending;
+            pending = new ValueTask<int>(this, _core.Version);
         }
+
+        return pending;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -374,7 +341,9 @@ internal sealed class SslBio : Stream, IValueTaskSource<int>
             _pendingBuffer = default;
         }
 
-        // Outside the lock: the stream's continuation runs inline here, and may read again.
+        // Outside the lock: the stream's continuation runs inline here (no context current: see
+        // NoSyncContextScope), and may read again.
+        using var noContext = new NoSyncContextScope();
         if (error is null)
         {
             _core.SetResult(n);

@@ -174,6 +174,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         CheckTimeout(shutdownTimeout, nameof(shutdownTimeout));
         _loop = loop;
         _baseLoop = loop as BaseEventLoop;
+        _loopThread = Environment.CurrentManagedThreadId;
         _app = appProtocol;
         _clientOptions = clientOptions;
         _serverOptions = serverOptions;
@@ -257,18 +258,14 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         }
 
         _state = State.Handshaking;
+        _loopThread = Environment.CurrentManagedThreadId;
         _handshakeTimer = _loop.CallLater(_handshakeTimeout, static self => self.OnHandshakeTimeout(), this);
+        // The stream runs the handshake inline, here and wherever the BIO completes its reads (no
+        // context current: NoSyncContextScope), so the first flight is written before this returns.
         Task task;
-        var previousContext = System.Threading.SynchronizationContext.Current;
         try
         {
-            // The stream yields once at the start of a handshake; under the loop's context that yield
-            // comes back to the loop thread rather than to the thread pool.
-            if (_baseLoop is not null)
-            {
-                System.Threading.SynchronizationContext.SetSynchronizationContext(_baseLoop.SyncContext);
-            }
-
+            using var noContext = new NoSyncContextScope();
             task = _clientOptions is not null
                 ? _ssl.AuthenticateAsClientAsync(_clientOptions, default)
                 : _ssl.AuthenticateAsServerAsync(_serverOptions!, default);
@@ -278,15 +275,8 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
             HandshakeFailed(ex, abort: false);
             return;
         }
-        finally
-        {
-            System.Threading.SynchronizationContext.SetSynchronizationContext(previousContext);
-        }
 
         _handshake = task;
-        // The stream starts the handshake on the thread pool: wait for it to park its first read, so
-        // the first flight leaves from here (WriteBeneath holds what the pool thread wrote).
-        _bio.WaitParkedOr(task, 10_000);
         FlushOutbox();
         if (task.IsCompleted)
         {
@@ -402,7 +392,10 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
 
     // ---- the handshake -------------------------------------------------------------------------
 
-    private bool OnLoopThread => _baseLoop is null || _baseLoop.IsOnLoopThread;
+    // The loop's thread, recorded when the connection is made (any IEventLoop runs its callbacks on one thread).
+    private int _loopThread;
+
+    private bool OnLoopThread => Environment.CurrentManagedThreadId == _loopThread;
 
     /// <summary>A completion that arrived on another thread goes to the loop; a loop closed meanwhile has no connection left to tell.</summary>
     private void Post(Action<SslProtocol> callback)
@@ -424,6 +417,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
             Post(static self => self.OnHandshakeDone());
             return;
         }
+
 
         var task = _handshake!;
         if (_state != State.Handshaking)
@@ -620,11 +614,12 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
     {
         if (!OnLoopThread)
         {
-            // The stream's own steps on the thread pool (a handshake's start): keep the bytes, in order,
-            // for the loop thread to send.
+            // A step the stream took on another thread (an asynchronous TLS engine, such as Apple's):
+            // keep the bytes, in order, for the loop thread to send.
             bool post;
             lock (_outboxGate)
             {
+                WritesFromOtherThreads++;
                 post = _outbox is null;
                 _outbox ??= new System.Collections.Generic.List<byte[]>();
                 _outbox.Add(data.ToArray());
@@ -648,6 +643,10 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
     }
 
     private readonly object _outboxGate = new();
+
+    /// <summary>How many writes of ciphertext came from a thread other than the loop's (tests: 0 on this platform's TLS engine).</summary>
+    internal int WritesFromOtherThreads { get; private set; }
+
     private System.Collections.Generic.List<byte[]>? _outbox;
 
     private void FlushOutbox()
@@ -1136,6 +1135,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         Task shutdown;
         try
         {
+            using var noContext = new NoSyncContextScope();
             shutdown = _ssl.ShutdownAsync();
         }
         catch (Exception ex)

@@ -21,15 +21,9 @@ public sealed class TlsSmokeTests
         var clientTls = new SslProtocol(loop, client, TestCertificates.ClientOptions(), clientWaiter);
         var serverTls = new SslProtocol(loop, server, TestCertificates.ServerOptions());
         _ = new ConnectedPair(loop, clientTls, serverTls);
-        // SslStream runs parts of the handshake on the thread pool and hands them back with
-        // CallSoonThreadSafe: run the loop until the handshake is back (bounded: never a hang).
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!clientWaiter.Done && DateTime.UtcNow < deadline)
-        {
-            loop.RunUntilIdle();
-            Thread.Sleep(1);
-        }
-
+        // SslStream takes the handshake's first step on the thread pool; the virtual-clock loop waits
+        // for the loop's own off-loop work before it calls itself idle, so this is one deterministic run.
+        loop.RunUntilIdle();
         Assert.True(clientWaiter.Done);
         clientWaiter.Result();
         Assert.Same(clientTls.AppTransport, client.Transport);
@@ -76,5 +70,54 @@ public sealed class TlsSmokeTests
             writer.Close();
             await writer.WaitClosedAsync();
         });
+    }
+}
+
+/// <summary>
+/// Handshakes run inline on the loop thread (no thread hop), and ciphertext the stream writes from
+/// another thread (an asynchronous TLS engine) still leaves from the loop thread, in order.
+/// </summary>
+public sealed class TlsThreadTests
+{
+    [Fact]
+    public void Handshake_RunsOnTheLoopThread_WithNoWriteFromAnotherThread()
+    {
+        using var loop = new TestEventLoop();
+        int loopThread = Environment.CurrentManagedThreadId;
+        var clientTls = new SslProtocol(loop, new RecordingProtocol(), TestCertificates.ClientOptions(), loop.CreateFuture<VoidResult>());
+        var serverTls = new SslProtocol(loop, new RecordingProtocol(), TestCertificates.ServerOptions());
+        _ = new ConnectedPair(loop, clientTls, serverTls);
+        loop.RunUntilIdle(); // one run: every step of the handshake ran inline here
+        Assert.True(clientTls.AppTransport?.GetExtraInfo("ssl_object") is System.Net.Security.SslStream { IsAuthenticated: true });
+        Assert.True(serverTls.AppTransport?.GetExtraInfo("ssl_object") is System.Net.Security.SslStream { IsAuthenticated: true });
+        Assert.Equal(0, clientTls.WritesFromOtherThreads);
+        Assert.Equal(0, serverTls.WritesFromOtherThreads);
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+        clientTls.AppTransport!.Close();
+        loop.RunUntilIdle();
+    }
+
+    [Fact]
+    public void CiphertextWrittenOffTheLoopThread_IsSentByTheLoopThread_InOrder()
+    {
+        using var loop = new TestEventLoop();
+        var tls = new SslProtocol(loop, new RecordingProtocol(), TestCertificates.ServerOptions());
+        var wire = new MemoryTransport(loop, tls);
+        loop.RunUntilIdle(); // ConnectionMade: the server handshake waits for a ClientHello
+        var other = new Thread(() =>
+        {
+            tls.WriteBeneath("one "u8);
+            tls.WriteBeneath("two "u8);
+        });
+        other.Start();
+        other.Join();
+        Assert.Equal("", wire.WrittenText); // held for the loop thread
+        Assert.Equal(2, tls.WritesFromOtherThreads);
+        tls.WriteBeneath("three"u8);        // a loop-thread write sends what came before it first
+        Assert.Equal("one two three", wire.TakeWrittenText());
+        loop.RunUntilIdle();                // the posted flush finds nothing left
+        Assert.Equal("", wire.TakeWrittenText());
+        wire.Abort();
+        loop.RunUntilIdle();
     }
 }
