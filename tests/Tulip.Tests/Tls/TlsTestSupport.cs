@@ -14,33 +14,12 @@ internal static class TlsTestSupport
 {
     /// <summary>
     /// Runs <paramref name="body"/> on a new loop of <paramref name="kind"/>, failing on any call to the
-    /// exception handler (as <see cref="TestUtil.Run"/>).
+    /// exception handler (<see cref="TestUtil.Run"/>). On the virtual clock (the memory kind) the run
+    /// auto-advances: the loop counts the handshake work SslStream does off the loop thread as its own
+    /// and waits for it before it calls itself idle, so the clock never jumps past a handshake in flight.
     /// </summary>
-    /// <remarks>
-    /// On the virtual clock (the memory kind) auto-advance is off: .NET's SslStream runs parts of a
-    /// handshake on the thread pool and hands them back with CallSoonThreadSafe, and a clock that jumps
-    /// whenever nothing is ready would fire the 60 s handshake timeout while that work is on its way. The
-    /// free run waits (in real time, bounded by IdleTimeout) for those calls instead.
-    /// </remarks>
-    public static void TlsRun(LoopKind kind, Func<BaseEventLoop, LoopTask> body, List<ExceptionContext>? errors = null)
-    {
-        if (kind != LoopKinds.Memory)
-        {
-            TestUtil.Run(kind, body, errors: errors);
-            return;
-        }
-
-        using var loop = (TestEventLoop)kind.Create();
-        loop.AutoAdvance = false;
-        loop.IdleTimeout = TimeSpan.FromSeconds(60);
-        var unexpected = errors ?? new List<ExceptionContext>();
-        loop.SetExceptionHandler((_, ctx) => unexpected.Add(ctx));
-        loop.RunUntilComplete(() => body(loop));
-        if (errors is null)
-        {
-            Assert.True(unexpected.Count == 0, "exception handler called: " + string.Join("\n", unexpected));
-        }
-    }
+    public static void TlsRun(LoopKind kind, Func<BaseEventLoop, LoopTask> body, List<ExceptionContext>? errors = null) =>
+        TestUtil.Run(kind, body, errors: errors);
 
     /// <summary>How much I/O the loop watches now, for <see cref="AssertNothingLeft"/>: 0 on the memory loop.</summary>
     public static int Registrations(LoopKind kind, BaseEventLoop loop) => kind.Registrations(loop);
@@ -71,26 +50,11 @@ internal static class TlsTestSupport
     }
 
     /// <summary>
-    /// Yields until <paramref name="condition"/> holds, a bounded number of times: real loops sleep a
-    /// millisecond each time (a hang guard, not a timing), the virtual clock only yields (it runs what the
-    /// loop has ready and what other threads hand it).
+    /// Yields until <paramref name="condition"/> holds, sleeping a millisecond each time, a bounded number
+    /// of times: a hang guard, not a timing (on the virtual clock the sleeps cost no real time).
     /// </summary>
-    public static async LoopTask<bool> Until(BaseEventLoop loop, Func<bool> condition, int iterations = 5000)
-    {
-        for (int i = 0; i < iterations && !condition(); i++)
-        {
-            if (loop is TestEventLoop)
-            {
-                await Tasks.Yield();
-            }
-            else
-            {
-                await Tasks.Sleep(0.001);
-            }
-        }
-
-        return condition();
-    }
+    public static LoopTask<bool> Until(BaseEventLoop loop, Func<bool> condition, int iterations = 5000) =>
+        TestUtil.Eventually(condition, iterations);
 }
 
 /// <summary>
