@@ -175,6 +175,62 @@ public abstract class StartTlsResourceTests : LoopSuite
             Assert.True(await Until(loop, before.NoneAdded), before.Describe());
         });
     }
+
+    /// <summary>
+    /// The stream writer's upgrade, timed out: the call fails clearly, the connection is closed, and the
+    /// reader and <see cref="LoopStreamWriter.WaitClosedAsync"/> do not wait forever for a connection that is gone.
+    /// </summary>
+    [Fact]
+    public void Writer_SlowStartTls_TimesOut_ReaderAndWaitClosedEnd_LeavesNoFd()
+    {
+        TlsRun(Kind, async loop =>
+        {
+            var before = await WarmUpAsync(loop);
+            RecordingProtocol? accepted = null;
+            var server = await loop.CreateServerAsync(() => accepted = new RecordingProtocol(loop), s_loopback, 0);
+            var (reader, writer) = await StreamConnections.OpenConnectionAsync("127.0.0.1", PortOf(server));
+            Assert.True(await Until(loop, () => accepted is not null));
+            var plain = writer.Transport;
+            var ex = await Assert.ThrowsAsync<AuthenticationException>(async () =>
+                await writer.StartTlsAsync(TestCertificates.ClientOptions(), handshakeTimeout: 0.2));
+            Assert.Contains("did not finish within", ex.Message);
+            Assert.True(plain.IsClosing);
+            await Tasks.WaitFor(accepted!.Lost, 30);
+            // A TimeoutError here: the writer and the reader wait for a loss they are never told of.
+            Assert.Same(ex, await Assert.ThrowsAsync<AuthenticationException>(async () => await Tasks.WaitFor(writer.WaitClosedAsync(), 30)));
+            Assert.Same(ex, await Assert.ThrowsAsync<AuthenticationException>(async () => await Tasks.WaitFor(reader.ReadAsync(), 30)));
+            await writer.DisposeAsync();
+            server.Close();
+            await server.WaitClosedAsync();
+            Assert.True(await Until(loop, before.NoneAdded), before.Describe());
+        });
+    }
+
+    [Fact]
+    public void Writer_SlowStartTls_Cancelled_ReaderAndWaitClosedEnd_LeavesNoFd()
+    {
+        TlsRun(Kind, async loop =>
+        {
+            var before = await WarmUpAsync(loop);
+            RecordingProtocol? accepted = null;
+            var server = await loop.CreateServerAsync(() => accepted = new RecordingProtocol(loop), s_loopback, 0);
+            var (reader, writer) = await StreamConnections.OpenConnectionAsync("127.0.0.1", PortOf(server));
+            Assert.True(await Until(loop, () => accepted is not null));
+            using var cts = new CancellationTokenSource();
+            var upgrade = writer.StartTlsAsync(TestCertificates.ClientOptions(), cancellationToken: cts.Token);
+            Assert.True(await accepted!.WaitBytes(loop, 1));
+            cts.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await upgrade);
+            await Tasks.WaitFor(accepted.Lost, 30);
+            var lost = await Assert.ThrowsAsync<IOException>(async () => await Tasks.WaitFor(reader.ReadAsync(), 30));
+            Assert.Contains("cancelled", lost.Message);
+            await Assert.ThrowsAsync<IOException>(async () => await Tasks.WaitFor(writer.WaitClosedAsync(), 30));
+            await writer.DisposeAsync();
+            server.Close();
+            await server.WaitClosedAsync();
+            Assert.True(await Until(loop, before.NoneAdded), before.Describe());
+        });
+    }
 }
 
 [Collection(NativeFdCollection.Name)]
