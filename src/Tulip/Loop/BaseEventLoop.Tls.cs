@@ -84,6 +84,14 @@ public abstract partial class BaseEventLoop
             throw new InvalidOperationException("The transport is closing: there is no connection left to upgrade to TLS.");
         }
 
+        if (transport.GetProtocol() is SslProtocol)
+        {
+            // Swapping its protocol would take the records away from the TLS layer mid-connection (or
+            // mid-handshake, for a second start_tls on the same transport).
+            throw new InvalidOperationException(
+                "The transport already carries TLS (its protocol is a TLS layer): use the TLS transport it gave, and upgrade that one for TLS inside TLS.");
+        }
+
         return StartTlsRunAsync(transport, protocol, clientOptions, serverOptions, handshakeTimeout, shutdownTimeout, readAhead, cancellationToken);
     }
 

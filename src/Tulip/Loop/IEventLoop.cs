@@ -312,6 +312,8 @@ public interface IEventLoop : IDisposable
     /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
     /// <param name="cancellationToken">Cancels the upgrade; the transport is then closed.</param>
     /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the message says why. The transport is closed.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="transport"/> is closing, or already carries TLS (its protocol is a TLS
+    /// layer: upgrade the TLS transport it gave instead).</exception>
     LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslClientAuthenticationOptions options,
         double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout, double shutdownTimeout = SslProtocol.DefaultShutdownTimeout,
         CancellationToken cancellationToken = default);
@@ -327,6 +329,8 @@ public interface IEventLoop : IDisposable
     /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
     /// <param name="cancellationToken">Cancels the upgrade; the transport is then closed.</param>
     /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the message says why. The transport is closed.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="transport"/> is closing, or already carries TLS (its protocol is a TLS
+    /// layer: upgrade the TLS transport it gave instead).</exception>
     LoopTask<ITransport> StartTlsAsync(ITransport transport, IBaseProtocol protocol, SslServerAuthenticationOptions options,
         double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout, double shutdownTimeout = SslProtocol.DefaultShutdownTimeout,
         CancellationToken cancellationToken = default);

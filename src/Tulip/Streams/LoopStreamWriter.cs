@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Net.Security;
 using System.Threading;
 using System.Threading.Tasks;
@@ -65,6 +66,8 @@ public sealed class LoopStreamWriter : IAsyncDisposable
     /// <param name="handshakeTimeout">Seconds the handshake may take (60 by default).</param>
     /// <param name="shutdownTimeout">Seconds a close waits for the peer's close_notify (30 by default).</param>
     /// <param name="cancellationToken">Cancels the upgrade; the connection is then closed.</param>
+    /// <remarks>A failed or cancelled upgrade closes the connection, and the reader, <see cref="DrainAsync"/> and
+    /// <see cref="WaitClosedAsync"/> see it lost with the handshake's error (an <see cref="IOException"/> for a cancellation).</remarks>
     /// <exception cref="ArgumentException">No TargetHost.</exception>
     /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed; the connection is closed.</exception>
     public LoopTask StartTlsAsync(SslClientAuthenticationOptions options, double handshakeTimeout = SslProtocol.DefaultHandshakeTimeout,
@@ -102,7 +105,22 @@ public sealed class LoopStreamWriter : IAsyncDisposable
         await DrainAsync(cancellationToken);
         var old = Transport;
         var readAhead = _reader is null ? [] : _reader.TakeReadAhead();
-        var upgraded = await _protocol.LoopCore.StartTlsCoreAsync(old, _protocol, client, server, handshakeTimeout, shutdownTimeout, readAhead, cancellationToken);
+        ITransport upgraded;
+        try
+        {
+            upgraded = await _protocol.LoopCore.StartTlsCoreAsync(old, _protocol, client, server, handshakeTimeout, shutdownTimeout, readAhead, cancellationToken);
+        }
+        catch (Exception ex) when (!ReferenceEquals(old.GetProtocol(), _protocol))
+        {
+            // The upgrade failed after the swap: the transport is closed under the TLS layer, which tells
+            // no application protocol of a connection lost in its handshake (asyncio's). This one was
+            // connected, so its reader, DrainAsync, WaitClosedAsync and DisposeAsync would wait forever: end them.
+            _protocol.ConnectionLost(ex is OperationCanceledException
+                ? new IOException("The TLS upgrade was cancelled: the connection is closed.", ex)
+                : ex);
+            throw;
+        }
+
         Transport = upgraded;
         _protocol.ReplaceTransport(upgraded);
         _reader?.MoveTransport(upgraded);
