@@ -335,28 +335,23 @@ internal static class TlsPeers
         """;
 }
 
-/// <summary>The test set's PEM files in a directory of their own, removed by Dispose.</summary>
+/// <summary>
+/// The test set's PEM files in a directory of their own, written on first use and removed by Dispose
+/// (a test that never asks for them leaves nothing to remove).
+/// </summary>
 internal sealed class PemDirectory : IDisposable
 {
-    public PemDirectory()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tulip-tls-" + Guid.NewGuid().ToString("N"));
-        Files = TestCertificates.WritePem(Path);
-    }
+    private TestCertificates.PemFiles? _files;
 
-    public string Path { get; }
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tulip-tls-" + Guid.NewGuid().ToString("N"));
 
-    public TestCertificates.PemFiles Files { get; }
+    public TestCertificates.PemFiles Files => _files ??= TestCertificates.WritePem(Path);
 
     public void Dispose()
     {
-        try
+        if (Directory.Exists(Path))
         {
             Directory.Delete(Path, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-            // gone already (a second Dispose)
         }
     }
 }
