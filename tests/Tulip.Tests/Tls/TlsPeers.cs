@@ -348,5 +348,15 @@ internal sealed class PemDirectory : IDisposable
 
     public TestCertificates.PemFiles Files { get; }
 
-    public void Dispose() => Directory.Delete(Path, recursive: true);
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // gone already (a second Dispose)
+        }
+    }
 }
