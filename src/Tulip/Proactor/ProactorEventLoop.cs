@@ -62,6 +62,12 @@ public sealed partial class ProactorEventLoop : BaseEventLoop
         Signal();
     }
 
+    /// <summary>Runs a handle of an operation that completed synchronously on a later iteration. Loop thread only.</summary>
+    internal void ScheduleCompletion(Handle handle) => AddReadyHandle(handle);
+
+    /// <summary>Makes a reusable completion handle (loop thread).</summary>
+    internal Handle MakeCompletionHandle<TState>(Action<TState> callback, TState state) => CreateReadyHandle(callback, state);
+
     private void Signal()
     {
         if (Interlocked.Exchange(ref _wakeupSignalled, 1) == 0)
