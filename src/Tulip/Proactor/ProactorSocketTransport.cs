@@ -66,6 +66,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     private bool _eof;              // WriteEof was called
     private bool _eofSent;          // Shutdown(Send) done
     private bool _socketClosed;
+    private bool _aborted;          // Abort was called: the close resets the connection
 
     internal ProactorSocketTransport(ProactorEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost)
     {
@@ -172,6 +173,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
             }
         }
 
+        _aborted = true;
         _life.ForceClose(null);
     }
 
@@ -209,6 +211,20 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     {
         DropBuffers();
         _socketClosed = true;
+        if (!_aborted)
+        {
+            // A graceful end: FIN first. Disposing a socket with a receive in flight makes .NET close
+            // it abortively (RST) on Unix, which the peer would see as a reset, not as EOF.
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+                // Not connected any more: nothing to shut down.
+            }
+        }
+
         // Disposing the socket aborts the operations in flight; each completes (OperationAborted) on
         // the loop, which then releases what it held. Idle ones are released now.
         _socket.Dispose();
