@@ -254,6 +254,12 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         {
             ReturnSending();
         }
+        else
+        {
+            // The runtime still sends from this array: it goes back to the pool when that send
+            // completes; the bytes count as dropped from now on.
+            _sendStart = _sendEnd;
+        }
     }
 
     private void ReturnSending()
