@@ -196,3 +196,6 @@ public abstract class StreamSocketTests : LoopSuite
 public sealed class EpollStreamSocketTests() : StreamSocketTests(LoopKinds.Epoll);
 
 public sealed class PollStreamSocketTests() : StreamSocketTests(LoopKinds.Poll);
+
+/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+public sealed class ProactorStreamSocketTests() : StreamSocketTests(LoopKinds.Proactor);
