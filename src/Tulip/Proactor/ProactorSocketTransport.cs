@@ -49,7 +49,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     private IProtocol? _streamProtocol;
     private IBufferedProtocol? _bufferedProtocol;
 
-    private byte[]? _readBuffer;    // rented while the transport reads for an IProtocol
+    private byte[]? _readBuffer;    // rented while the transport reads; every receive lands here
     private bool _readingPaused;    // PauseReading was called, or EOF was received
     private bool _recvHeld;         // a receive completed while paused: delivered on resume
 
@@ -328,32 +328,13 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
 
         try
         {
-            if (_bufferedProtocol is { } buffered)
+            // Always into the transport's own buffer, also for a buffered protocol: a receive may
+            // complete while reading is paused and be delivered later, and a GetBuffer() region is
+            // valid only until the protocol's next call, so it is filled at delivery (DeliverBuffered).
+            if (_readBuffer is null)
             {
-                Memory<byte> memory;
-                try
-                {
-                    memory = buffered.GetBuffer(-1);
-                    if (memory.IsEmpty)
-                    {
-                        throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
-                    }
-                }
-                catch (Exception ex)
-                {
-                    _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
-                    return;
-                }
-
-                _recv.SetBuffer(memory);
-            }
-            else
-            {
-                if (_readBuffer is null)
-                {
-                    _readBuffer = ArrayPool<byte>.Shared.Rent(ReadSize);
-                    _recv.SetBuffer(_readBuffer, 0, ReadSize);
-                }
+                _readBuffer = ArrayPool<byte>.Shared.Rent(ReadSize);
+                _recv.SetBuffer(_readBuffer, 0, ReadSize);
             }
 
             _recv.Pending = true;
@@ -411,7 +392,10 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         {
             if (_bufferedProtocol is { } buffered)
             {
-                buffered.BufferUpdated(n);
+                if (!DeliverBuffered(buffered, n))
+                {
+                    return;
+                }
             }
             else
             {
@@ -427,6 +411,40 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         }
 
         StartReceive();
+    }
+
+    /// <summary>Copies <paramref name="n"/> received bytes into the protocol's buffers (GetBuffer, BufferUpdated) as many times as it takes.</summary>
+    private bool DeliverBuffered(IBufferedProtocol protocol, int n)
+    {
+        int offset = 0;
+        while (offset < n)
+        {
+            Memory<byte> memory;
+            try
+            {
+                memory = protocol.GetBuffer(n - offset);
+                if (memory.IsEmpty)
+                {
+                    throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
+                }
+            }
+            catch (Exception ex)
+            {
+                _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
+                return false;
+            }
+
+            int count = Math.Min(memory.Length, n - offset);
+            _readBuffer.AsSpan(offset, count).CopyTo(memory.Span);
+            offset += count;
+            protocol.BufferUpdated(count);
+            if (_life.IsClosing)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void ReadEof()
