@@ -5,7 +5,7 @@ namespace Tulip.Samples;
 
 /// <summary>
 /// How the sample servers behind scripts/ choose their loop, one rule for all of them (compiled into
-/// each): a loop argument (epoll, poll; proactor is refused until it exists), or without one the kind
+/// each): a loop argument (epoll, poll, proactor), or without one the kind
 /// TULIP_LOOP names (<see cref="EventLoopKinds.FromEnvironment"/>). A refusal is a message on stderr
 /// and false, which the caller turns into exit status 2.
 /// </summary>
@@ -31,11 +31,9 @@ internal static class LoopChoice
 
             case "epoll":
             case "poll":
+            case "proactor":
                 loopFactory = EventLoopKinds.GetFactory(backend);
                 return true;
-            case "proactor":
-                Console.Error.WriteLine($"{program}: backend 'proactor' is not implemented yet (there is no proactor loop); use 'epoll' or 'poll'.");
-                return false;
             default:
                 Console.Error.WriteLine($"{program}: unknown backend '{backend}'; expected epoll, poll or proactor.");
                 return false;

@@ -13,8 +13,9 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The kinds today are <c>epoll</c> (a <see cref="SelectorEventLoop"/> on epoll(7), Linux only) and
-/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2)). Names are matched without regard to
+/// The kinds today are <c>epoll</c> (a <see cref="SelectorEventLoop"/> on epoll(7), Linux only),
+/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2)) and <c>proactor</c> (a
+/// <see cref="ProactorEventLoop"/> on .NET's asynchronous sockets, everywhere). Names are matched without regard to
 /// case. When <c>TULIP_LOOP</c> is unset or empty, the best kind available is used: epoll on
 /// Linux, poll elsewhere.
 /// </para>
@@ -35,9 +36,10 @@ public static class EventLoopKinds
     [
         new(SelectorFactory.Epoll, OperatingSystem.IsLinux, static () => new SelectorEventLoop(SelectorFactory.Epoll)),
         new(SelectorFactory.Poll, static () => true, static () => new SelectorEventLoop(SelectorFactory.Poll)),
+        new("proactor", static () => true, static () => new ProactorEventLoop()),
     ];
 
-    /// <summary>Every kind's name, available on this platform or not, best first (<c>epoll</c>, <c>poll</c>).</summary>
+    /// <summary>Every kind's name, available on this platform or not, best first (<c>epoll</c>, <c>poll</c>, <c>proactor</c>).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = Array.AsReadOnly(s_kinds.Select(static k => k.Name).ToArray());
 
     /// <summary>The names of the kinds this platform can make, best first; the first is <see cref="DefaultName"/>.</summary>

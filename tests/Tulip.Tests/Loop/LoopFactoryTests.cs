@@ -126,9 +126,9 @@ public sealed class PollLoopFactoryTests() : LoopFactoryTests(LoopKinds.Poll);
 public sealed class EventLoopKindsTests
 {
     [Fact]
-    public void The_known_kinds_are_epoll_then_poll_and_the_default_is_the_best_available()
+    public void The_known_kinds_are_epoll_then_poll_then_proactor_and_the_default_is_the_best_available()
     {
-        Assert.Equal(["epoll", "poll"], EventLoopKinds.KnownNames);
+        Assert.Equal(["epoll", "poll", "proactor"], EventLoopKinds.KnownNames);
         Assert.Equal(OperatingSystem.IsLinux() ? "epoll" : "poll", EventLoopKinds.DefaultName);
         Assert.Equal(EventLoopKinds.DefaultName, EventLoopKinds.AvailableNames[0]);
         Assert.Equal("TULIP_LOOP", EventLoopKinds.EnvironmentVariable);
@@ -148,14 +148,14 @@ public sealed class EventLoopKindsTests
     public void An_unknown_TULIP_LOOP_fails_with_the_known_kinds()
     {
         var ex = Assert.Throws<InvalidOperationException>(() => EventLoopKinds.FromEnvironmentValue("foo"));
-        Assert.StartsWith("TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll.", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll, proactor.", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void An_unknown_name_fails_with_the_known_kinds()
     {
         var ex = Assert.Throws<ArgumentException>(() => EventLoopKinds.GetFactory("kqueue"));
-        Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll.", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll, proactor.", ex.Message, StringComparison.Ordinal);
         Assert.Equal("name", ex.ParamName);
         Assert.Throws<ArgumentNullException>(() => EventLoopKinds.GetFactory(null!));
     }

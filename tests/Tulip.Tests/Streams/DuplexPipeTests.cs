@@ -198,4 +198,7 @@ public sealed class EpollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Epoll);
 
 public sealed class PollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Poll);
 
+/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+public sealed class ProactorDuplexPipeTests() : DuplexPipeTests(LoopKinds.Proactor);
+
 public sealed class MemoryDuplexPipeTests() : DuplexPipeTests(LoopKinds.Memory);

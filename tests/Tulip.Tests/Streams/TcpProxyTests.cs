@@ -263,6 +263,9 @@ public sealed class EpollTcpProxyTests() : TcpProxyTests(LoopKinds.Epoll);
 
 public sealed class PollTcpProxyTests() : TcpProxyTests(LoopKinds.Poll);
 
+/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+public sealed class ProactorTcpProxyTests() : TcpProxyTests(LoopKinds.Proactor);
+
 /// <summary>
 /// scripts/tcp-proxy as a child process: bad arguments, and a relay between Python peers on the loop
 /// TULIP_LOOP names; the proxy is then killed and reaped. The first run builds the sample in Release,

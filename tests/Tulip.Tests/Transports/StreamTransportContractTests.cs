@@ -433,6 +433,9 @@ public sealed class EpollStreamTransportTests() : SocketStreamTransportContractT
 
 public sealed class PollStreamTransportTests() : SocketStreamTransportContractTests(LoopKinds.Poll);
 
+/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+public sealed class ProactorStreamTransportTests() : SocketStreamTransportContractTests(LoopKinds.Proactor);
+
 /// <summary>
 /// Tulip.Testing's in-memory loop against the socket-free half of the contract: the fake behaves
 /// as the real loops do (STYLE §10), with no socket.

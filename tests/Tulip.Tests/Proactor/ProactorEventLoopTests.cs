@@ -1,0 +1,65 @@
+namespace Tulip.Tests.Proactor;
+
+/// <summary>The proactor loop itself: scheduling, cross-thread wake-ups, the readiness calls it refuses, its kind by name.</summary>
+public sealed class ProactorEventLoopTests
+{
+    [Fact]
+    public void Runs_callbacks_timers_and_threadsafe_calls()
+    {
+        using var loop = new ProactorEventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() => order.Add("soon"));
+        loop.CallLater(0.001, () => order.Add("later"));
+        var t = new Thread(() => loop.CallSoonThreadSafe(() => { order.Add("threadsafe"); loop.Stop(); }));
+        loop.CallLater(0.002, () => t.Start());
+        loop.RunForever();
+        t.Join();
+        Assert.Equal(["soon", "later", "threadsafe"], order);
+    }
+
+    [Fact]
+    public void A_loop_waiting_with_no_timer_is_woken_by_another_thread()
+    {
+        using var loop = new ProactorEventLoop();
+        using var started = new ManualResetEventSlim();
+        loop.CallSoon(started.Set);
+        var t = new Thread(() =>
+        {
+            started.Wait();
+            loop.CallSoonThreadSafe(loop.Stop);
+        });
+        t.Start();
+        loop.RunForever(); // blocks in ProcessEvents(-1) until the other thread's call wakes it
+        t.Join();
+        Assert.False(loop.IsRunning);
+    }
+
+    [Fact]
+    public void Readiness_calls_are_refused_naming_the_selector_loop()
+    {
+        using var loop = new ProactorEventLoop();
+        Assert.IsNotAssignableFrom<IReadinessEventLoop>(loop);
+        Assert.IsAssignableFrom<ICompletionEventLoop>(loop);
+        foreach (var call in new Action[] { () => loop.AddReader(0, () => { }), () => loop.AddWriter(0, () => { }),
+                     () => loop.RemoveReader(0), () => loop.RemoveWriter(0) })
+        {
+            var ex = Assert.Throws<NotSupportedException>(call);
+            Assert.Contains("SelectorEventLoop", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void TULIP_LOOP_proactor_makes_a_proactor_loop()
+    {
+        using var loop = EventLoopKinds.FromEnvironmentValue("PROACTOR")();
+        Assert.IsType<ProactorEventLoop>(loop);
+        Assert.Contains("proactor", EventLoopKinds.AvailableNames);
+    }
+
+    [Fact]
+    public void Run_works_on_a_proactor_loop()
+    {
+        int r = EventLoop.Run(async () => { await Tasks.Sleep(0.001); return 42; }, loopFactory: () => new ProactorEventLoop());
+        Assert.Equal(42, r);
+    }
+}
