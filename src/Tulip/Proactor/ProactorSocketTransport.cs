@@ -226,8 +226,17 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         }
 
         // Disposing the socket aborts the operations in flight; each completes (OperationAborted) on
-        // the loop, which then releases what it held. Idle ones are released now.
-        _socket.Dispose();
+        // the loop, which then releases what it held. Idle ones are released now. An abort closes with
+        // a zero timeout: .NET then resets the connection itself; a plain Dispose with a receive in
+        // flight unblocks it with shutdown(), a FIN the peer could read as a clean EOF before the RST.
+        if (_aborted)
+        {
+            _socket.Close(0);
+        }
+        else
+        {
+            _socket.Dispose();
+        }
         ReleaseIdleOperations();
         _connectionLost?.Invoke(this);
     }

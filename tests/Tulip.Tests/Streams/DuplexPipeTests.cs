@@ -198,7 +198,6 @@ public sealed class EpollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Epoll);
 
 public sealed class PollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Poll);
 
-// Not bound to LoopKinds.Proactor yet (issue 12, open): PeerAborts_InputThrowsTheReset fails there one
-// run in a few (an Abort with a receive in flight sometimes reaches the peer as EOF, not RST).
+public sealed class ProactorDuplexPipeTests() : DuplexPipeTests(LoopKinds.Proactor);
 
 public sealed class MemoryDuplexPipeTests() : DuplexPipeTests(LoopKinds.Memory);
