@@ -127,23 +127,9 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)
     {
-        ArgumentNullException.ThrowIfNull(protocol);
-        if (protocol is IBufferedProtocol buffered)
-        {
-            _bufferedProtocol = buffered;
-            _streamProtocol = null;
-        }
-        else if (protocol is IProtocol stream)
-        {
-            _streamProtocol = stream;
-            _bufferedProtocol = null;
-        }
-        else
-        {
-            throw new ArgumentException($"A stream transport needs an {nameof(IProtocol)} or an {nameof(IBufferedProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
-        }
-
-        _protocol = protocol;
+        // Split into locals: a protocol refused here leaves the transport's current one in place.
+        StreamProtocolKind.Split(protocol, out var buffered, out var stream);
+        (_bufferedProtocol, _streamProtocol, _protocol) = (buffered, stream, protocol);
     }
 
     /// <inheritdoc/>

@@ -651,6 +651,14 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
 
     private void FlushOutbox()
     {
+        // Every write of ciphertext from the loop thread comes here first: nothing was queued by
+        // another thread in the usual case, so look without the lock (a queue set after this read is
+        // flushed by the call its writer posted).
+        if (System.Threading.Volatile.Read(ref _outbox) is null)
+        {
+            return;
+        }
+
         System.Collections.Generic.List<byte[]>? outbox;
         lock (_outboxGate)
         {

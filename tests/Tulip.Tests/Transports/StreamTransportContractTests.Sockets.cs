@@ -297,4 +297,40 @@ public abstract class SocketStreamTransportContractTests : StreamTransportContra
     {
         public override void ConnectionMade(IBaseTransport transport) => ((ITransport)transport).PauseReading();
     }
+
+    [Fact]
+    public void SetProtocol_WithANonStreamProtocol_IsRefused_AndTheCurrentOneStays()
+    {
+        Run(Kind, async loop =>
+        {
+            await using var server = await EchoServer(loop);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", PortOf(server));
+            var ex = Assert.Throws<ArgumentException>(() => transport.SetProtocol(new NotAStreamProtocol()));
+            Assert.Contains("needs an IProtocol or an IBufferedProtocol", ex.Message);
+            Assert.Same(client, transport.GetProtocol());
+            transport.Write("still mine"u8);
+            await client.WaitBytes(loop, "still mine".Length);
+            transport.Close();
+            await client.Lost;
+        });
+    }
+
+    private sealed class NotAStreamProtocol : IBaseProtocol
+    {
+        public void ConnectionMade(IBaseTransport transport)
+        {
+        }
+
+        public void ConnectionLost(Exception? exception)
+        {
+        }
+
+        public void PauseWriting()
+        {
+        }
+
+        public void ResumeWriting()
+        {
+        }
+    }
 }

@@ -1,0 +1,23 @@
+using System;
+
+namespace Tulip;
+
+/// <summary>How a stream transport calls its protocol: the one check every stream transport's <c>SetProtocol</c> makes.</summary>
+internal static class StreamProtocolKind
+{
+    /// <summary>
+    /// Splits <paramref name="protocol"/> into the interface the transport delivers through: an
+    /// <see cref="IBufferedProtocol"/> (preferred when it is both) or an <see cref="IProtocol"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">It is neither.</exception>
+    public static void Split(IBaseProtocol protocol, out IBufferedProtocol? buffered, out IProtocol? stream)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        buffered = protocol as IBufferedProtocol;
+        stream = buffered is null ? protocol as IProtocol : null;
+        if (buffered is null && stream is null)
+        {
+            throw new ArgumentException($"A stream transport needs an {nameof(IProtocol)} or an {nameof(IBufferedProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
+        }
+    }
+}
