@@ -29,14 +29,22 @@ internal static class LoopChoice
                     return false;
                 }
 
-            case "epoll":
-            case "poll":
-            case "proactor":
-                loopFactory = EventLoopKinds.GetFactory(backend);
-                return true;
             default:
-                Console.Error.WriteLine($"{program}: unknown backend '{backend}'; expected epoll, poll or proactor.");
-                return false;
+                try
+                {
+                    loopFactory = EventLoopKinds.GetFactory(backend); // the one list of kinds
+                    return true;
+                }
+                catch (ArgumentException)
+                {
+                    Console.Error.WriteLine($"{program}: unknown backend '{backend}'; expected {string.Join(", ", EventLoopKinds.KnownNames)}.");
+                    return false;
+                }
+                catch (PlatformNotSupportedException e)
+                {
+                    Console.Error.WriteLine($"{program}: {e.Message}");
+                    return false;
+                }
         }
     }
 }

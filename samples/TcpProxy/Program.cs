@@ -50,5 +50,5 @@ internal static class Program
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535;
 
     /// <summary>The loop's kind as TULIP_LOOP names it.</summary>
-    private static string KindOf(IEventLoop loop) => loop switch { SelectorEventLoop selector => selector.SelectorName, ProactorEventLoop => "proactor", _ => loop.GetType().Name };
+    private static string KindOf(IEventLoop loop) => EventLoopKinds.NameOf(loop) ?? loop.GetType().Name;
 }

@@ -47,7 +47,7 @@ internal static class Program
     }
 
     /// <summary>The loop's kind as it is named on the command line and in TULIP_LOOP.</summary>
-    private static string KindOf(IEventLoop loop) => loop switch { SelectorEventLoop selector => selector.SelectorName, ProactorEventLoop => "proactor", _ => loop.GetType().Name };
+    private static string KindOf(IEventLoop loop) => EventLoopKinds.NameOf(loop) ?? loop.GetType().Name;
 }
 
 /// <summary>

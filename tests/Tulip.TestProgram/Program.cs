@@ -14,12 +14,11 @@ internal static class Program
         switch (mode)
         {
             case "loop":
-                // Which loop EventLoop.Run makes (TULIP_LOOP, through the default policy).
-                // Names SelectorEventLoop: the test of choosing a kind by name reads its selector's name.
+                // Which kind of loop EventLoop.Run makes (TULIP_LOOP, through the default policy).
                 EventLoop.Run(async () =>
                 {
                     var loop = EventLoop.GetRunningLoop();
-                    Console.WriteLine($"loop: {(loop is SelectorEventLoop s ? s.SelectorName : loop.GetType().Name)}");
+                    Console.WriteLine($"loop: {EventLoopKinds.NameOf(loop) ?? loop.GetType().Name}");
                     await Tasks.Sleep(0);
                 });
                 return 0;

@@ -30,14 +30,19 @@ public static class EventLoopKinds
     /// <summary>The environment variable that selects the loop kind of a program: <c>TULIP_LOOP</c>.</summary>
     public const string EnvironmentVariable = "TULIP_LOOP";
 
+    private const string ProactorName = "proactor";
+
     // Every kind, best first: the first one available on the platform is the default. A new loop
     // joins every program, sample and script (and the error message) by one line here.
     private static readonly Kind[] s_kinds =
     [
-        new(SelectorFactory.Epoll, OperatingSystem.IsLinux, static () => new SelectorEventLoop(SelectorFactory.Epoll)),
-        new(SelectorFactory.Poll, static () => true, static () => new SelectorEventLoop(SelectorFactory.Poll)),
-        new("proactor", static () => true, static () => new ProactorEventLoop()),
+        new(SelectorFactory.Epoll, OperatingSystem.IsLinux, static () => new SelectorEventLoop(SelectorFactory.Epoll),
+            static loop => loop is SelectorEventLoop { SelectorName: SelectorFactory.Epoll }),
+        new(SelectorFactory.Poll, static () => true, static () => new SelectorEventLoop(SelectorFactory.Poll),
+            static loop => loop is SelectorEventLoop { SelectorName: SelectorFactory.Poll }),
+        new(ProactorName, static () => true, static () => new ProactorEventLoop(), static loop => loop is ProactorEventLoop),
     ];
+
 
     /// <summary>Every kind's name, available on this platform or not, best first (<c>epoll</c>, <c>poll</c>, <c>proactor</c>).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = Array.AsReadOnly(s_kinds.Select(static k => k.Name).ToArray());
@@ -59,6 +64,28 @@ public static class EventLoopKinds
         ArgumentNullException.ThrowIfNull(name);
         return Find(name) ?? throw new ArgumentException(
             $"'{name}' is not a known loop kind; known: {string.Join(", ", KnownNames)}.", nameof(name));
+    }
+
+    /// <summary>
+    /// The kind of <paramref name="loop"/> by name, as <see cref="GetFactory"/> and <c>TULIP_LOOP</c> spell it
+    /// (<c>epoll</c>, <c>poll</c>, <c>proactor</c>), whoever made it; null for a loop of no kind here
+    /// (a test loop, a third party's). For the "serving on ... (epoll)" lines of programs and for tests
+    /// that check which kind was chosen.
+    /// </summary>
+    /// <param name="loop">Any loop, open or closed.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loop"/> is null.</exception>
+    public static string? NameOf(IEventLoop loop)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        foreach (var kind in s_kinds)
+        {
+            if (kind.Is(loop))
+            {
+                return kind.Name;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -102,6 +129,6 @@ public static class EventLoopKinds
         return null;
     }
 
-    /// <summary>One loop kind: its name, whether this platform has it, and how to make one.</summary>
-    private sealed record Kind(string Name, Func<bool> IsAvailable, Func<IEventLoop> Create);
+    /// <summary>One loop kind: its name, whether this platform has it, how to make one, and how to recognise one.</summary>
+    private sealed record Kind(string Name, Func<bool> IsAvailable, Func<IEventLoop> Create, Func<IEventLoop, bool> Is);
 }

@@ -89,3 +89,6 @@ public sealed class EpollCloseReportsTests() : CloseReportsTests(LoopKinds.Epoll
 /// <summary>Close's reports on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollCloseReportsTests() : CloseReportsTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorCloseReportsTests() : CloseReportsTests(LoopKinds.Proactor);

@@ -4,118 +4,37 @@ namespace Tulip.Tests.Loop;
 
 public abstract partial class EventLoopContractTests
 {
+    /// <summary>
+    /// Readiness callbacks are optional in PEP 3156: a loop with fd readiness says so by being an
+    /// <see cref="IReadinessEventLoop"/> and takes them (their behaviour: <see cref="ReadinessEventLoopTests"/>);
+    /// any other loop refuses all four with <see cref="NotSupportedException"/> naming the loop that has
+    /// them, as asyncio's proactor does, and registers nothing.
+    /// </summary>
     [Fact]
-    public void AddReader_calls_back_when_the_fd_is_readable_and_RemoveReader_stops_it()
-    {
-        using var h = NewLoop(checkFds: true);
-        using (var pipe = new NativePipe())
-        {
-            int calls = 0;
-            h.Loop.AddReader(pipe.ReadFd, () =>
-            {
-                calls++;
-                Assert.True(h.Loop.RemoveReader(pipe.ReadFd));
-                h.Loop.Stop();
-            });
-            pipe.WriteByte();
-            h.RunForever();
-            Assert.Equal(1, calls);
-            Assert.False(h.Loop.RemoveReader(pipe.ReadFd));
-        }
-    }
-
-    [Fact]
-    public void AddWriter_calls_back_when_the_fd_is_writable()
+    public void Readiness_callbacks_work_where_the_loop_has_readiness_and_are_refused_naming_the_selector_loop_elsewhere()
     {
         using var h = NewLoop();
         using var pipe = new NativePipe();
-        int calls = 0;
-        h.Loop.AddWriter(pipe.WriteFd, () =>
+        Assert.Equal(Kind.Readiness, h.Loop is IReadinessEventLoop);
+        var calls = new Func<bool>[]
         {
-            calls++;
-            h.Loop.RemoveWriter(pipe.WriteFd);
-            h.Loop.Stop();
-        });
-        h.RunForever();
-        Assert.Equal(1, calls);
-    }
-
-    /// <summary>
-    /// The fd-reuse case: a reader registered on a pipe whose fd is closed without RemoveReader, the
-    /// number reused by a new pipe with another reader, and the OLD file description (kept alive by a
-    /// dup, so epoll still watches it under the old registration) made readable. Only the new pipe's
-    /// data may call the new reader, and the old reader never runs again.
-    /// </summary>
-    [Fact]
-    public unsafe void A_reused_fd_number_never_delivers_the_old_file_events_to_the_new_reader()
-    {
-        using var h = NewLoop();
-        var loop = h.Loop;
-        using var oldPipe = new NativePipe();
-        int fd = oldPipe.ReadFd;
-        int keepOld = Interop.Dup(fd);
-        Assert.True(keepOld >= 0, "dup failed");
-        var newPipe = new NativePipe();
-        try
+            () => { h.Loop.AddReader(pipe.ReadFd, static () => { }); return true; },
+            () => h.Loop.RemoveReader(pipe.ReadFd),
+            () => { h.Loop.AddWriter(pipe.WriteFd, static () => { }); return true; },
+            () => h.Loop.RemoveWriter(pipe.WriteFd),
+        };
+        foreach (var call in calls)
         {
-            int oldCalls = 0;
-            loop.AddReader(fd, () => oldCalls++);
-            h.RunOnce();
-
-            oldPipe.CloseRead(); // no RemoveReader: the loop still has a registration for the number
-            newPipe.Dispose();
-            newPipe = new NativePipe();
-            if (newPipe.ReadFd != fd)
+            if (Kind.Readiness)
             {
-                Assert.Equal(fd, Interop.Dup2(newPipe.ReadFd, fd));
-                Interop.Close(newPipe.ReadFd);
+                Assert.True(call());
             }
-
-            int newReadFd = fd;
-            int newCalls = 0;
-            int newBytes = 0;
-            loop.AddReader(newReadFd, () =>
+            else
             {
-                newCalls++;
-                byte b;
-                if (Interop.Read(newReadFd, &b, 1) == 1)
-                {
-                    newBytes++;
-                }
-
-                if (newBytes == 1)
-                {
-                    loop.Stop();
-                }
-            });
-
-            // The old description becomes readable and stays readable (level-triggered).
-            oldPipe.WriteByte();
-            for (int i = 0; i < 5; i++)
-            {
-                // Each iteration waits at most a millisecond: the stale event, if delivered, would show.
-                loop.CallLater(0.001, loop.Stop);
-                loop.RunForever();
+                var ex = Assert.Throws<NotSupportedException>(() => call());
+                Assert.Contains("SelectorEventLoop", ex.Message, StringComparison.Ordinal);
+                Assert.Contains("readiness", ex.Message, StringComparison.Ordinal);
             }
-
-            Assert.Equal(0, newCalls);
-            Assert.Equal(0, oldCalls);
-
-            // Data on the new pipe reaches the new reader, exactly once per byte.
-            newPipe.WriteByte();
-            h.RunForever();
-            Assert.Equal(1, newBytes);
-            Assert.Equal(0, oldCalls);
-            Assert.True(loop.RemoveReader(newReadFd));
-            if (newPipe.ReadFd != fd)
-            {
-                Interop.Close(fd);
-            }
-        }
-        finally
-        {
-            Interop.Close(keepOld);
-            newPipe.Dispose();
         }
     }
 }

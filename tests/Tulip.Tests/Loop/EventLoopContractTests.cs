@@ -36,3 +36,6 @@ public sealed class EpollEventLoopTests() : EventLoopContractTests(LoopKinds.Epo
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollEventLoopTests() : EventLoopContractTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorEventLoopContractTests() : EventLoopContractTests(LoopKinds.Proactor);

@@ -87,6 +87,9 @@ public sealed class EpollInterruptTests() : InterruptTests(LoopKinds.Epoll);
 [Collection(NativeFdCollection.Name)]
 public sealed class PollInterruptTests() : InterruptTests(LoopKinds.Poll);
 
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorInterruptTests() : InterruptTests(LoopKinds.Proactor);
+
 /// <summary>What does not depend on the loop kind: a bad TULIP_LOOP, and the namespace proof run.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class TestProgramTests

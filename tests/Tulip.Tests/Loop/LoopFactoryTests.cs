@@ -22,8 +22,8 @@ public abstract class LoopFactoryTests : LoopSuite
         return loop;
     };
 
-    // Names SelectorEventLoop: these tests check that choosing a kind by name gives the selector loop of that name.
-    private static string SelectorOf(IEventLoop loop) => Assert.IsType<SelectorEventLoop>(loop).SelectorName;
+    // The kind a loop is, by name (EventLoopKinds.NameOf): choosing a kind by name must give a loop of that kind.
+    private static string? KindOf(IEventLoop loop) => EventLoopKinds.NameOf(loop);
 
     [Fact]
     public void GetFactory_makes_a_new_open_loop_of_the_kind_each_call()
@@ -32,17 +32,17 @@ public abstract class LoopFactoryTests : LoopSuite
         using var first = factory();
         using var second = factory();
         Assert.NotSame(first, second);
-        Assert.Equal(Name, SelectorOf(first));
+        Assert.Equal(Name, KindOf(first));
         Assert.False(first.IsClosed);
         using var upper = EventLoopKinds.GetFactory(Name.ToUpperInvariant())();
-        Assert.Equal(Name, SelectorOf(upper));
+        Assert.Equal(Name, KindOf(upper));
     }
 
     [Fact]
     public void The_TULIP_LOOP_value_selects_the_kind()
     {
         using var loop = EventLoopKinds.FromEnvironmentValue(Name)();
-        Assert.Equal(Name, SelectorOf(loop));
+        Assert.Equal(Name, KindOf(loop));
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public abstract class LoopFactoryTests : LoopSuite
         EventLoop.Run(async () => { running = EventLoop.GetRunningLoop(); await Tasks.Sleep(0); }, loopFactory: CountingFactory(made));
         Assert.Equal(2, made.Count);
         Assert.Same(made[1], running);
-        Assert.Equal(Name, SelectorOf(made[1]));
+        Assert.Equal(Name, KindOf(made[1]));
     }
 
     [Fact]
@@ -102,11 +102,11 @@ public abstract class LoopFactoryTests : LoopSuite
             Environment.SetEnvironmentVariable(EventLoopKinds.EnvironmentVariable, Name);
             using (var loop = new DefaultEventLoopPolicy().NewEventLoop())
             {
-                Assert.Equal(Name, SelectorOf(loop));
+                Assert.Equal(Name, KindOf(loop));
             }
 
             string? ran = null;
-            EventLoop.Run(async () => { ran = SelectorOf(EventLoop.GetRunningLoop()); await Tasks.Sleep(0); });
+            EventLoop.Run(async () => { ran = KindOf(EventLoop.GetRunningLoop()); await Tasks.Sleep(0); });
             Assert.Equal(Name, ran);
         }
         finally
@@ -121,6 +121,9 @@ public sealed class EpollLoopFactoryTests() : LoopFactoryTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollLoopFactoryTests() : LoopFactoryTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorLoopFactoryTests() : LoopFactoryTests(LoopKinds.Proactor);
 
 /// <summary>What is true of the kinds as a whole: the names, the default, the errors.</summary>
 public sealed class EventLoopKindsTests
@@ -140,8 +143,7 @@ public sealed class EventLoopKindsTests
     public void Unset_or_empty_TULIP_LOOP_gives_the_default_kind(string? value)
     {
         using var loop = EventLoopKinds.FromEnvironmentValue(value)();
-        // Names SelectorEventLoop: the default kind chosen by name is the selector loop of that name.
-        Assert.Equal(EventLoopKinds.DefaultName, Assert.IsType<SelectorEventLoop>(loop).SelectorName);
+        Assert.Equal(EventLoopKinds.DefaultName, EventLoopKinds.NameOf(loop));
     }
 
     [Fact]

@@ -65,6 +65,9 @@ public sealed class EpollRefusalMessageTests() : RefusalMessageContractTests(Loo
 [Collection(NativeFdCollection.Name)]
 public sealed class PollRefusalMessageTests() : RefusalMessageContractTests(LoopKinds.Poll);
 
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorRefusalMessageTests() : RefusalMessageContractTests(LoopKinds.Proactor);
+
 /// <summary>TLS timeouts that make no sense are refused before any socket is made, on every real loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class SslOptionsRefusalTests

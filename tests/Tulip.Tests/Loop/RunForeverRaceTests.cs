@@ -140,3 +140,6 @@ public sealed class EpollRunForeverRaceTests() : RunForeverRaceTests(LoopKinds.E
 /// <summary>The start race on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollRunForeverRaceTests() : RunForeverRaceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorRunForeverRaceTests() : RunForeverRaceTests(LoopKinds.Proactor);

@@ -94,3 +94,6 @@ public sealed class EpollSignalTests() : SignalTests(LoopKinds.Epoll);
 
 [Collection("Signals")]
 public sealed class PollSignalTests() : SignalTests(LoopKinds.Poll);
+
+[Collection("Signals")]
+public sealed class ProactorSignalTests() : SignalTests(LoopKinds.Proactor);

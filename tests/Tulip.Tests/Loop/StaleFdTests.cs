@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using Tulip.Tests.Selectors;
 using Tulip.Tests.Transports;
 
@@ -10,23 +9,27 @@ namespace Tulip.Tests.Loop;
 /// and a reader left behind on a closed fd never fires for the file that reuses its number (epoll turned
 /// MOD's ENOENT into a silent ADD that carried the stale reader over to the new file).
 /// </summary>
-/// <remarks>In <see cref="NativeFdCollection"/>: the tests rely on fd numbers no other test takes meanwhile.</remarks>
-public abstract class StaleFdTests : LoopSuite
+/// <remarks>
+/// <para>
+/// Readiness only, so theories over <see cref="LoopKinds.ReadinessNames"/> rather than a suite bound to
+/// every kind: each test registers fds with <see cref="BaseEventLoop.AddReader"/> or
+/// <see cref="BaseEventLoop.AddWriter"/>, which a completion loop refuses (PEP 3156 makes them optional;
+/// the refusal is tested in <c>EventLoopContractTests</c>). A completion loop watches no fd numbers at
+/// all: its transports own .NET sockets, whose operations complete or fail with the socket, so a stale
+/// number has nothing to be mistaken for.
+/// </para>
+/// <para>In <see cref="NativeFdCollection"/>: the tests rely on fd numbers no other test takes meanwhile.</para>
+/// </remarks>
+[Collection(NativeFdCollection.Name)]
+public sealed class StaleFdTests
 {
-    protected StaleFdTests(LoopKind kind) : base(kind)
+
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public void AddReader_and_AddWriter_of_a_closed_fd_fail_up_front_with_EBADF(string kindName)
     {
-    }
-
-    /// <summary>Makes the loop under test.</summary>
-    private BaseEventLoop CreateLoop(ILoggerFactory? loggerFactory) => Kind.Create(loggerFactory);
-
-    /// <summary>Whether the loop sees a registered fd being closed (poll's POLLNVAL); epoll's kernel just forgets it.</summary>
-    private bool ReportsClosedFds => Kind.ReportsClosedFds;
-
-    [Fact]
-    public void AddReader_and_AddWriter_of_a_closed_fd_fail_up_front_with_EBADF()
-    {
-        using var h = new LoopHarness(CreateLoop);
+        var kind = LoopKinds.Named(kindName);
+        using var h = new LoopHarness(kind.Create);
         var pipe = new NativePipe();
         int fd = pipe.ReadFd;
         pipe.Dispose();
@@ -35,13 +38,15 @@ public abstract class StaleFdTests : LoopSuite
         Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
         ex = Assert.Throws<IOException>(() => h.Loop.AddWriter(fd, () => { }));
         Assert.Contains("EBADF", ex.Message, StringComparison.Ordinal);
-        Assert.False(Kind.IsRegistered(h.Loop, fd));
+        Assert.False(kind.IsRegistered(h.Loop, fd));
     }
 
-    [Fact]
-    public void A_reader_whose_fd_is_closed_is_never_called_and_the_loop_does_not_spin()
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public void A_reader_whose_fd_is_closed_is_never_called_and_the_loop_does_not_spin(string kindName)
     {
-        using var h = new LoopHarness(CreateLoop);
+        var kind = LoopKinds.Named(kindName);
+        using var h = new LoopHarness(kind.Create);
         var loop = h.Loop;
         using var pipe = new NativePipe();
         int fd = pipe.ReadFd;
@@ -57,12 +62,12 @@ public abstract class StaleFdTests : LoopSuite
 
         Assert.Equal(0, calls);
         var contexts = h.TakeContexts();
-        if (ReportsClosedFds)
+        if (kind.ReportsClosedFds)
         {
             var context = Assert.Single(contexts);
             Assert.Contains($"fd {fd} was closed while the event loop still watched it", context.Message, StringComparison.Ordinal);
             Assert.IsType<IOException>(context.Exception);
-            Assert.False(Kind.IsRegistered(loop, fd), "the registration of the closed fd should be gone");
+            Assert.False(kind.IsRegistered(loop, fd), "the registration of the closed fd should be gone");
         }
         else
         {
@@ -70,10 +75,12 @@ public abstract class StaleFdTests : LoopSuite
         }
     }
 
-    [Fact]
-    public unsafe void A_stale_reader_never_fires_for_the_file_that_reuses_its_number_when_the_new_owner_adds_a_writer()
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public unsafe void A_stale_reader_never_fires_for_the_file_that_reuses_its_number_when_the_new_owner_adds_a_writer(string kindName)
     {
-        using var h = new LoopHarness(CreateLoop);
+        var kind = LoopKinds.Named(kindName);
+        using var h = new LoopHarness(kind.Create);
         var loop = h.Loop;
         using var old = new NativePipe();
         int fd = old.ReadFd;
@@ -109,10 +116,12 @@ public abstract class StaleFdTests : LoopSuite
         }
     }
 
-    [Fact]
-    public unsafe void AddReader_again_on_a_reused_number_replaces_the_stale_reader()
+    [Theory]
+    [MemberData(nameof(LoopKinds.ReadinessNames), MemberType = typeof(LoopKinds))]
+    public unsafe void AddReader_again_on_a_reused_number_replaces_the_stale_reader(string kindName)
     {
-        using var h = new LoopHarness(CreateLoop);
+        var kind = LoopKinds.Named(kindName);
+        using var h = new LoopHarness(kind.Create);
         var loop = h.Loop;
         using var old = new NativePipe();
         int fd = old.ReadFd;
@@ -163,11 +172,3 @@ public abstract class StaleFdTests : LoopSuite
         return b;
     }
 }
-
-/// <summary>Closed and reused fds on the epoll loop.</summary>
-[Collection(NativeFdCollection.Name)]
-public sealed class EpollStaleFdTests() : StaleFdTests(LoopKinds.Epoll);
-
-/// <summary>Closed and reused fds on the poll(2) loop.</summary>
-[Collection(NativeFdCollection.Name)]
-public sealed class PollStaleFdTests() : StaleFdTests(LoopKinds.Poll);

@@ -74,3 +74,6 @@ public sealed class EpollStopFromAnotherThreadTests() : StopFromAnotherThreadTes
 /// <summary>Stop from another thread on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollStopFromAnotherThreadTests() : StopFromAnotherThreadTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorStopFromAnotherThreadTests() : StopFromAnotherThreadTests(LoopKinds.Proactor);

@@ -84,4 +84,6 @@ public sealed class EpollQueueLoopTests() : QueueLoopContractTests(LoopKinds.Epo
 
 public sealed class PollQueueLoopTests() : QueueLoopContractTests(LoopKinds.Poll);
 
+public sealed class ProactorQueueLoopTests() : QueueLoopContractTests(LoopKinds.Proactor);
+
 public sealed class MemoryQueueLoopTests() : QueueLoopContractTests(LoopKinds.Memory);

@@ -24,3 +24,5 @@ public abstract class FromAsyncioTests : LoopSuite
 public sealed class EpollFromAsyncioTests() : FromAsyncioTests(LoopKinds.Epoll);
 
 public sealed class PollFromAsyncioTests() : FromAsyncioTests(LoopKinds.Poll);
+
+public sealed class ProactorFromAsyncioTests() : FromAsyncioTests(LoopKinds.Proactor);

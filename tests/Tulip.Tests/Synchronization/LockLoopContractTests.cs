@@ -157,4 +157,6 @@ public sealed class EpollLockLoopContractTests() : LockLoopContractTests(LoopKin
 
 public sealed class PollLockLoopContractTests() : LockLoopContractTests(LoopKinds.Poll);
 
+public sealed class ProactorLockLoopContractTests() : LockLoopContractTests(LoopKinds.Proactor);
+
 public sealed class MemoryLockLoopContractTests() : LockLoopContractTests(LoopKinds.Memory);

@@ -186,3 +186,6 @@ public sealed class EpollInteropTests() : InteropTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollInteropTests() : InteropTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorInteropTests() : InteropTests(LoopKinds.Proactor);
