@@ -47,7 +47,7 @@ public class KeyboardInterruptException : OperationCanceledException
     }
 
     /// <summary>The exit status of a process ended by SIGINT, as a shell reports it: 128 + 2.</summary>
-    public const int ExitCode = 128 + Interop.SIGINT;
+    public const int ExitCode = 128 + 2; // SIGINT is 2 on every POSIX system (and what Windows' C runtime calls it)
 
     private static void OnUnhandledException(object sender, UnhandledExceptionEventArgs e)
     {
@@ -68,7 +68,7 @@ public class KeyboardInterruptException : OperationCanceledException
 
         // Die of SIGINT itself (the "wait and cooperative exit" convention, as CPython 3.8+): with the
         // default disposition the kernel ends the whole process when the signal is generated.
-        if (OperatingSystem.IsLinux() && Interop.Signal(Interop.SIGINT, Interop.SIG_DFL) != -1)
+        if (LinuxInterop.IsAvailable && Interop.Signal(Interop.SIGINT, Interop.SIG_DFL) != -1)
         {
             Interop.Kill(Interop.GetPid(), Interop.SIGINT);
         }

@@ -8,6 +8,7 @@ namespace Tulip;
 /// Constants are the Linux values (identical on x86_64 and aarch64). Failures go through the one
 /// errno -> exception helper in <c>Interop.Errors.cs</c>.
 /// </remarks>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static partial class Interop
 {
     /// <summary>The C library. The runtime's loader special-cases the name "libc" (dotnet/runtime

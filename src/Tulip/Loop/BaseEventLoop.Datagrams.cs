@@ -283,7 +283,7 @@ public abstract partial class BaseEventLoop
         string path = unix.ToString()!;
         try
         {
-            if (Interop.TryGetFileType(path, out int type, out _) && type == Interop.S_IFSOCK)
+            if (UnixSocketFile.IsSocket(path))
             {
                 File.Delete(path);
             }

@@ -309,7 +309,7 @@ public abstract partial class BaseEventLoop
             }
 
             // Only the file this server bound: another process may have replaced it since (asyncio 3.13).
-            if (Interop.TryGetFileType(_unixPath, out _, out ulong inode) && inode == _unixInode)
+            if (UnixSocketFile.TryGetIdentity(_unixPath, out ulong inode) && inode == _unixInode)
             {
                 try
                 {

@@ -259,7 +259,7 @@ public abstract partial class BaseEventLoop
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             bool abstractName = path[0] == '\0';
-            if (!abstractName && Interop.TryGetFileType(path, out int type, out _) && type == Interop.S_IFSOCK)
+            if (!abstractName && UnixSocketFile.IsSocket(path))
             {
                 File.Delete(path); // a stale socket from a server that did not clean up
             }
@@ -275,7 +275,7 @@ public abstract partial class BaseEventLoop
                 throw;
             }
 
-            if (!abstractName && Interop.TryGetFileType(path, out _, out inode))
+            if (!abstractName && UnixSocketFile.TryGetIdentity(path, out inode))
             {
                 ownedPath = path;
             }

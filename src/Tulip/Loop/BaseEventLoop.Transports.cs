@@ -203,11 +203,11 @@ public abstract partial class BaseEventLoop : ICompletionEventLoop
         }
     }
 
-    /// <summary>This loop's pipe implementation: the registered one, else fd readiness on a readiness loop.</summary>
+    /// <summary>This loop's pipe implementation: the registered one, else fd readiness on a readiness loop (on Linux: it runs on Tulip's interop).</summary>
     private IPipeTransportFactory PipeTransports([CallerMemberName] string member = "")
     {
         CheckCallable();
-        return Transports.Resolve<IPipeTransportFactory>(static loop => loop is IReadinessEventLoop ? ReadinessPipeTransportFactory.Instance : null)
+        return Transports.Resolve<IPipeTransportFactory>(static loop => LinuxInterop.IsAvailable && loop is IReadinessEventLoop ? ReadinessPipeTransportFactory.Instance : null)
             ?? throw Unsupported(member);
     }
 

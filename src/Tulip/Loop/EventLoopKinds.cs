@@ -14,10 +14,10 @@ namespace Tulip;
 /// <remarks>
 /// <para>
 /// The kinds today are <c>epoll</c> (a <see cref="SelectorEventLoop"/> on epoll(7), Linux only),
-/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2)) and <c>proactor</c> (a
+/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2), Linux only too) and <c>proactor</c> (a
 /// <see cref="ProactorEventLoop"/> on .NET's asynchronous sockets, everywhere). Names are matched without regard to
 /// case. When <c>TULIP_LOOP</c> is unset or empty, the best kind available is used: epoll on
-/// Linux, poll elsewhere.
+/// Linux, the proactor elsewhere (the selector loop runs on Tulip's Linux interop, poll included).
 /// </para>
 /// <para>
 /// asyncio has no such variable (its policy always makes the platform's default loop); the
@@ -36,10 +36,11 @@ public static class EventLoopKinds
     // joins every program, sample and script (and the error message) by one line here.
     private static readonly Kind[] s_kinds =
     [
-        new(SelectorFactory.Epoll, OperatingSystem.IsLinux, static () => new SelectorEventLoop(SelectorFactory.Epoll),
-            static loop => loop is SelectorEventLoop { SelectorName: SelectorFactory.Epoll }),
-        new(SelectorFactory.Poll, static () => true, static () => new SelectorEventLoop(SelectorFactory.Poll),
-            static loop => loop is SelectorEventLoop { SelectorName: SelectorFactory.Poll }),
+        // The selector loop runs on Tulip's Linux interop (src/Tulip/Interop): Linux only, poll included.
+        new(SelectorFactory.Epoll, static () => LinuxInterop.IsAvailable, static () => NewSelectorLoop(SelectorFactory.Epoll),
+            static loop => IsSelectorLoop(loop, SelectorFactory.Epoll)),
+        new(SelectorFactory.Poll, static () => LinuxInterop.IsAvailable, static () => NewSelectorLoop(SelectorFactory.Poll),
+            static loop => IsSelectorLoop(loop, SelectorFactory.Poll)),
         new(ProactorName, static () => true, static () => new ProactorEventLoop(), static loop => loop is ProactorEventLoop),
     ];
 
@@ -51,14 +52,14 @@ public static class EventLoopKinds
     public static IReadOnlyList<string> AvailableNames { get; } =
         Array.AsReadOnly(s_kinds.Where(static k => k.IsAvailable()).Select(static k => k.Name).ToArray());
 
-    /// <summary>The kind used when none is named: the best available (<c>epoll</c> on Linux, <c>poll</c> elsewhere).</summary>
+    /// <summary>The kind used when none is named: the best available (<c>epoll</c> on Linux, <c>proactor</c> elsewhere).</summary>
     public static string DefaultName => AvailableNames[0];
 
     /// <summary>The factory that makes a new, open loop of the kind <paramref name="name"/> (case-insensitive).</summary>
     /// <param name="name">One of <see cref="KnownNames"/>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="name"/> is not a known kind; the message lists the known ones.</exception>
-    /// <exception cref="PlatformNotSupportedException">The kind is known but this platform cannot make it (epoll off Linux).</exception>
+    /// <exception cref="PlatformNotSupportedException">The kind is known but this platform cannot make it (epoll or poll off Linux).</exception>
     public static Func<IEventLoop> GetFactory(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -128,6 +129,13 @@ public static class EventLoopKinds
 
         return null;
     }
+
+    // Find checks IsAvailable first; the guard again here is for the platform analyzer (CA1416).
+    private static IEventLoop NewSelectorLoop(string selector) =>
+        LinuxInterop.IsAvailable ? new SelectorEventLoop(selector) : throw new PlatformNotSupportedException($"The '{selector}' loop kind needs Linux.");
+
+    private static bool IsSelectorLoop(IEventLoop loop, string selector) =>
+        OperatingSystem.IsLinux() && loop is SelectorEventLoop s && s.SelectorName == selector;
 
     /// <summary>One loop kind: its name, whether this platform has it, how to make one, and how to recognise one.</summary>
     private sealed record Kind(string Name, Func<bool> IsAvailable, Func<IEventLoop> Create, Func<IEventLoop, bool> Is);

@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -29,6 +30,7 @@ namespace Tulip;
 /// </para>
 /// <para>Everything here is owned by the loop thread.</para>
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTransport
 {
     /// <summary>

@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Tulip.Selectors;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -28,6 +29,7 @@ namespace Tulip;
 /// asyncio's <c>_ensure_fd_no_transport</c> does. The ownership is kept while the transport has
 /// paused reading and has nothing to write.</para>
 /// </remarks>
+[SupportedOSPlatform("linux")]
 public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
 {
     /// <summary>Events taken from the selector per wait. 1024 matches libuv's epoll batch.</summary>

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -26,6 +27,7 @@ namespace Tulip;
 /// Everything here is owned by the loop thread.
 /// </para>
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, IServerClient
 {
     private readonly Action<ITransport>? _connectionLost; // the accepting server's bookkeeping, if any

@@ -2,6 +2,7 @@ using System;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -33,6 +34,7 @@ namespace Tulip;
 /// lifecycle's flags directly. Everything here is owned by the loop thread.
 /// </para>
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal abstract class SelectorTransport : ITransportLifecycleOwner
 {
     private protected readonly SelectorEventLoop _loop;

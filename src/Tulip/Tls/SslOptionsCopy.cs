@@ -1,3 +1,4 @@
+using System;
 using System.Net.Security;
 
 namespace Tulip;
@@ -12,7 +13,7 @@ internal static class SslOptionsCopy
     public static SslClientAuthenticationOptions Of(SslClientAuthenticationOptions o)
     {
 #pragma warning disable SYSLIB0040 // EncryptionPolicy is obsolete, but a caller who set it gets it kept
-        return new SslClientAuthenticationOptions
+        var copy = new SslClientAuthenticationOptions
         {
             AllowRenegotiation = o.AllowRenegotiation,
             AllowTlsResume = o.AllowTlsResume,
@@ -27,16 +28,22 @@ internal static class SslOptionsCopy
             EnabledSslProtocols = o.EnabledSslProtocols,
             CipherSuitesPolicy = o.CipherSuitesPolicy,
             CertificateChainPolicy = o.CertificateChainPolicy,
-            AllowRsaPssPadding = o.AllowRsaPssPadding,
-            AllowRsaPkcs1Padding = o.AllowRsaPkcs1Padding,
         };
 #pragma warning restore SYSLIB0040
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsWindows())
+        {
+            // Settable only where the platform's TLS honours them (macOS throws PlatformNotSupportedException).
+            copy.AllowRsaPssPadding = o.AllowRsaPssPadding;
+            copy.AllowRsaPkcs1Padding = o.AllowRsaPkcs1Padding;
+        }
+
+        return copy;
     }
 
     public static SslServerAuthenticationOptions Of(SslServerAuthenticationOptions o)
     {
 #pragma warning disable SYSLIB0040
-        return new SslServerAuthenticationOptions
+        var copy = new SslServerAuthenticationOptions
         {
             AllowRenegotiation = o.AllowRenegotiation,
             AllowTlsResume = o.AllowTlsResume,
@@ -51,9 +58,14 @@ internal static class SslOptionsCopy
             EncryptionPolicy = o.EncryptionPolicy,
             CipherSuitesPolicy = o.CipherSuitesPolicy,
             CertificateChainPolicy = o.CertificateChainPolicy,
-            AllowRsaPssPadding = o.AllowRsaPssPadding,
-            AllowRsaPkcs1Padding = o.AllowRsaPkcs1Padding,
         };
 #pragma warning restore SYSLIB0040
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsWindows())
+        {
+            copy.AllowRsaPssPadding = o.AllowRsaPssPadding;
+            copy.AllowRsaPkcs1Padding = o.AllowRsaPkcs1Padding;
+        }
+
+        return copy;
     }
 }

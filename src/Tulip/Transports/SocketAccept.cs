@@ -2,6 +2,7 @@ using System;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -16,6 +17,7 @@ namespace Tulip;
 /// is made only when someone asks for one (<c>GetExtraInfo("socket")</c>), and that one does not own
 /// the fd.
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed class SocketFdHandle : SafeHandle
 {
     /// <summary>Takes ownership of <paramref name="fd"/>.</summary>
@@ -34,6 +36,7 @@ internal sealed class SocketFdHandle : SafeHandle
 }
 
 /// <summary>Accepting on a listening socket's fd with accept4(2), and the addresses of what it accepted.</summary>
+[SupportedOSPlatform("linux")]
 internal static class SocketAccept
 {
     /// <summary>

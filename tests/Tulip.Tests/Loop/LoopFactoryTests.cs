@@ -94,6 +94,26 @@ public abstract class LoopFactoryTests : LoopSuite
     }
 
     [Fact]
+    public void A_policy_told_the_kind_makes_Run_use_it_and_the_loop_knows_its_name()
+    {
+        var previous = EventLoop.GetEventLoopPolicy();
+        EventLoop.SetEventLoopPolicy(new DefaultEventLoopPolicy(EventLoopKinds.GetFactory(Name)));
+        try
+        {
+            string? ran = EventLoop.Run(async () =>
+            {
+                await Tasks.Sleep(0);
+                return KindOf(EventLoop.GetRunningLoop());
+            });
+            Assert.Equal(Name, ran);
+        }
+        finally
+        {
+            EventLoop.SetEventLoopPolicy(previous);
+        }
+    }
+
+    [Fact]
     public void The_default_policy_and_Run_honour_TULIP_LOOP()
     {
         string? saved = Environment.GetEnvironmentVariable(EventLoopKinds.EnvironmentVariable);
@@ -132,7 +152,7 @@ public sealed class EventLoopKindsTests
     public void The_known_kinds_are_epoll_then_poll_then_proactor_and_the_default_is_the_best_available()
     {
         Assert.Equal(["epoll", "poll", "proactor"], EventLoopKinds.KnownNames);
-        Assert.Equal(OperatingSystem.IsLinux() ? "epoll" : "poll", EventLoopKinds.DefaultName);
+        Assert.Equal(OperatingSystem.IsLinux() ? "epoll" : "proactor", EventLoopKinds.DefaultName);
         Assert.Equal(EventLoopKinds.DefaultName, EventLoopKinds.AvailableNames[0]);
         Assert.Equal("TULIP_LOOP", EventLoopKinds.EnvironmentVariable);
     }
@@ -160,6 +180,19 @@ public sealed class EventLoopKindsTests
         Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll, proactor.", ex.Message, StringComparison.Ordinal);
         Assert.Equal("name", ex.ParamName);
         Assert.Throws<ArgumentNullException>(() => EventLoopKinds.GetFactory(null!));
+    }
+
+    [Fact]
+    public void NameOf_names_only_the_kinds_it_makes_and_refuses_null()
+    {
+        using var memory = new Tulip.Testing.MemoryEventLoop();
+        Assert.Null(EventLoopKinds.NameOf(memory));
+        using var poll = new SelectorEventLoop("poll"); // made directly, not through a factory: still its kind
+        Assert.Equal("poll", EventLoopKinds.NameOf(poll));
+        poll.Close();
+        Assert.Equal("poll", EventLoopKinds.NameOf(poll)); // closed or not
+        var ex = Assert.Throws<ArgumentNullException>(() => EventLoopKinds.NameOf(null!));
+        Assert.Equal("loop", ex.ParamName);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -7,6 +8,7 @@ namespace Tulip;
 /// The fd of a pipe transport: checked to be a pollable fd open the right way, made non-blocking,
 /// and kept alive (the handle is add-ref'd) until the transport closes it. Owned by one transport.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed class PipeFd
 {
     private readonly SafeHandle _handle;

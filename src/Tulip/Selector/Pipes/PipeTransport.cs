@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -15,6 +16,7 @@ namespace Tulip;
 /// <c>ConnectionLost</c> returns; until then its handle is add-ref'd (<see cref="PipeFd"/>), so the
 /// number cannot be reused under the transport. Everything here is owned by the loop thread.
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal abstract class PipeTransport : ITransportLifecycleOwner
 {
     protected PipeTransport(IReadinessEventLoop loop, PipeFd pipe, IBaseProtocol protocol, Future<VoidResult> waiter, string droppedWriteWarning)

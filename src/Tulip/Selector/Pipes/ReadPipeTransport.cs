@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -9,6 +10,7 @@ namespace Tulip;
 /// <c>EofReceived</c> then <c>ConnectionLost(null)</c> (its return value is ignored: a pipe has no
 /// write side to keep open).
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
 {
     /// <summary>Bytes per read(2): a Linux pipe holds 64 KiB by default, so one read empties it.</summary>

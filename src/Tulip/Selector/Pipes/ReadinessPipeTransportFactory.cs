@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Threading;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -9,6 +10,7 @@ namespace Tulip;
 /// The library's <see cref="IPipeTransportFactory"/> for every <see cref="IReadinessEventLoop"/>:
 /// pipe transports driven by fd readiness and non-blocking read(2)/write(2), as asyncio's unix loop.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed class ReadinessPipeTransportFactory : IPipeTransportFactory
 {
     internal static readonly ReadinessPipeTransportFactory Instance = new();

@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.IO;
 using Microsoft.Extensions.Logging;
+using System.Runtime.Versioning;
 
 namespace Tulip;
 
@@ -20,6 +21,7 @@ namespace Tulip;
 /// Caveat shared with asyncio: data arriving on a bidirectional socket used as a write pipe reads
 /// as the peer closing.
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
 {
     private readonly Handle _writeHandle;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Runtime.Versioning;
 
 namespace Tulip.Selectors;
 
@@ -22,6 +23,7 @@ namespace Tulip.Selectors;
 /// reused between two waits with no call here: the new file's readiness is then reported under the old
 /// token, so a reader must be removed before its fd is closed (as asyncio requires too).</para>
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed unsafe class PollSelector : ISelector
 {
     // Starting capacity of the arrays; they double as needed and never shrink.

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.Versioning;
 
 namespace Tulip.Selectors;
 
@@ -22,6 +23,7 @@ internal static class SelectorFactory
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="name"/> is not a known backend.</exception>
     /// <exception cref="PlatformNotSupportedException">"epoll" was asked for off Linux.</exception>
+    [SupportedOSPlatform("linux")]
     public static ISelector Create(string? name = null)
     {
         name ??= AvailableNames[0];

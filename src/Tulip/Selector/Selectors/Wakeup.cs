@@ -15,6 +15,7 @@ namespace Tulip.Selectors;
 /// (the loop guarantees no Signal once Dispose starts). <see cref="Drain"/> and <see cref="Dispose"/> belong
 /// to the loop thread.
 /// </remarks>
+[SupportedOSPlatform("linux")]
 internal sealed unsafe class Wakeup : IDisposable
 {
     // Both fds are O_NONBLOCK and O_CLOEXEC. For an eventfd they are the same fd.
