@@ -67,8 +67,11 @@ internal static class Program
             case "namespaces":
                 Console.WriteLine(Namespaces.Use());
                 return 0;
+            case "portable":
+                // The proactor with every Linux-specific path of Tulip forbidden (Portable.cs).
+                return Portable.Run();
             default:
-                Console.Error.WriteLine("usage: Tulip.TestProgram loop|interrupt|interrupt-caught|interrupt-returns|stubborn|sigterm|namespaces");
+                Console.Error.WriteLine("usage: Tulip.TestProgram loop|interrupt|interrupt-caught|interrupt-returns|stubborn|sigterm|namespaces|portable");
                 return 2;
         }
     }
