@@ -142,7 +142,10 @@ public static class LoopKinds
     /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract.
+    /// whose pipe test needs pipes on the proactor), the TLS contract, and the loop-level suites (the
+    /// event loop contract, close reports, interrupts, locks, queues, loop factories, refusal messages,
+    /// the run-forever race, signals, stop from another thread, asyncio/Twisted interop, FromAsyncio).
+    /// The readiness-only tests (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>.
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],

@@ -37,5 +37,7 @@ public sealed class EpollEventLoopTests() : EventLoopContractTests(LoopKinds.Epo
 [Collection(NativeFdCollection.Name)]
 public sealed class PollEventLoopTests() : EventLoopContractTests(LoopKinds.Poll);
 
+// The two SockRecvFromInto tests need the proactor's datagram Sock* methods (issue 12, the datagram
+// branch); everything else passes here. Not ProactorEventLoopTests: that name is the proactor's own tests.
 [Collection(NativeFdCollection.Name)]
 public sealed class ProactorEventLoopContractTests() : EventLoopContractTests(LoopKinds.Proactor);
