@@ -34,6 +34,16 @@ internal static class Portable
         Console.WriteLine($"kinds: {string.Join(", ", EventLoopKinds.AvailableNames)}");
         try
         {
+            EventLoopKinds.GetFactory("poll"); // known, but not here: as on Windows and macOS
+            Console.WriteLine("poll: made");
+        }
+        catch (PlatformNotSupportedException e)
+        {
+            Console.WriteLine($"poll: {e.Message}");
+        }
+
+        try
+        {
             EventLoop.Run(MainAsync); // no factory, no TULIP_LOOP: the default kind
         }
         catch (Exception e)

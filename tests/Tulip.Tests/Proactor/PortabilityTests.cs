@@ -26,6 +26,7 @@ public sealed class PortabilityTests
         Assert.Equal(
             [
                 "kinds: proactor", // off Linux interop, the selector loop is not offered: the proactor is the default
+                "poll: The 'poll' loop kind is not available on this platform; available: proactor.",
                 "loop: proactor",
                 "threads: 3, resolved: True",
                 "signal handler: True",
