@@ -146,6 +146,8 @@ public static class LoopKinds
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
+        registrations: static loop => ((ProactorEventLoop)loop).OutstandingOperations,
+        useNativeSendFile: static (loop, native) => ((ProactorEventLoop)loop).UseNativeSendFile = native,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null));
 

@@ -38,7 +38,7 @@ public sealed partial class ProactorEventLoop
     /// <inheritdoc/>
     public override async LoopTask SockConnectAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(socket);
+        CheckSockCall(socket);
         ArgumentNullException.ThrowIfNull(address);
         if (address is DnsEndPoint)
         {
@@ -47,13 +47,19 @@ public sealed partial class ProactorEventLoop
 
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var token = CurrentTask?.CancellationToken ?? default;
+        var operation = socket.ConnectAsync(address, token);
+        bool counted = BeginCounted(operation.IsCompleted);
         try
         {
-            await socket.ConnectAsync(address, token);
+            await operation;
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             throw new CancelledError();
+        }
+        finally
+        {
+            EndCounted(counted);
         }
     }
 
