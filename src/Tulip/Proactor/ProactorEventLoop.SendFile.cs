@@ -8,7 +8,8 @@ namespace Tulip;
 
 // Sending files, the completion way: asyncio's sock_sendfile and loop.sendfile on .NET's sockets.
 // The native path hands the runtime one file range at a time (SocketAsyncEventArgs.SendPacketsElements:
-// TransmitPackets on Windows, sendfile(2) elsewhere). The copy path reads the file and sends what the
+// TransmitPackets on Windows, sendfile(2) elsewhere); no token reaches it, so a cancellation waits
+// for the range in flight (see UseNativeSendFile). The copy path reads the file and sends what the
 // socket takes at once; when the socket is full it hands the runtime ONE byte asynchronously, whose
 // completion says there is room again. A one-byte send either happened or did not, so a cancelled
 // copy knows exactly what reached the socket: the file's position ends at offset + sent, and the
@@ -22,12 +23,16 @@ public sealed partial class ProactorEventLoop
     private const int NativeSendFileChunk = 1 << 20;
 
     /// <summary>
-    /// Whether the runtime's file send (zero copy) is used. Defaults to false: that send takes no
-    /// cancellation, so a cancelled call would wait for the range in flight, which a peer that does not
-    /// read never lets finish; the copy path stops at once with an exact count. An abort stops either
-    /// (it closes the socket). Tests turn it on to run the native path.
+    /// Whether the runtime's file send (zero copy) is tried. Defaults to true, as on the selector loop;
+    /// tests turn it off to run the copy path on files the runtime would send natively.
     /// </summary>
-    internal bool UseNativeSendFile { get; set; }
+    /// <remarks>
+    /// The runtime's file send takes no cancellation token, so a cancelled native send ends once the
+    /// range in flight (at most <see cref="NativeSendFileChunk"/> bytes) has gone out, and counts it: the
+    /// file's position is exact either way, but a peer that never reads holds the cancellation as long
+    /// as it holds the send. An abort of the transport closes the socket, which ends the send at once.
+    /// </remarks>
+    internal bool UseNativeSendFile { get; set; } = true;
 
     /// <inheritdoc/>
     public override async LoopTask<long> SockSendFileAsync(Socket socket, FileStream file, long offset = 0, long? count = null,
@@ -95,7 +100,7 @@ public sealed partial class ProactorEventLoop
         long sent = 0;
         try
         {
-            string? refusal = NativeSendFileRefusal(file, offset);
+            string? refusal = NativeSendFileRefusal(file, offset, out var native);
             if (refusal is null)
             {
                 // Unflushed writes of this FileStream are invisible to a send that reads the file itself.
@@ -108,7 +113,7 @@ public sealed partial class ProactorEventLoop
                     {
                         session?.ThrowIfInterrupted();
                         int want = (int)Math.Min(end - offset - sent, NativeSendFileChunk);
-                        var (n, error, cancelled) = await operation.SendAsync(socket, file, offset + sent, want, session);
+                        var (n, error, cancelled) = await operation.SendAsync(socket, native!, offset + sent, want, session);
                         sent += n;
                         if (session?.Stopped is { } stopped)
                         {
@@ -173,6 +178,7 @@ public sealed partial class ProactorEventLoop
                     }
 
                     int done = 0;
+                    bool yielded = false;
                     while (done < read)
                     {
                         session?.ThrowIfInterrupted();
@@ -189,7 +195,17 @@ public sealed partial class ProactorEventLoop
 
                         done += n;
                         sent += n;
+                        yielded |= n == 1 && error != SocketError.Success;
                     }
+
+                    if (!yielded)
+                    {
+                        // One chunk per loop iteration, as the selector loop sends one per writability event:
+                        // a big file does not hold the loop, and the call never finishes inside its own start.
+                        await Tasks.Sleep(0, CancellationToken.None); // the task's own cancellation still ends it
+                    }
+
+                    yielded = false;
                 }
             }
             finally
@@ -234,9 +250,15 @@ public sealed partial class ProactorEventLoop
         }
     }
 
-    /// <summary>Why the native send is not tried for <paramref name="file"/>, or null if it is.</summary>
-    private string? NativeSendFileRefusal(FileStream file, long offset)
+    /// <summary>
+    /// Why the native send is not tried for <paramref name="file"/>, or null if it is; then
+    /// <paramref name="native"/> is the stream to hand the runtime: the file itself if it was opened
+    /// for asynchronous I/O, which the runtime asks of it, otherwise a second stream over the same
+    /// handle that says so (never disposed: the handle is the caller's).
+    /// </summary>
+    private string? NativeSendFileRefusal(FileStream file, long offset, out FileStream? native)
     {
+        native = null;
         if (!UseNativeSendFile)
         {
             return "the native file send is turned off on this loop";
@@ -257,6 +279,22 @@ public sealed partial class ProactorEventLoop
             }
         }
 
+        if (file.IsAsync)
+        {
+            native = file;
+            return null;
+        }
+
+        try
+        {
+            native = new FileStream(file.SafeFileHandle, FileAccess.Read, bufferSize: 0, isAsync: true);
+        }
+        catch (ArgumentException ex)
+        {
+            // Windows checks the handle's mode: a file opened without FileOptions.Asynchronous is copied.
+            return $"the file was not opened for asynchronous I/O (FileOptions.Asynchronous): {ex.Message}";
+        }
+
         return null;
     }
 
@@ -265,7 +303,7 @@ public sealed partial class ProactorEventLoop
         var plain = new SocketException((int)error);
         string code = OperatingSystem.IsWindows() ? $"error {plain.NativeErrorCode}" : $"errno {plain.NativeErrorCode}";
         string fd = socket.SafeHandle.IsClosed ? "closed" : socket.Handle.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return new SocketException((int)error, $"sendfile(socket fd {fd}, file '{file.Name}') failed: {plain.Message} ({error}, {code})");
+        return new SocketException((int)error, $"sendfile(socket fd {fd}, file '{file.Name}') failed: {plain.Message} ({code})");
     }
 
     /// <summary>

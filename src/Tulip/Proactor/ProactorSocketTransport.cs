@@ -153,7 +153,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     {
         var plain = new SocketException((int)error);
         string code = OperatingSystem.IsWindows() ? $"error {plain.NativeErrorCode}" : $"errno {plain.NativeErrorCode}";
-        return new SocketException((int)error, $"{operation}(fd {_handle}) failed: {plain.Message} ({error}, {code})");
+        return new SocketException((int)error, $"{operation}(fd {_handle}) failed: {plain.Message} ({code})");
     }
 
     /// <inheritdoc/>

@@ -130,3 +130,7 @@ public sealed class EpollTransportFdOwnershipTests() : TransportFdOwnershipTests
 /// <summary>Transport fd ownership on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Poll);
+
+/// <summary>Transport fd ownership on the proactor loop (its Sock* methods; it has no readiness calls).</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Proactor);

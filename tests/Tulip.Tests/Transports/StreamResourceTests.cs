@@ -222,3 +222,6 @@ public sealed class EpollStreamResourceTests() : StreamResourceTests(LoopKinds.E
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollStreamResourceTests() : StreamResourceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorStreamResourceTests() : StreamResourceTests(LoopKinds.Proactor);

@@ -142,3 +142,6 @@ public sealed class EpollTransportHandleOwnershipTests() : TransportHandleOwners
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.Proactor);

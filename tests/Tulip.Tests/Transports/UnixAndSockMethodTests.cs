@@ -268,3 +268,5 @@ public abstract class UnixAndSockMethodTests : LoopSuite
 public sealed class EpollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Epoll);
 
 public sealed class PollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Poll);
+
+public sealed class ProactorUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Proactor);
