@@ -40,7 +40,7 @@ public sealed partial class ProactorEventLoop
 
     /// <summary>
     /// The checks of every Sock* call, as the selector loop makes them: an open socket, non-blocking,
-    /// on an open loop, not owned by a transport that is still open.
+    /// on an open loop (and its thread, in debug mode), not owned by a transport that is still open.
     /// </summary>
     private void CheckSockCall(Socket socket)
     {
@@ -54,6 +54,11 @@ public sealed partial class ProactorEventLoop
         if (IsClosed)
         {
             throw new InvalidOperationException("The event loop is closed: create a new one with EventLoop.NewEventLoop().");
+        }
+
+        if (Debug)
+        {
+            CheckThread();
         }
 
         if (_owners.TryGetValue(socket.Handle, out var owner) && !owner.IsClosing)
