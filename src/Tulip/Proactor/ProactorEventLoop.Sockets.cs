@@ -1,4 +1,5 @@
 using System;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
@@ -115,6 +116,44 @@ public sealed partial class ProactorEventLoop
         if (counted)
         {
             CountOperation(started: false);
+        }
+    }
+
+    /// <summary>Awaits a runtime operation on the loop thread, counted in <see cref="OutstandingOperations"/> while in flight.</summary>
+    private async LoopTask CountedAsync(ValueTask operation)
+    {
+        bool counted = BeginCounted(operation.IsCompleted);
+        try
+        {
+            await operation;
+        }
+        finally
+        {
+            EndCounted(counted);
+        }
+    }
+
+    // A non-blocking AF_UNIX connect never goes on in the background: it completes at once, fails, or
+    // fails with EAGAIN because the listener's backlog is full, and then nothing is in progress (the
+    // runtime's ConnectAsync reports that EAGAIN as a failure). Nothing signals room in another
+    // process's backlog, so try again, backing off from 1 ms to 50 ms, until it connects, fails
+    // otherwise, or the caller cancels: the selector loop's way, with the same calls.
+    private static async LoopTask UnixConnectAsync(Socket socket, EndPoint address)
+    {
+        double delay = 0.001;
+        while (true)
+        {
+            try
+            {
+                socket.Connect(address);
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.TryAgain or SocketError.Interrupted)
+            {
+            }
+
+            await Tasks.Sleep(delay);
+            delay = Math.Min(delay * 2, 0.05);
         }
     }
 }

@@ -74,6 +74,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     {
         _loop = loop;
         _socket = socket;
+        _handle = socket.Handle;
         _connectionLost = connectionLost;
         _flow = new WriteFlowControl(loop, this);
         _life = new TransportLifecycle(loop, this, DroppedWriteWarning);
@@ -81,7 +82,6 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         _send = new ProactorOperation(loop, loop.MakeCompletionHandle(static t => t.OnSendCompleted(), this));
         _sockname = TryEndPoint(socket, local: true);
         _peername = TryEndPoint(socket, local: false);
-        _handle = socket.Handle;
         SetProtocol(protocol);
         _life.ScheduleStart(waiter);
         loop.ClaimSocket(socket, this);
@@ -410,7 +410,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
         if (_recv.SocketError != SocketError.Success)
         {
-            _life.FatalError(SocketFailure(_recv.SocketError, "recv"), "Fatal read error on socket transport");
+            _life.FatalError(new SocketException((int)_recv.SocketError), "Fatal read error on socket transport");
             return;
         }
 
