@@ -72,6 +72,11 @@ public sealed partial class ProactorEventLoop
             throw new InvalidOperationException("The event loop is closed: create a new one with EventLoop.NewEventLoop().");
         }
 
+        if (Debug)
+        {
+            CheckThread();
+        }
+
         SendFileArguments.Check(socketTransport.Socket, file, offset, count);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var session = socketTransport.BeginSendFile(CurrentTask?.CancellationToken ?? default);
