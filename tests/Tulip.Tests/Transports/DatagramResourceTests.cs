@@ -150,3 +150,6 @@ public sealed class EpollDatagramResourceTests() : DatagramResourceTests(LoopKin
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollDatagramResourceTests() : DatagramResourceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorDatagramResourceTests() : DatagramResourceTests(LoopKinds.Proactor);

@@ -354,6 +354,32 @@ public abstract class DatagramTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void ExtraInfoSocket_IsAView_DisposingItLeavesTheEndpointAlone()
+    {
+        Run(Kind, async loop =>
+        {
+            var (a, pa) = await Endpoint(loop, AnyLoopback);
+            var (b, pb) = await Endpoint(loop, AnyLoopback, SockName(a));
+            var view = Assert.IsType<Socket>(b.GetExtraInfo("socket"));
+            Assert.Same(view, b.GetExtraInfo("socket"));
+            Assert.Equal(SockName(b), view.LocalEndPoint);
+            view.Dispose();
+            // The endpoint still sends and receives: the view did not own the socket.
+            b.SendTo("after the view"u8);
+            Assert.True(await pa.WaitDatagrams(1));
+            a.SendTo("back"u8, SockName(b));
+            Assert.True(await pb.WaitDatagrams(1));
+            Assert.Equal("back"u8.ToArray(), pb.Datagrams[0].Data);
+            Assert.Empty(pb.ErrorsReceived);
+            a.Close();
+            b.Close();
+            Assert.Null(await pa.Lost);
+            Assert.Null(await pb.Lost);
+            Assert.Null(b.GetExtraInfo("socket"));
+        });
+    }
+
+    [Fact]
     public void UnixDatagrams_BothWays_LargeOnesWhole_WithSenderPaths()
     {
         using var dir = new TempDir();
@@ -458,7 +484,7 @@ public abstract class DatagramTransportContractTests : LoopSuite
             int received = 0;
             while (received < sent)
             {
-                int n = await loop.SockRecvAsync(slow, buffer);
+                var (n, _) = await loop.SockRecvFromAsync(slow, buffer);
                 Assert.Equal(1000, n);
                 Assert.Equal(received, BinaryPrimitives.ReadInt32LittleEndian(buffer));
                 received++;
@@ -501,7 +527,7 @@ public abstract class DatagramTransportContractTests : LoopSuite
             Assert.False(pc.Lost.Done, "ConnectionLost came before the buffer was sent");
             for (int i = 0; i < sent; i++)
             {
-                int n = await loop.SockRecvAsync(slow, buffer);
+                var (n, _) = await loop.SockRecvFromAsync(slow, buffer);
                 Assert.Equal(i, BitConverter.ToInt32(buffer, 0));
                 Assert.Equal(4, n);
             }
@@ -624,3 +650,5 @@ public abstract class DatagramTransportContractTests : LoopSuite
 public sealed class EpollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests(LoopKinds.Epoll, output);
 
 public sealed class PollDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests(LoopKinds.Poll, output);
+
+public sealed class ProactorDatagramTransportTests(ITestOutputHelper output) : DatagramTransportContractTests(LoopKinds.Proactor, output);
