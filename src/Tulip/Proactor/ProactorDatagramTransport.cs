@@ -479,7 +479,17 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
 
         try
         {
-            _socket.SendTo(data, SocketFlags.None, destination.Raw);
+            if (_socket.IsBound)
+            {
+                _socket.SendTo(data, SocketFlags.None, destination.Raw);
+            }
+            else
+            {
+                // The EndPoint overload: the runtime then records the socket as bound (by this
+                // send), so it can receive; the SocketAddress one does not.
+                _socket.SendTo(data, SocketFlags.None, destination.EndPoint);
+            }
+
             return SocketError.Success;
         }
         catch (SocketException ex)

@@ -380,6 +380,50 @@ public abstract class DatagramTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void UnboundEndpoint_ReceivesOnceItsFirstSendBoundIt()
+    {
+        Run(Kind, async loop =>
+        {
+            var (server, ps) = await EchoEndpoint(loop, AnyLoopback);
+            var (client, pc) = await Endpoint(loop, null, null, new DatagramOptions { Family = AddressFamily.InterNetwork });
+            Assert.Null(client.GetExtraInfo("sockname"));
+            client.SendTo("bind me"u8, SockName(server));
+            Assert.True(await pc.WaitDatagrams(1));
+            Assert.Equal("bind me"u8.ToArray(), pc.Datagrams[0].Data);
+            Assert.Equal(SockName(server), pc.Datagrams[0].From);
+            client.Close();
+            server.Close();
+            Assert.Null(await pc.Lost);
+            Assert.Null(await ps.Lost);
+            Assert.Empty(pc.ErrorsReceived);
+        });
+    }
+
+    [Fact]
+    public void Ipv6Endpoints_ExchangeDatagrams()
+    {
+        Run(Kind, async loop =>
+        {
+            var local = new IPEndPoint(IPAddress.IPv6Loopback, 0);
+            var (server, ps) = await EchoEndpoint(loop, local);
+            var serverName = Assert.IsType<IPEndPoint>(server.GetExtraInfo("sockname"));
+            Assert.Equal(AddressFamily.InterNetworkV6, serverName.AddressFamily);
+            var (client, pc) = await Endpoint(loop, local, serverName);
+            var clientName = Assert.IsType<IPEndPoint>(client.GetExtraInfo("sockname"));
+            client.SendTo(Pattern(60_000));
+            Assert.True(await pc.WaitDatagrams(1));
+            Assert.Equal(Pattern(60_000), pc.Datagrams[0].Data);
+            Assert.Equal(serverName, pc.Datagrams[0].From);
+            Assert.Equal(clientName, ps.Datagrams[0].From);
+            Assert.Throws<ArgumentException>(() => server.SendTo("x"u8, new IPEndPoint(IPAddress.Loopback, 9)));
+            client.Close();
+            server.Close();
+            await pc.Lost;
+            await ps.Lost;
+        });
+    }
+
+    [Fact]
     public void UnixDatagrams_BothWays_LargeOnesWhole_WithSenderPaths()
     {
         using var dir = new TempDir();
