@@ -142,9 +142,10 @@ public static class LoopKinds
     /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract, the Sock* and sendfile suites,
-    /// the fd/handle ownership and resource suites, the write-backlog release suite. Its registrations
-    /// probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
+    /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
+    /// contract, resources, datagram Sock* methods), the stream Sock* and sendfile suites, the fd/handle
+    /// ownership and resource suites, the write-backlog release suite. Its registrations probe is
+    /// <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
