@@ -142,13 +142,18 @@ public static class LoopKinds
     /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract, and the loop-level suites (the
+    /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
+    /// contract, resources, datagram Sock* methods), the stream Sock* and sendfile suites, the fd/handle
+    /// ownership and resource suites, the write-backlog release suite, and the loop-level suites (the
     /// event loop contract, close reports, interrupts, locks, queues, loop factories, refusal messages,
     /// the run-forever race, signals, stop from another thread, asyncio/Twisted interop, FromAsyncio).
     /// The readiness-only tests (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>.
+    /// Its registrations probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
+        registrations: static loop => ((ProactorEventLoop)loop).OutstandingOperations,
+        useNativeSendFile: static (loop, native) => ((ProactorEventLoop)loop).UseNativeSendFile = native,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null));
 

@@ -37,7 +37,6 @@ public sealed class EpollEventLoopTests() : EventLoopContractTests(LoopKinds.Epo
 [Collection(NativeFdCollection.Name)]
 public sealed class PollEventLoopTests() : EventLoopContractTests(LoopKinds.Poll);
 
-// The two SockRecvFromInto tests need the proactor's datagram Sock* methods (issue 12, the datagram
-// branch); everything else passes here. Not ProactorEventLoopTests: that name is the proactor's own tests.
+// Not ProactorEventLoopTests: that name is the proactor's own tests (tests/Tulip.Tests/Proactor/).
 [Collection(NativeFdCollection.Name)]
 public sealed class ProactorEventLoopContractTests() : EventLoopContractTests(LoopKinds.Proactor);
