@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 
@@ -32,7 +33,9 @@ internal sealed class PidFdSubprocessTransport : SubprocessTransport
     {
         _readiness = loop;
         _pidfd = pidfd;
-        _exitHandle = loop.CreateIoHandle(static t => t.OnPidFdReadable(), this);
+        // The state is not the transport itself: a selector keeps the registration of an fd whose handle's state is an
+        // open transport (a paused pipe still owns its fd), and the pidfd is closed once reaped, while this transport lives on.
+        _exitHandle = loop.CreateIoHandle(static box => box.Value!.OnPidFdReadable(), new StrongBox<PidFdSubprocessTransport>(this));
         loop.SetReader(pidfd, _exitHandle);
     }
 

@@ -59,7 +59,9 @@ internal sealed class ReadinessSubprocessTransportFactory : ISubprocessTransport
         }
         catch
         {
-            // Kills the child; the pidfd watch reaps it as the loop runs on.
+            // Kills the child; the pidfd watch reaps it as the loop runs on. A protocol whose ConnectionMade never ran
+            // hears nothing; one whose ConnectionMade threw sees the rest of the lifetime (ConnectionLost last).
+            transport.Abandon();
             transport.Close();
             throw;
         }

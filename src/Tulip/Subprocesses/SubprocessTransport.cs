@@ -32,6 +32,8 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     // Calls held back until ConnectionMade has run; null from then on.
     private List<PendingCall>? _pending = [];
     private bool _closed;
+    // The start failed before ConnectionMade: the protocol is never called.
+    private bool _abandoned;
     private bool _finished;
     private List<Future<int>>? _exitWaiters;
 
@@ -163,6 +165,15 @@ internal abstract class SubprocessTransport : ISubprocessTransport
             stdoutFd >= 0 ? new SafeFileHandle(stdoutFd, ownsHandle: true) : null,
             stderrFd >= 0 ? new SafeFileHandle(stderrFd, ownsHandle: true) : null,
         };
+        // Every piped fd counts as open from now on, so an exit seen while the pipes connect waits for them.
+        for (int fd = Stdin; fd <= Stderr; fd++)
+        {
+            if (handles[fd] is not null)
+            {
+                _openPipes |= 1 << fd;
+            }
+        }
+
         int next = Stdin; // the first handle not yet handed to a pipe transport
         try
         {
@@ -175,7 +186,6 @@ internal abstract class SubprocessTransport : ISubprocessTransport
                     _pipes[fd] = fd == Stdin
                         ? (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), handle)).Transport
                         : (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), handle)).Transport;
-                    _openPipes |= 1 << fd;
                 }
             }
 
@@ -188,9 +198,23 @@ internal abstract class SubprocessTransport : ISubprocessTransport
             for (int fd = next; fd <= Stderr; fd++)
             {
                 handles[fd]?.Dispose();
+                _openPipes &= ~(1 << fd);
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The start failed before ConnectionMade ran (a pipe refused, the call cancelled): the protocol never hears
+    /// of this transport, as in asyncio, and what was held back is dropped. Nothing once ConnectionMade has run.
+    /// </summary>
+    internal void Abandon()
+    {
+        if (_pending is not null)
+        {
+            _pending = null;
+            _abandoned = true;
         }
     }
 
@@ -201,6 +225,11 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     internal void Start(Future<VoidResult> waiter) => _loop.CallSoon(static state =>
     {
         var (transport, waiter) = state;
+        if (transport._abandoned)
+        {
+            return;
+        }
+
         try
         {
             transport._protocol.ConnectionMade(transport);
@@ -232,6 +261,11 @@ internal abstract class SubprocessTransport : ISubprocessTransport
 
     private void OnPipeData(int fd, ReadOnlySpan<byte> data)
     {
+        if (_abandoned)
+        {
+            return;
+        }
+
         if (_pending is not null)
         {
             _pending.Add(new PendingCall(PendingKind.Data, fd, data.ToArray(), null));
@@ -255,6 +289,11 @@ internal abstract class SubprocessTransport : ISubprocessTransport
 
     private void OnStdinFlow(bool pause)
     {
+        if (_abandoned)
+        {
+            return;
+        }
+
         if (_pending is not null)
         {
             _pending.Add(new PendingCall(pause ? PendingKind.PauseWriting : PendingKind.ResumeWriting, Stdin, null, null));
@@ -287,6 +326,11 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// <summary>Queues a call before ConnectionMade; afterwards makes it on a later iteration (asyncio's <c>_call</c>).</summary>
     private void Deliver(PendingCall call)
     {
+        if (_abandoned)
+        {
+            return;
+        }
+
         if (_pending is not null)
         {
             _pending.Add(call);
