@@ -138,7 +138,13 @@ internal static unsafe class PosixSpawn
             if (pidfd < 0)
             {
                 int errno = Interop.GetLastErrno();
-                KillAndReap(pid);
+                if (errno != Interop.Errno.ESRCH)
+                {
+                    // ESRCH: someone reaped it already (the runtime's waitpid(-1) when SIGCHLD was ignored at start-up),
+                    // and the pid may be another process's: never signal it then.
+                    KillAndReap(pid);
+                }
+
                 throw Interop.GetExceptionForErrno(errno, $"pidfd_open(pid {pid}) for '{program}' (Linux 5.3 or later is needed)");
             }
 
