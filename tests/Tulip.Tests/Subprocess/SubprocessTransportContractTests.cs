@@ -239,6 +239,22 @@ public abstract class SubprocessTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void StdinFlowControl_ReachesTheSubprocessProtocol()
+    {
+        Run(Kind, async loop =>
+        {
+            // sleep never reads: the pipe fills, the stdin transport buffers past its high-water mark.
+            var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "sleep", ["100"]);
+            ((IWriteTransport)transport.GetPipeTransport(0)!).Write(Pattern(1 << 20));
+            Assert.True(await Eventually(() => recorder.PauseCount == 1));
+            transport.Close();
+            await recorder.Lost;
+            AssertClean(recorder);
+            Assert.Equal(-9, transport.ReturnCode);
+        });
+    }
+
+    [Fact]
     public void PauseReading_OnAChattyChild_HoldsItsOutput()
     {
         Run(Kind, async loop =>
