@@ -123,7 +123,7 @@ public abstract class SubprocessResourceTests : LoopSuite
             cts.Cancel();
             return new SubprocessRecorder(loop);
         }, "sleep", [marker], cancellationToken: cts.Token));
-        Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0), "the cancelled child was not reaped");
+        Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0, 30_000), "the cancelled child was not reaped");
     }
 }
 

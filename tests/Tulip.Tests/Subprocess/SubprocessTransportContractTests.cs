@@ -246,7 +246,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
             // sleep never reads: the pipe fills, the stdin transport buffers past its high-water mark.
             var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "sleep", ["100"]);
             ((IWriteTransport)transport.GetPipeTransport(0)!).Write(Pattern(1 << 20));
-            Assert.True(await Eventually(() => recorder.PauseCount == 1));
+            Assert.True(await Eventually(() => recorder.PauseCount == 1, 30_000));
             transport.Close();
             await recorder.Lost;
             AssertClean(recorder);
@@ -345,7 +345,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
             using var leaky = new NativePipe(flags: 0);
             using var passed = new NativePipe(flags: 0);
             // ls lists the shell's fds (a glob would list the shell's own directory fd too).
-            var r = await RunToEnd(loop, "/bin/sh", ["-c", "ls /proc/$$/fd"]);
+            var r = await RunToEnd(loop, "/bin/sh", ["-c", "ls /proc/$$/fd; true"]); // "; true": the shell must not exec ls itself
             Assert.Equal("0 1 2", string.Join(" ", r.Text(1).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal)));
 
             r = await RunToEnd(loop, "/bin/sh", ["-c", $"ls /proc/$$/fd; echo through > /proc/self/fd/{passed.WriteFd}"],
@@ -408,7 +408,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
             // The shell forks a sleep that holds stdout; killing the group ends both, and the pipe closes.
             var (transport, recorder) = await loop.SubprocessShellAsync(() => new SubprocessRecorder(loop), "sleep 100 & echo started; wait",
                 new SubprocessOptions { ProcessGroup = 0 });
-            Assert.True(await Eventually(() => recorder.Text(1) == "started\n"));
+            Assert.True(await Eventually(() => recorder.Text(1) == "started\n", 30_000));
             Assert.Equal(0, Interop.Kill(-transport.Pid, Interop.SIGKILL));
             await recorder.Lost;
             AssertClean(recorder);
@@ -497,7 +497,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
                 cts.Cancel();
                 return recorder;
             }, "sleep", [marker], cancellationToken: cts.Token));
-            Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0), "the child was not reaped");
+            Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0, 30_000), "the child was not reaped");
             Assert.Empty(recorder!.Events);
         });
     }
