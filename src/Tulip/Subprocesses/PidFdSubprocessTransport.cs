@@ -79,12 +79,19 @@ internal sealed class PidFdSubprocessTransport : SubprocessTransport
             int errno = Interop.GetLastErrno();
             if (errno != Interop.Errno.ECHILD)
             {
-                throw Interop.GetExceptionForErrno(errno, $"waitid(P_PIDFD, pid {Pid})");
+                // Not expected; throwing would leave the readable pidfd registered and spinning. Report it and end the watch.
+                Loop.CallExceptionHandler(new ExceptionContext($"Cannot reap child {Pid}; reporting return code {UnknownReturnCode}")
+                {
+                    Exception = Interop.GetExceptionForErrno(errno, $"waitid(P_PIDFD, pid {Pid})"), Transport = this,
+                });
+            }
+            else
+            {
+                (Loop as BaseEventLoop)?.Logger.LogWarning(
+                    "Child {Pid} was reaped by someone else (the runtime reaps every child when SIGCHLD was ignored at start-up); reporting return code {Code}",
+                    Pid, UnknownReturnCode);
             }
 
-            (Loop as BaseEventLoop)?.Logger.LogWarning(
-                "Child {Pid} was reaped by someone else (the runtime reaps every child when SIGCHLD was ignored at start-up); reporting return code {Code}",
-                Pid, UnknownReturnCode);
             returnCode = UnknownReturnCode;
         }
         else if (info.Pid == 0)

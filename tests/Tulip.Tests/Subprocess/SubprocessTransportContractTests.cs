@@ -467,6 +467,24 @@ public abstract class SubprocessTransportContractTests : LoopSuite
         });
     }
 
+    /// <summary>
+    /// What the runtime does when SIGCHLD was ignored at start-up or it is pid 1 (it reaps every child with
+    /// waitpid(-1)): someone else takes the exit status. The transport still ends, with asyncio's 255.
+    /// </summary>
+    [Fact]
+    public void AChildReapedBySomeoneElse_EndsWithReturnCode255()
+    {
+        Run(Kind, async loop =>
+        {
+            var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "sleep", ["100"]);
+            transport.Kill();
+            Assert.Equal(0, ReapBehindItsBack(transport.Pid));
+            await recorder.Lost;
+            AssertClean(recorder);
+            Assert.Equal(255, transport.ReturnCode);
+        });
+    }
+
     [Fact]
     public void ConnectionMadeThrows_FailsTheCall_KillsAndReapsTheChild()
     {
@@ -533,6 +551,14 @@ public abstract class SubprocessTransportContractTests : LoopSuite
             Assert.Same(recorder, transport.GetProtocol());
             await recorder.Lost;
         });
+    }
+
+    /// <summary>waitid(P_PID, pid, WEXITED), blocking (after SIGKILL that is prompt), as another reaper would.</summary>
+    private static unsafe int ReapBehindItsBack(int pid)
+    {
+        Interop.SigInfo info;
+        const int P_PID = 1;
+        return Interop.WaitId(P_PID, pid, &info, Interop.WEXITED);
     }
 
     internal static string PipeTestNativeRead(int fd)
