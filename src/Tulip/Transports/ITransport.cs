@@ -154,7 +154,8 @@ public interface IDatagramTransport : IBaseTransport
 /// All members are for the loop thread. The child is watched until it exits and is reaped, so it never stays a zombie;
 /// a signal is never sent to a child already reaped, whose pid may belong to another process by then.
 /// <see cref="IBaseTransport.Close"/> closes the pipes and kills (SIGKILL) a child that still runs; the protocol's
-/// ConnectionLost follows once the child is reaped and every pipe has closed.
+/// ConnectionLost follows once the child is reaped and every pipe has closed. Close the transport (and let the loop
+/// run until ConnectionLost) before closing the loop: a child still running when its loop closes is neither killed nor reaped.
 /// </remarks>
 public interface ISubprocessTransport : IBaseTransport
 {
