@@ -12,8 +12,9 @@ namespace Tulip;
 
 // The PEP's optional groups. The base loop has no multiplexer, so each member refuses with a
 // NotSupportedException that says what is missing and what to do instead; the multiplexers
-// override what they provide. Subprocesses are on no loop yet (issue 13); TLS is the base loop's own
-// (BaseEventLoop.Tls.cs), layered over whatever stream transport the multiplexer makes.
+// override what they provide. Subprocesses (BaseEventLoop.Subprocesses.cs) and TLS (BaseEventLoop.Tls.cs)
+// are the base loop's own: subprocesses resolve their implementation in the registry, TLS is layered
+// over whatever stream transport the multiplexer makes.
 // The connection, server and datagram-endpoint methods are not here: the base loop implements
 // them (BaseEventLoop.Streams.cs, .Datagrams.cs) on the hooks of BaseEventLoop.TransportHooks.cs
 // and on the Sock* primitives below.
@@ -28,16 +29,17 @@ public abstract partial class BaseEventLoop
 
     /// <summary>What to do instead of <paramref name="member"/>, for <see cref="Unsupported"/>'s message.</summary>
     /// <remarks>
-    /// The base answers for the members no loop implements yet (<see cref="SubprocessExecAsync{TProtocol}"/>,
-    /// <see cref="SubprocessShellAsync{TProtocol}"/>)
-    /// and, for the rest, points to <see cref="SelectorEventLoop"/> and Tulip.Testing. A loop that
-    /// overrides it should return the base's answer for the members it has no better advice on.
+    /// The base answers for the subprocess members (<see cref="SubprocessExecAsync{TProtocol}"/>,
+    /// <see cref="SubprocessShellAsync{TProtocol}"/>), which a loop lacks when its registry has no
+    /// <see cref="ISubprocessTransportFactory"/>, and, for the rest, points to <see cref="SelectorEventLoop"/>
+    /// and Tulip.Testing. A loop that overrides it should return the base's answer for the members it has no better advice on.
     /// </remarks>
     protected virtual string SupportHint(string member) => member switch
     {
         nameof(SubprocessExecAsync) or nameof(SubprocessShellAsync) =>
-            "No Tulip loop runs subprocesses yet (issue 13): start the child with System.Diagnostics.Process (streams redirected) " +
-            "and connect its StandardOutput/StandardInput base streams with ConnectReadPipeAsync/ConnectWritePipeAsync.",
+            $"This loop has no {nameof(ISubprocessTransportFactory)} in its registry: SelectorEventLoop (epoll, poll) on Linux has one, " +
+            $"or register one with loop.Transports.Register<{nameof(ISubprocessTransportFactory)}>(...); meanwhile start the child with " +
+            "System.Diagnostics.Process (streams redirected) and connect its streams with ConnectReadPipeAsync/ConnectWritePipeAsync.",
         _ => this is SelectorEventLoop
             ? "No SelectorEventLoop override provides it; the in-memory transports of Tulip.Testing may stand in for it in tests."
             : "Use SelectorEventLoop (EventLoop.NewEventLoop() on Linux) for real I/O, or the in-memory transports of Tulip.Testing in tests.",
@@ -111,16 +113,6 @@ public abstract partial class BaseEventLoop
 
     /// <inheritdoc/>
     public bool RemoveWriter(Socket socket) => RemoveWriter(FdOf(socket));
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExecAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        string program, IReadOnlyList<string> arguments, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
-        where TProtocol : ISubprocessProtocol => throw Unsupported();
-
-    /// <inheritdoc/>
-    public virtual LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShellAsync<TProtocol>(Func<TProtocol> protocolFactory,
-        string command, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
-        where TProtocol : ISubprocessProtocol => throw Unsupported();
 
     /// <summary>The fd of a handle, checked.</summary>
     protected static int FdOf(SafeHandle handle)

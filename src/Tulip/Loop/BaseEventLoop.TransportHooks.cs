@@ -11,11 +11,11 @@ namespace Tulip;
 // PEP's socket methods); name resolution, happy eyeballs, binding, listening, address pairing,
 // protocol creation, cancellation and the server's bookkeeping are written once, here.
 //
-// Two hooks join this set with the features that need them, each beside the one it resembles:
-// MakeSslTransport (asyncio's _make_ssl_transport) beside MakeSocketTransport: as in asyncio it
-// puts the TLS protocol (sslproto) between the transport MakeSocketTransport returns and the
-// user's protocol, so its default serves every multiplexer; and MakeSubprocessTransport (asyncio's
-// _make_subprocess_transport), which watches a child's pipes and exit the multiplexer's way.
+// MakeSslTransport (asyncio's _make_ssl_transport) joins this set beside MakeSocketTransport: as in
+// asyncio it puts the TLS protocol (sslproto) between the transport MakeSocketTransport returns and
+// the user's protocol, so its default serves every multiplexer. asyncio's _make_subprocess_transport
+// is not a hook here but a registry feature, ISubprocessTransportFactory (BaseEventLoop.Subprocesses.cs),
+// as the pipes are: each kind of loop registers the implementation that watches a child its way.
 //
 // The hooks are protected and take only public types, so a loop outside this assembly derives from
 // BaseEventLoop and fills them as SelectorEventLoop does. Each default throws NotSupportedException

@@ -519,12 +519,37 @@ public interface IEventLoop : IDisposable
         int fd, CancellationToken cancellationToken = default)
         where TProtocol : IBaseProtocol;
 
-    /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and joins it to a new protocol.</summary>
+    /// <summary>
+    /// Starts <paramref name="program"/> with <paramref name="arguments"/> (asyncio's <c>subprocess_exec</c>)
+    /// and joins it to a new protocol; completes once <see cref="IBaseProtocol.ConnectionMade"/> has run.
+    /// </summary>
+    /// <remarks>
+    /// <para>The child's argv is <paramref name="program"/> followed by <paramref name="arguments"/>; the file run is
+    /// <see cref="SubprocessOptions.Executable"/> if given, else <paramref name="program"/>, looked up in the child's
+    /// PATH when it has no '/'. Its stdin, stdout and stderr are pipes unless the options say otherwise; the
+    /// protocol hears of them through <see cref="ISubprocessProtocol"/>, in asyncio's order.</para>
+    /// <para>No fd of this process leaks into the child but those of <see cref="SubprocessOptions.PassFds"/>.
+    /// The implementation is the loop's <see cref="ISubprocessTransportFactory"/> (<see cref="Transports"/>);
+    /// readiness loops on Linux have the library's (posix_spawn, watched by pidfd). A program that cannot be
+    /// started fails the call and leaves no fd, pipe or child behind; a call cancelled after the start kills and
+    /// reaps the child.</para>
+    /// </remarks>
+    /// <exception cref="ArgumentException">An argument or option is invalid (an empty program, a NUL in a string,
+    /// stderr-to-stdout given for stdin or stdout, a pass fd below 3 or not open, both a new session and a process group).</exception>
+    /// <exception cref="System.IO.FileNotFoundException">The program does not exist (ENOENT), as System.Diagnostics.Process throws.</exception>
+    /// <exception cref="System.IO.DirectoryNotFoundException">The working directory does not exist.</exception>
+    /// <exception cref="System.ComponentModel.Win32Exception">The program cannot be started for another reason (not executable: EACCES, ENOEXEC...).</exception>
+    /// <exception cref="NotSupportedException">The loop has no subprocess implementation.</exception>
     LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExecAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string program, IReadOnlyList<string> arguments, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
         where TProtocol : ISubprocessProtocol;
 
-    /// <summary>Runs <paramref name="command"/> through /bin/sh and joins it to a new protocol.</summary>
+    /// <summary>
+    /// Runs <paramref name="command"/> through <c>/bin/sh -c</c> (asyncio's <c>subprocess_shell</c>) and joins it to
+    /// a new protocol, as <see cref="SubprocessExecAsync{TProtocol}"/> does for /bin/sh; the command is the shell's, quoting included.
+    /// </summary>
+    /// <exception cref="ArgumentException">The command is empty or holds a NUL, or an option is invalid.</exception>
+    /// <exception cref="NotSupportedException">The loop has no subprocess implementation.</exception>
     LoopTask<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShellAsync<TProtocol>(Func<TProtocol> protocolFactory,
         string command, SubprocessOptions? options = null, CancellationToken cancellationToken = default)
         where TProtocol : ISubprocessProtocol;
@@ -572,23 +597,4 @@ public interface IEventLoop : IDisposable
 
     /// <summary>In debug mode, callbacks that take longer than this many seconds are logged. Defaults to 0.1.</summary>
     double SlowCallbackDuration { get; set; }
-}
-
-/// <summary>Options for <see cref="IEventLoop.SubprocessExecAsync{TProtocol}"/> and <see cref="IEventLoop.SubprocessShellAsync{TProtocol}"/>.</summary>
-public sealed record SubprocessOptions
-{
-    /// <summary>Pipe the child's stdin. Defaults to true.</summary>
-    public bool RedirectStandardInput { get; init; } = true;
-
-    /// <summary>Pipe the child's stdout. Defaults to true.</summary>
-    public bool RedirectStandardOutput { get; init; } = true;
-
-    /// <summary>Pipe the child's stderr. Defaults to true.</summary>
-    public bool RedirectStandardError { get; init; } = true;
-
-    /// <summary>The working directory; the parent's by default.</summary>
-    public string? WorkingDirectory { get; init; }
-
-    /// <summary>The environment; the parent's by default.</summary>
-    public IReadOnlyDictionary<string, string>? Environment { get; init; }
 }

@@ -61,22 +61,3 @@ public abstract class DatagramProtocol : IDatagramProtocol
     {
     }
 }
-
-/// <summary>
-/// A protocol for a child process: the PEP's <c>SubprocessProtocol</c>.
-/// </summary>
-/// <remarks>
-/// Call order: <c>ConnectionMade → (PipeDataReceived | PipeConnectionLost)* → ProcessExited → ConnectionLost</c>
-/// (ConnectionLost once the process has exited and every pipe is closed).
-/// </remarks>
-public interface ISubprocessProtocol : IBaseProtocol
-{
-    /// <summary>The child wrote to its stdout (fd 1) or stderr (fd 2).</summary>
-    void PipeDataReceived(int fd, ReadOnlySpan<byte> data);
-
-    /// <summary>One of the child's pipes closed.</summary>
-    void PipeConnectionLost(int fd, Exception? exception);
-
-    /// <summary>The child exited.</summary>
-    void ProcessExited();
-}

@@ -149,23 +149,34 @@ public interface IDatagramTransport : IBaseTransport
 }
 
 /// <summary>A child process, with its pipes: the PEP's <c>SubprocessTransport</c>.</summary>
+/// <remarks>
+/// Made by <see cref="IEventLoop.SubprocessExecAsync{TProtocol}"/> and <see cref="IEventLoop.SubprocessShellAsync{TProtocol}"/>.
+/// All members are for the loop thread. The child is watched until it exits and is reaped, so it never stays a zombie;
+/// a signal is never sent to a child already reaped, whose pid may belong to another process by then.
+/// <see cref="IBaseTransport.Close"/> closes the pipes and kills (SIGKILL) a child that still runs; the protocol's
+/// ConnectionLost follows once the child is reaped and every pipe has closed. Close the transport (and let the loop
+/// run until ConnectionLost) before closing the loop: a child still running when its loop closes is neither killed nor reaped.
+/// </remarks>
 public interface ISubprocessTransport : IBaseTransport
 {
     /// <summary>The child's process id.</summary>
     int Pid { get; }
 
-    /// <summary>The exit code, or null while the child runs (negative: killed by that signal).</summary>
+    /// <summary>The exit code once the child has exited and been reaped, or null while it runs; negative: the child was
+    /// killed by that signal (-9 for SIGKILL), as asyncio reports it.</summary>
     int? ReturnCode { get; }
 
-    /// <summary>The transport of the child's pipe <paramref name="fd"/> (0, 1 or 2), or null if not piped.</summary>
+    /// <summary>The transport of the child's pipe <paramref name="fd"/>: an <see cref="IWriteTransport"/> for 0, an
+    /// <see cref="IReadTransport"/> for 1 and 2; null if that fd is not piped.</summary>
     IBaseTransport? GetPipeTransport(int fd);
 
-    /// <summary>Sends <paramref name="signal"/> to the child.</summary>
+    /// <summary>Sends <paramref name="signal"/> (a Linux signal number) to the child; nothing once it has been reaped.</summary>
+    /// <exception cref="ArgumentException">The signal number is invalid.</exception>
     void SendSignal(int signal);
 
-    /// <summary>Asks the child to stop (SIGTERM).</summary>
+    /// <summary>Asks the child to stop (SIGTERM); nothing once it has been reaped.</summary>
     void Terminate();
 
-    /// <summary>Stops the child (SIGKILL).</summary>
+    /// <summary>Stops the child (SIGKILL); nothing once it has been reaped.</summary>
     void Kill();
 }

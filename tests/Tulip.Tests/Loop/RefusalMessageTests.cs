@@ -6,8 +6,8 @@ namespace Tulip.Tests.Loop;
 
 /// <summary>
 /// What a loop says when it refuses a member (issue 9): the loop and the member, what is missing,
-/// and what to do instead, never "use" the very loop that refuses. TLS (issue 11) and subprocesses
-/// (issue 13) are refused on every loop today.
+/// and what to do instead, never "use" the very loop that refuses. Subprocesses (issue 13) are refused
+/// on the loops with no ISubprocessTransportFactory (the virtual-clock loop here, the proactor in SubprocessRegistryTests).
 /// </summary>
 public abstract class RefusalMessageContractTests : LoopSuite
 {
@@ -23,40 +23,6 @@ public abstract class RefusalMessageContractTests : LoopSuite
 
     private static void AssertDoesNotSendUsBack(BaseEventLoop loop, string message) =>
         Assert.DoesNotContain($"Use {loop.GetType().Name}", message, StringComparison.Ordinal);
-
-    [Fact]
-    public void SubprocessExecAsync_is_refused_with_what_to_do_instead()
-    {
-        using var harness = new LoopHarness(CreateLoop);
-        var loop = harness.Loop;
-
-        var ex = Assert.Throws<NotSupportedException>(() =>
-        {
-            loop.SubprocessExecAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true", []);
-        });
-
-        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessExecAsync.", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("issue 13", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("System.Diagnostics.Process", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("ConnectReadPipeAsync", ex.Message, StringComparison.Ordinal);
-        AssertDoesNotSendUsBack(loop, ex.Message);
-    }
-
-    [Fact]
-    public void SubprocessShellAsync_is_refused_with_what_to_do_instead()
-    {
-        using var harness = new LoopHarness(CreateLoop);
-        var loop = harness.Loop;
-
-        var ex = Assert.Throws<NotSupportedException>(() =>
-        {
-            loop.SubprocessShellAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true");
-        });
-
-        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessShellAsync.", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("issue 13", ex.Message, StringComparison.Ordinal);
-        AssertDoesNotSendUsBack(loop, ex.Message);
-    }
 }
 
 [Collection(NativeFdCollection.Name)]
@@ -93,6 +59,38 @@ public sealed class SslOptionsRefusalTests
 /// <summary>The virtual-clock loop: its own advice for I/O, the base's for what no loop has.</summary>
 public sealed class TestEventLoopRefusalMessageTests() : RefusalMessageContractTests(RefusalMessageContractTests.TestLoop)
 {
+    [Fact]
+    public void SubprocessExecAsync_is_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(TestLoop.Create);
+        var loop = harness.Loop;
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+        {
+            loop.SubprocessExecAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true", []);
+        });
+
+        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessExecAsync.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ISubprocessTransportFactory", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("System.Diagnostics.Process", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectReadPipeAsync", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SubprocessShellAsync_is_refused_with_what_to_do_instead()
+    {
+        using var harness = new LoopHarness(TestLoop.Create);
+        var loop = harness.Loop;
+
+        var ex = Assert.Throws<NotSupportedException>(() =>
+        {
+            loop.SubprocessShellAsync<ISubprocessProtocol>(() => throw new InvalidOperationException("never made"), "true");
+        });
+
+        Assert.StartsWith($"{loop.GetType().Name} does not support SubprocessShellAsync.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ISubprocessTransportFactory", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Socket_members_point_to_the_in_memory_loop()
     {
