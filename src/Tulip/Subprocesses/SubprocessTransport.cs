@@ -19,6 +19,10 @@ namespace Tulip;
 /// </remarks>
 internal abstract class SubprocessTransport : ISubprocessTransport
 {
+    // POSIX's numbers, the same on every Unix (Linux, macOS, the BSDs): this base is portable, its subclasses need not be.
+    private const int SigTerm = 15;
+    private const int SigKill = 9;
+
     private const int Stdin = 0;
     private const int Stdout = 1;
     private const int Stderr = 2;
@@ -88,10 +92,10 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     }
 
     /// <inheritdoc/>
-    public void Terminate() => SendSignal(Interop.SIGTERM);
+    public void Terminate() => SendSignal(SigTerm);
 
     /// <inheritdoc/>
-    public void Kill() => SendSignal(Interop.SIGKILL);
+    public void Kill() => SendSignal(SigKill);
 
     /// <summary>Closes the pipes and kills the child if it still runs (asyncio's <c>close</c>); ConnectionLost follows once it is reaped.</summary>
     public void Close()
@@ -109,7 +113,7 @@ internal abstract class SubprocessTransport : ISubprocessTransport
 
         if (ReturnCode is null)
         {
-            SignalChild(Interop.SIGKILL);
+            SignalChild(SigKill);
         }
     }
 
