@@ -141,11 +141,12 @@ public static class LoopKinds
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets). Not in
     /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
-    /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract.
+    /// Bound today: the socket stream transport contract, the streams suites, the TLS contract, the
+    /// pipe contract and pipe resource suites.
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
+        registrations: static loop => ((ProactorEventLoop)loop).Watches,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null));
 

@@ -24,8 +24,22 @@ internal sealed class ProactorOperation : SocketAsyncEventArgs
     /// <summary>What runs on the loop thread when the operation completes.</summary>
     public Handle Completion { get; }
 
-    /// <summary>True while the operation is started and its completion has not yet run on the loop.</summary>
-    public bool Pending { get; set; }
+    private bool _pending;
+
+    /// <summary>True while the operation is started and its completion has not yet run on the loop.
+    /// Set on the loop thread only; the loop counts the operations pending (<see cref="ProactorEventLoop.Watches"/>).</summary>
+    public bool Pending
+    {
+        get => _pending;
+        set
+        {
+            if (value != _pending)
+            {
+                _pending = value;
+                _loop.AddWatch(value ? 1 : -1);
+            }
+        }
+    }
 
     /// <inheritdoc/>
     protected override void OnCompleted(SocketAsyncEventArgs e) => _loop.PostCompletion(Completion);

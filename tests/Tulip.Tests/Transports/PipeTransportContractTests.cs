@@ -670,3 +670,5 @@ public abstract class PipeTransportContractTests : LoopSuite
 public sealed class EpollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Epoll);
 
 public sealed class PollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Poll);
+
+public sealed class ProactorPipeTransportTests() : PipeTransportContractTests(LoopKinds.Proactor);
