@@ -358,11 +358,13 @@ public abstract class PipeTransportContractTests : LoopSuite
         {
             Run(Kind, async loop =>
             {
-                // Open the read end without blocking (no writer yet), then the write end.
+                // Open the read end without blocking (no writer yet), then the write end, then make the
+                // transports: a read of a FIFO that no writer has opened yet returns EOF at once, which a
+                // completion loop (it reads at once) reports, while a readiness loop waits for a writer.
                 int rfd = PipeTestNative.Open(path, PipeTestNative.O_RDONLY | PipeTestNative.O_NONBLOCK | PipeTestNative.O_CLOEXEC);
                 Assert.True(rfd >= 0);
-                var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), rfd);
                 var stream = new FileStream(path, FileMode.Open, FileAccess.Write);
+                var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), rfd);
                 var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), stream);
                 Assert.Same(stream, wt.GetExtraInfo("pipe"));
                 wt.Write("through a fifo"u8);

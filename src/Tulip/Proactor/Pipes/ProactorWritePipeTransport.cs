@@ -290,24 +290,21 @@ internal sealed class ProactorWritePipeTransport : ProactorPipeTransport, IWrite
             return;
         }
 
+        // The next write is started before the protocol hears of the room: ResumeWriting may call
+        // Write (and Close) from inside this callback, which must then find the write in flight.
         _sendStart += _send.BytesTransferred;
         if (_sendStart < _sendEnd)
         {
-            _flow.MaybeResume(GetWriteBufferSize());
             WriteInFlight();
-            return;
         }
-
-        ReturnSending();
-        if (_buffer is not null)
+        else
         {
-            _flow.MaybeResume(GetWriteBufferSize());
+            ReturnSending();
             StartWrite();
-            return;
         }
 
-        _flow.MaybeResume(0);
-        if (Lifecycle.IsClosing)
+        _flow.MaybeResume(GetWriteBufferSize());
+        if (Lifecycle.IsClosing && !HasPendingWrites && !Lifecycle.IsConnectionLost)
         {
             Lifecycle.ScheduleConnectionLost(null);
         }
