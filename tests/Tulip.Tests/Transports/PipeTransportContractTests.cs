@@ -86,6 +86,34 @@ public abstract class PipeTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void ReadPipe_CloseWithAReadOutstanding_ClosesTheReadEnd_NothingDeliveredAfterConnectionLost()
+    {
+        Run(Kind, async loop =>
+        {
+            // A completion loop has a read in flight whenever the transport reads; data may be landing
+            // in it as Close comes. Whatever it brought, nothing reaches the protocol after
+            // ConnectionLost, and the read end is closed by then (a blocked read would keep it open).
+            for (int i = 0; i < 20; i++)
+            {
+                using var pipe = new NativePipe(Interop.O_CLOEXEC);
+                var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
+                if (i % 2 == 1)
+                {
+                    PipeTestNative.WriteAll(pipe.WriteFd, "racing the close"u8);
+                }
+
+                t.Close();
+                Assert.Null(await p.Lost);
+                await Eventually(() => false, 3); // a few iterations for a late completion to show up
+                Assert.Empty(p.Errors);
+                Assert.Equal("lost", p.Calls[^1]);
+                Assert.Equal(-1, WriteFd(pipe.WriteFd, "x"u8));
+                Assert.Equal(Interop.Errno.EPIPE, Interop.GetLastErrno());
+            }
+        });
+    }
+
+    [Fact]
     public void ReadPipe_BufferedProtocol_ReadsIntoItsBuffer()
     {
         Run(Kind, async loop =>
