@@ -131,12 +131,16 @@ internal abstract class ProactorPipeTransport : ITransportLifecycleOwner
             return;
         }
 
+        // The waiter first, then the first read (asyncio's proactor: call_soon(_loop_reading) after the
+        // waiter): the creation's continuation is queued ahead of a read that completes at once. Started
+        // the other way, PipeCat on the proactor lost its stdout before its stdin transport was handed
+        // over (its Output.Source still null), every run. Note that on every loop a caller awaiting
+        // ConnectReadPipeAsync may still see DataReceived first: the factory's LoopTask adds a hop.
+        waiter?.TrySetResult(default);
         if (!Lifecycle.IsClosing)
         {
             OnStarted();
         }
-
-        waiter?.TrySetResult(default);
     }
 
     void ITransportLifecycleOwner.OnClosing()
