@@ -16,6 +16,10 @@ internal static class Program
 {
     private static int Main()
     {
+        // .NET's console opens its stdout stream (a dup of fd 1) the first time any console stream is
+        // written, stderr included; by the end the transport has closed fd 1, and that dup would fail
+        // (EBADF: an unhandled exception where the message should be). Open it now.
+        _ = Console.Out;
         try
         {
             long copied = EventLoop.Run(CopyAsync);

@@ -143,12 +143,12 @@ public static class LoopKinds
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
     /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
-    /// contract, resources, datagram Sock* methods), the stream Sock* and sendfile suites, the fd/handle
+    /// contract, resources, datagram Sock* methods), the pipe contract and pipe resource suites, the stream Sock* and sendfile suites, the fd/handle
     /// ownership and resource suites, the write-backlog release suite, and the loop-level suites (the
     /// event loop contract, close reports, interrupts, locks, queues, loop factories, refusal messages,
     /// the run-forever race, signals, stop from another thread, asyncio/Twisted interop, FromAsyncio).
     /// The readiness-only tests (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>.
-    /// Its registrations probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
+    /// Its registrations probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight, and write pipes watching for their reader).
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],

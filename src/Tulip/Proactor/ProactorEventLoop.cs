@@ -42,6 +42,8 @@ public sealed partial class ProactorEventLoop : BaseEventLoop
     /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
     public ProactorEventLoop(ILoggerFactory? loggerFactory = null) : base(loggerFactory)
     {
+        // Pipes: the proactor's own implementation, found through the registry (seed 002).
+        Transports.Register<IPipeTransportFactory>(new ProactorPipeTransportFactory());
     }
 
     /// <summary>Completions queued and not yet drained (for tests and diagnostics).</summary>

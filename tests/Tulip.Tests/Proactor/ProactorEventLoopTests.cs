@@ -35,6 +35,33 @@ public sealed class ProactorEventLoopTests
     }
 
     [Fact]
+    public void Its_pipe_transports_are_registered_in_its_transport_registry()
+    {
+        // Seed 002: the loop has no pipe methods of its own; the base loop's find this in the registry.
+        using var loop = new ProactorEventLoop();
+        Assert.True(loop.Transports.TryGet<IPipeTransportFactory>(out var pipes));
+        Assert.IsType<ProactorPipeTransportFactory>(pipes);
+        using var other = new ProactorEventLoop();
+        Assert.True(other.Transports.TryGet<IPipeTransportFactory>(out var others));
+        Assert.NotSame(pipes, others); // one per loop: it knows the fds its loop's transports hold
+    }
+
+    [Fact]
+    public void An_operation_pending_counts_as_a_watch_until_its_completion_runs()
+    {
+        using var loop = new ProactorEventLoop();
+        loop.RunUntilComplete(async () =>
+        {
+            using var pipe = new Tulip.Tests.Selectors.NativePipe(Interop.O_CLOEXEC);
+            var (t, p) = await loop.ConnectReadPipeAsync(() => new Tulip.Tests.Transports.PipeRecorder(loop), pipe.TakeRead());
+            Assert.Equal(1, loop.OutstandingOperations); // the read in flight
+            t.Close();
+            await p.Lost;
+            Assert.True(await Tulip.Tests.Transports.TestUtil.Eventually(() => loop.OutstandingOperations == 0), $"{loop.OutstandingOperations} still watched");
+        });
+    }
+
+    [Fact]
     public void Readiness_calls_are_refused_naming_the_selector_loop()
     {
         using var loop = new ProactorEventLoop();

@@ -86,6 +86,34 @@ public abstract class PipeTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void ReadPipe_CloseWithAReadOutstanding_ClosesTheReadEnd_NothingDeliveredAfterConnectionLost()
+    {
+        Run(Kind, async loop =>
+        {
+            // A completion loop has a read in flight whenever the transport reads; data may be landing
+            // in it as Close comes. Whatever it brought, nothing reaches the protocol after
+            // ConnectionLost, and the read end is closed by then (a blocked read would keep it open).
+            for (int i = 0; i < 20; i++)
+            {
+                using var pipe = new NativePipe(Interop.O_CLOEXEC);
+                var (t, p) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
+                if (i % 2 == 1)
+                {
+                    PipeTestNative.WriteAll(pipe.WriteFd, "racing the close"u8);
+                }
+
+                t.Close();
+                Assert.Null(await p.Lost);
+                await Eventually(() => false, 3); // a few iterations for a late completion to show up
+                Assert.Empty(p.Errors);
+                Assert.Equal("lost", p.Calls[^1]);
+                Assert.Equal(-1, WriteFd(pipe.WriteFd, "x"u8));
+                Assert.Equal(Interop.Errno.EPIPE, Interop.GetLastErrno());
+            }
+        });
+    }
+
+    [Fact]
     public void ReadPipe_BufferedProtocol_ReadsIntoItsBuffer()
     {
         Run(Kind, async loop =>
@@ -358,11 +386,13 @@ public abstract class PipeTransportContractTests : LoopSuite
         {
             Run(Kind, async loop =>
             {
-                // Open the read end without blocking (no writer yet), then the write end.
+                // Open the read end without blocking (no writer yet), then the write end, then make the
+                // transports: a read of a FIFO that no writer has opened yet returns EOF at once, which a
+                // completion loop (it reads at once) reports, while a readiness loop waits for a writer.
                 int rfd = PipeTestNative.Open(path, PipeTestNative.O_RDONLY | PipeTestNative.O_NONBLOCK | PipeTestNative.O_CLOEXEC);
                 Assert.True(rfd >= 0);
-                var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), rfd);
                 var stream = new FileStream(path, FileMode.Open, FileAccess.Write);
+                var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), rfd);
                 var (wt, writer) = await loop.ConnectWritePipeAsync(() => new PipeRecorder(loop), stream);
                 Assert.Same(stream, wt.GetExtraInfo("pipe"));
                 wt.Write("through a fifo"u8);
@@ -670,3 +700,5 @@ public abstract class PipeTransportContractTests : LoopSuite
 public sealed class EpollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Epoll);
 
 public sealed class PollPipeTransportTests() : PipeTransportContractTests(LoopKinds.Poll);
+
+public sealed class ProactorPipeTransportTests() : PipeTransportContractTests(LoopKinds.Proactor);

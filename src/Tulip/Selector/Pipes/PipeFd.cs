@@ -46,43 +46,7 @@ internal sealed class PipeFd
     internal static PipeFd Take(SafeHandle pipe, IDisposable? owner, bool forWriting)
     {
         var handle = pipe;
-        ObjectDisposedException.ThrowIf(handle.IsClosed, handle);
-        if (handle.IsInvalid)
-        {
-            throw new ArgumentException("The handle is invalid: it has no file descriptor.", nameof(pipe));
-        }
-
-        int fd = checked((int)handle.DangerousGetHandle());
-        string method = forWriting ? "ConnectWritePipeAsync" : "ConnectReadPipeAsync";
-        if (!Interop.TryGetFdFileType(fd, out int fileType, out int errno))
-        {
-            var cause = Interop.GetExceptionForErrno(errno, $"fstat(fd {fd})", source: Interop.ErrnoSource.File);
-            throw errno == Interop.Errno.EBADF
-                ? new ArgumentException($"fd {fd} is not an open file descriptor: {method} needs the fd of an open pipe.", nameof(pipe), cause)
-                : cause;
-        }
-
-        if (fileType is not (Interop.S_IFIFO or Interop.S_IFSOCK or Interop.S_IFCHR))
-        {
-            throw new ArgumentException(
-                $"fd {fd} is {Describe(fileType)}, which cannot be polled: {method} takes a pipe, a FIFO, a socket or a character device " +
-                "(asyncio refuses the same). Read or write a file with FileStream, off the loop thread (RunInExecutor).", nameof(pipe));
-        }
-
-        int flags = Interop.Fcntl(fd, Interop.F_GETFL);
-        if (flags < 0)
-        {
-            throw Interop.GetExceptionForErrno(Interop.GetLastErrno(), $"fcntl(fd {fd}, F_GETFL)", source: Interop.ErrnoSource.File);
-        }
-
-        int access = flags & Interop.O_ACCMODE;
-        if (forWriting ? access == Interop.O_RDONLY : access == Interop.O_WRONLY)
-        {
-            throw new ArgumentException(
-                $"fd {fd} is open {(forWriting ? "read-only" : "write-only")}: {method} needs {(forWriting ? "the write end" : "the read end")} of the pipe.",
-                nameof(pipe));
-        }
-
+        var (fd, fileType, flags) = PipeHandleProbe.Check(pipe, forWriting);
         bool addedRef = false;
         handle.DangerousAddRef(ref addedRef);
         try
@@ -126,12 +90,4 @@ internal sealed class PipeFd
         // socket leaves it open, but the transport owns the pipe. A second Dispose is a no-op.
         _handle.Dispose();
     }
-
-    private static string Describe(int fileType) => fileType switch
-    {
-        Interop.S_IFREG => "a regular file",
-        Interop.S_IFDIR => "a directory",
-        Interop.S_IFBLK => "a block device",
-        _ => $"a file of type 0x{fileType:x}",
-    };
 }

@@ -32,15 +32,7 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
     public bool IsReading => !_paused && !Lifecycle.IsClosing;
 
     /// <summary>Throws unless <paramref name="protocol"/> can receive data.</summary>
-    internal static void CheckReadProtocol(IBaseProtocol protocol)
-    {
-        if (protocol is not (IProtocol or IBufferedProtocol))
-        {
-            throw new ArgumentException(
-                $"A read pipe needs an {nameof(IProtocol)} or an {nameof(IBufferedProtocol)} to deliver data to; got {protocol.GetType().Name}.",
-                nameof(protocol));
-        }
-    }
+    internal static void CheckReadProtocol(IBaseProtocol protocol) => PipeHandleProbe.CheckReadProtocol(protocol);
 
     /// <inheritdoc/>
     protected override void CheckProtocol(IBaseProtocol protocol) => CheckReadProtocol(protocol);
