@@ -15,6 +15,7 @@ internal static class LoopChoice
     public static bool TryChoose(string program, string? backend, out Func<IEventLoop> loopFactory)
     {
         loopFactory = null!;
+        PreferInlineSocketCompletions(backend ?? Environment.GetEnvironmentVariable("TULIP_LOOP"));
         switch (backend)
         {
             case null:
@@ -45,6 +46,24 @@ internal static class LoopChoice
                     Console.Error.WriteLine($"{program}: {e.Message}");
                     return false;
                 }
+        }
+    }
+
+    /// <summary>The runtime's switch that runs socket completions on its own epoll thread instead of the pool.</summary>
+    internal const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>
+    /// On the proactor, asks the runtime to complete socket operations on its epoll thread rather than
+    /// hopping to the thread pool, unless the environment already says either way: the proactor's
+    /// completion callback only queues a handle and wakes the loop, so it is safe to inline, and it
+    /// saves a thread hop per operation (docs/PERFORMANCE.md). The runtime reads the variable once,
+    /// when the first socket is made, so this runs before any.
+    /// </summary>
+    private static void PreferInlineSocketCompletions(string? loopKind)
+    {
+        if (loopKind == "proactor" && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
         }
     }
 }
