@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Reflection;
 
 namespace Tulip.Tests;
@@ -7,8 +8,10 @@ namespace Tulip.Tests;
 /// runs on every kind of <see cref="LoopKinds.All"/>, so a kind added there is named, with each
 /// suite that still lacks it, until it has joined them all.
 /// </summary>
-public sealed class LoopKindsTests
+public sealed class LoopKindsTests(ITestOutputHelper output)
 {
+    private readonly ITestOutputHelper _output = output;
+
     [Fact]
     public void EverySuiteIsBoundToEveryLoopKind()
     {
@@ -21,9 +24,20 @@ public sealed class LoopKindsTests
         var missing = new List<string>();
         foreach (var suite in suites)
         {
+            var pending = suite.GetCustomAttributes(typeof(NotYetOnLoopKindAttribute), inherit: false).Cast<NotYetOnLoopKindAttribute>().ToList();
             foreach (var kind in LoopKinds.All)
             {
-                if (!bindings.Any(b => b.Type.IsSubclassOf(suite) && b.Kind == kind))
+                bool bound = bindings.Any(b => b.Type.IsSubclassOf(suite) && b.Kind == kind);
+                var exemption = pending.FirstOrDefault(p => p.Kind == kind.Name);
+                if (exemption is not null && bound)
+                {
+                    missing.Add($"{suite.Name} is bound to '{kind.Name}' and still marked NotYetOnLoopKind(\"{kind.Name}\"): remove the attribute.");
+                }
+                else if (exemption is not null)
+                {
+                    _output.WriteLine($"{suite.Name}: not on '{kind.Name}' yet: {exemption.Reason}");
+                }
+                else if (!bound)
                 {
                     missing.Add($"{suite.Name} has no binding for loop kind '{kind.Name}': add one line beside its others, " +
                         $"such as 'public sealed class {Capitalized(kind.Name)}{suite.Name.Replace("ContractTests", "Tests", StringComparison.Ordinal)}() : {suite.Name}(LoopKinds.{Capitalized(kind.Name)});'");
@@ -32,6 +46,21 @@ public sealed class LoopKindsTests
         }
 
         Assert.True(missing.Count == 0, string.Join("\n", missing));
+    }
+
+    [Fact]
+    public void EveryExemption_NamesAKindOfAll_AndTheIssueThatEndsIt()
+    {
+        var marks = typeof(LoopSuite).Assembly.GetTypes()
+            .SelectMany(t => t.GetCustomAttributes(typeof(NotYetOnLoopKindAttribute), inherit: false).Cast<NotYetOnLoopKindAttribute>()
+                .Select(a => (Type: t, Mark: a)))
+            .ToList();
+        Assert.All(marks, m =>
+        {
+            Assert.True(m.Type.IsAbstract && m.Type.IsSubclassOf(typeof(LoopSuite)), $"{m.Type.Name}: only a contract suite can be exempted");
+            Assert.Contains(LoopKinds.All, k => k.Name == m.Mark.Kind);
+            Assert.Matches(@"^issue \d+: \S", m.Mark.Reason);
+        });
     }
 
     [Fact]

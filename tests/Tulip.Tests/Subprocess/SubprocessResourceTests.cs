@@ -11,6 +11,7 @@ namespace Tulip.Tests.Subprocess;
 /// these run alone in <see cref="NativeFdCollection"/>). Bound to the selector loops only, as the contract suite.
 /// </summary>
 [Collection(NativeFdCollection.Name)]
+[NotYetOnLoopKind("proactor", "issue 13: the proactor has no ISubprocessTransportFactory yet (the selector loops' pidfd watch needs readiness); SubprocessRegistryTests checks its refusal")]
 public abstract class SubprocessResourceTests : LoopSuite
 {
     protected SubprocessResourceTests(LoopKind kind) : base(kind)

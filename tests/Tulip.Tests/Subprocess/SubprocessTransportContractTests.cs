@@ -12,8 +12,9 @@ namespace Tulip.Tests.Subprocess;
 /// exit codes and signals, Close, options (env, cwd, executable, pass fds, session, process group), and no
 /// zombie after any of them. Bound to the selector loops only: the proactor has no
 /// <see cref="ISubprocessTransportFactory"/> yet (issue 13 asks for one), so when LoopKinds.Proactor joins
-/// LoopKinds.All this suite needs its binding and that implementation together.
+/// LoopKinds.All the suite is marked as not on it yet (NotYetOnLoopKind), until that implementation comes.
 /// </summary>
+[NotYetOnLoopKind("proactor", "issue 13: the proactor has no ISubprocessTransportFactory yet (the selector loops' pidfd watch needs readiness); SubprocessRegistryTests checks its refusal")]
 public abstract class SubprocessTransportContractTests : LoopSuite
 {
     protected SubprocessTransportContractTests(LoopKind kind) : base(kind)
