@@ -47,7 +47,11 @@ public abstract partial class BaseEventLoop
 
     private ISubprocessTransportFactory SubprocessTransports(string member) =>
         Transports.Resolve<ISubprocessTransportFactory>(static loop =>
-            loop is IReadinessEventLoop && OperatingSystem.IsLinux() ? ReadinessSubprocessTransportFactory.Instance : null)
+            // The library's spawn and pidfd watch serve any loop on Linux that has pipes of its own (the selector's
+            // readiness pipes, a registered implementation such as the proactor's); a loop with none (a virtual-clock
+            // loop) gets nothing, so the call is refused with the hint.
+            LinuxInterop.IsAvailable && (loop is IReadinessEventLoop || loop.Transports.TryGet<IPipeTransportFactory>(out _))
+                ? PidFdSubprocessTransportFactory.Instance : null)
         ?? throw Unsupported(member);
 
     /// <summary>A string that goes to exec: not null, no NUL (C strings end there), not empty unless allowed.</summary>

@@ -11,7 +11,6 @@ namespace Tulip.Tests.Subprocess;
 /// communicate at every size with no deadlock or truncation, waits (cancelled, concurrent), the streams, dispose.
 /// Bound to the selector loops, as the transport suite.
 /// </summary>
-[NotYetOnLoopKind("proactor", "issue 13: the proactor has no ISubprocessTransportFactory yet (the selector loops' pidfd watch needs readiness); SubprocessRegistryTests checks its refusal")]
 public abstract class LoopProcessContractTests : LoopSuite
 {
     protected LoopProcessContractTests(LoopKind kind) : base(kind)
@@ -156,3 +155,5 @@ public abstract class LoopProcessContractTests : LoopSuite
 public sealed class EpollLoopProcessTests() : LoopProcessContractTests(LoopKinds.Epoll);
 
 public sealed class PollLoopProcessTests() : LoopProcessContractTests(LoopKinds.Poll);
+
+public sealed class ProactorLoopProcessTests() : LoopProcessContractTests(LoopKinds.Proactor);

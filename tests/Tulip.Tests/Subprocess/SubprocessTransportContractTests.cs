@@ -10,11 +10,9 @@ namespace Tulip.Tests.Subprocess;
 /// <summary>
 /// The subprocess contract (issue 13), on real programs: asyncio's call order, pipes, /dev/null, merged stderr,
 /// exit codes and signals, Close, options (env, cwd, executable, pass fds, session, process group), and no
-/// zombie after any of them. Bound to the selector loops only: the proactor has no
-/// <see cref="ISubprocessTransportFactory"/> yet (issue 13 asks for one), so when LoopKinds.Proactor joins
-/// LoopKinds.All the suite is marked as not on it yet (NotYetOnLoopKind), until that implementation comes.
+/// zombie after any of them. On every loop: the selector loops watch the pidfd themselves, the proactor through
+/// PidFdWatcher, and each uses its own pipes.
 /// </summary>
-[NotYetOnLoopKind("proactor", "issue 13: the proactor has no ISubprocessTransportFactory yet (the selector loops' pidfd watch needs readiness); SubprocessRegistryTests checks its refusal")]
 public abstract class SubprocessTransportContractTests : LoopSuite
 {
     protected SubprocessTransportContractTests(LoopKind kind) : base(kind)
@@ -596,3 +594,5 @@ public abstract class SubprocessTransportContractTests : LoopSuite
 public sealed class EpollSubprocessTransportTests() : SubprocessTransportContractTests(LoopKinds.Epoll);
 
 public sealed class PollSubprocessTransportTests() : SubprocessTransportContractTests(LoopKinds.Poll);
+
+public sealed class ProactorSubprocessTransportTests() : SubprocessTransportContractTests(LoopKinds.Proactor);

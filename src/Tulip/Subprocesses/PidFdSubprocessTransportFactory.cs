@@ -6,16 +6,17 @@ using System.Threading;
 namespace Tulip;
 
 /// <summary>
-/// The library's <see cref="ISubprocessTransportFactory"/> for every <see cref="IReadinessEventLoop"/> on Linux:
-/// posix_spawn (<see cref="PosixSpawn"/>), a pidfd watched by the loop (<see cref="PidFdSubprocessTransport"/>), and
-/// pipes from the loop's own pipe API.
+/// The library's <see cref="ISubprocessTransportFactory"/> for every loop on Linux: posix_spawn
+/// (<see cref="PosixSpawn"/>), a pidfd watched by the loop if it has fd readiness, else by the process-wide
+/// <see cref="PidFdWatcher"/> (<see cref="PidFdSubprocessTransport"/>), and pipes from the loop's own pipe API (the
+/// selector's readiness pipes, the proactor's completion pipes).
 /// </summary>
 [SupportedOSPlatform("linux")]
-internal sealed class ReadinessSubprocessTransportFactory : ISubprocessTransportFactory
+internal sealed class PidFdSubprocessTransportFactory : ISubprocessTransportFactory
 {
-    internal static readonly ReadinessSubprocessTransportFactory Instance = new();
+    internal static readonly PidFdSubprocessTransportFactory Instance = new();
 
-    private ReadinessSubprocessTransportFactory()
+    private PidFdSubprocessTransportFactory()
     {
     }
 
@@ -24,16 +25,14 @@ internal sealed class ReadinessSubprocessTransportFactory : ISubprocessTransport
         string program, IReadOnlyList<string> arguments, SubprocessOptions options, CancellationToken cancellationToken)
         where TProtocol : ISubprocessProtocol
     {
-        var readiness = loop as IReadinessEventLoop ?? throw new ArgumentException(
-            $"The pidfd subprocess transport needs an {nameof(IReadinessEventLoop)}; {loop.GetType().Name} is not one. " +
-            $"Register an {nameof(ISubprocessTransportFactory)} that suits it in loop.Transports.", nameof(loop));
+        ArgumentNullException.ThrowIfNull(loop);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var protocol = protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
         var child = PosixSpawn.Start(program, arguments, options);
         PidFdSubprocessTransport transport;
         try
         {
-            transport = new PidFdSubprocessTransport(readiness, child.Pid, child.PidFd, protocol, program);
+            transport = new PidFdSubprocessTransport(loop, child.Pid, child.PidFd, protocol, program);
         }
         catch
         {
