@@ -136,7 +136,7 @@ internal static class Program
     }
 
     /// <summary>The loop's kind as it is named in TULIP_LOOP.</summary>
-    private static string KindOf(IEventLoop loop) => loop is SelectorEventLoop selector ? selector.SelectorName : loop.GetType().Name;
+    private static string KindOf(IEventLoop loop) => loop switch { SelectorEventLoop selector => selector.SelectorName, ProactorEventLoop => "proactor", _ => loop.GetType().Name };
 }
 
 /// <summary>

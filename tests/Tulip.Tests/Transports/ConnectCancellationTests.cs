@@ -268,3 +268,6 @@ public sealed class EpollConnectCancellationTests() : ConnectCancellationTests(L
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Proactor);
