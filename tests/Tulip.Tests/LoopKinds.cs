@@ -23,6 +23,7 @@ public sealed class LoopKind
     private readonly Func<Server, int>? _serverClients;
     private readonly Func<BaseEventLoop, int, bool>? _isRegistered;
     private readonly Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? _rawSocketTransport;
+    private readonly Func<ITransport, int>? _undelivered;
 
     /// <summary>Describes a loop kind.</summary>
     /// <param name="name">Short name shown in test output and accepted by <see cref="LoopKinds.Named"/>.</param>
@@ -46,10 +47,14 @@ public sealed class LoopKind
     /// <param name="rawSocketTransport">Makes the loop's stream transport over any socket, skipping the
     /// checks of the public calls (which want a connected stream socket), so a test can feed the
     /// transport errors a real connection cannot produce; the waiter completes once ConnectionMade ran.</param>
+    /// <param name="undelivered">Bytes that reached a stream transport of this kind and were not given
+    /// to its protocol yet: what the kernel holds for the socket, plus, on a completion loop, what a
+    /// completed receive holds while reading is paused.</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
         Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null,
         Func<BaseEventLoop, int, bool>? isRegistered = null, bool reportsClosedFds = false,
-        Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null)
+        Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null,
+        Func<ITransport, int>? undelivered = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -63,6 +68,7 @@ public sealed class LoopKind
         _isRegistered = isRegistered;
         ReportsClosedFds = reportsClosedFds;
         _rawSocketTransport = rawSocketTransport;
+        _undelivered = undelivered;
     }
 
     /// <summary>Short name: "epoll", "poll", ...</summary>
@@ -101,6 +107,10 @@ public sealed class LoopKind
     /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
     public ITransport RawSocketTransport(BaseEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult> waiter) =>
         (_rawSocketTransport ?? throw Missing("rawSocketTransport"))(loop, socket, protocol, waiter);
+
+    /// <summary>Bytes that reached <paramref name="transport"/> (a stream transport of this kind) and were not delivered yet (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int Undelivered(ITransport transport) => (_undelivered ?? throw Missing("undelivered"))(transport);
 
     /// <inheritdoc/>
     public override string ToString() => Name;
@@ -147,7 +157,8 @@ public static class LoopKinds
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null));
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((ProactorSocketTransport)transport).UndeliveredBytes);
 
     /// <summary>
     /// Tulip.Testing's in-memory loop (virtual clock, connections joined in memory, no fd). A fake, so
@@ -178,5 +189,6 @@ public static class LoopKinds
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
         reportsClosedFds: reportsClosedFds,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new SelectorSocketTransport((SelectorEventLoop)loop, socket, protocol, waiter, null));
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new SelectorSocketTransport((SelectorEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((SelectorSocketTransport)transport).Socket.Available);
 }
