@@ -152,10 +152,15 @@ public static class LoopKinds
     /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
     /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract.
+    /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
+    /// contract, resources, datagram Sock* methods), the stream Sock* and sendfile suites, the fd/handle
+    /// ownership and resource suites, the write-backlog release suite. Its registrations probe is
+    /// <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
+        registrations: static loop => ((ProactorEventLoop)loop).OutstandingOperations,
+        useNativeSendFile: static (loop, native) => ((ProactorEventLoop)loop).UseNativeSendFile = native,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null),
         undelivered: static transport => ((ProactorSocketTransport)transport).UndeliveredBytes);

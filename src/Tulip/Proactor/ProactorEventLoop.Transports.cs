@@ -38,7 +38,7 @@ public sealed partial class ProactorEventLoop
     /// <inheritdoc/>
     public override async LoopTask SockConnectAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(socket);
+        CheckSockCall(socket);
         ArgumentNullException.ThrowIfNull(address);
         if (address is DnsEndPoint)
         {
@@ -47,9 +47,15 @@ public sealed partial class ProactorEventLoop
 
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var token = CurrentTask?.CancellationToken ?? default;
+        if (socket.AddressFamily == AddressFamily.Unix)
+        {
+            await UnixConnectAsync(socket, address);
+            return;
+        }
+
         try
         {
-            await socket.ConnectAsync(address, token);
+            await CountedAsync(socket.ConnectAsync(address, token));
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {

@@ -25,7 +25,21 @@ internal sealed class ProactorOperation : SocketAsyncEventArgs
     public Handle Completion { get; }
 
     /// <summary>True while the operation is started and its completion has not yet run on the loop.</summary>
-    public bool Pending { get; set; }
+    /// <remarks>Set on the loop thread only; each flip is counted in <see cref="ProactorEventLoop.OutstandingOperations"/>.</remarks>
+    public bool Pending
+    {
+        get => _pending;
+        set
+        {
+            if (value != _pending)
+            {
+                _pending = value;
+                _loop.CountOperation(value);
+            }
+        }
+    }
+
+    private bool _pending;
 
     /// <inheritdoc/>
     protected override void OnCompleted(SocketAsyncEventArgs e) => _loop.PostCompletion(Completion);

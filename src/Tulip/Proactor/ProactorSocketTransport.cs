@@ -29,7 +29,7 @@ namespace Tulip;
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification =
     "The operations are disposed when the connection is lost, or by their own completion if one is in flight then; a transport is not disposed, it is closed.")]
-internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleOwner, IServerClient
+internal sealed partial class ProactorSocketTransport : ITransport, ITransportLifecycleOwner, IServerClient
 {
     /// <summary>Bytes received per operation for an <see cref="IProtocol"/>: 64 KiB, as the selector loop reads.</summary>
     internal const int ReadSize = 64 * 1024;
@@ -45,6 +45,8 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     private readonly ProactorOperation _send;
     private readonly EndPoint? _sockname;
     private readonly EndPoint? _peername;
+    private readonly nint _handle;     // the socket's handle value, for messages and the loop's ownership table
+    private Socket? _socketView;        // what GetExtraInfo("socket") hands out: a view that does not own the handle
     private IBaseProtocol _protocol = null!;
     private IProtocol? _streamProtocol;
     private IBufferedProtocol? _bufferedProtocol;
@@ -82,6 +84,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     {
         _loop = loop;
         _socket = socket;
+        _handle = socket.Handle;
         _connectionLost = connectionLost;
         _flow = new WriteFlowControl(loop, this);
         _life = new TransportLifecycle(loop, this, DroppedWriteWarning);
@@ -93,6 +96,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         _peername = TryEndPoint(socket, local: false) ?? connectedTo;
         SetProtocol(protocol);
         _life.ScheduleStart(waiter);
+        loop.ClaimSocket(socket, this);
     }
 
     /// <inheritdoc/>
@@ -128,13 +132,41 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
     }
 
     /// <inheritdoc/>
+    /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's handle that does not own it:
+    /// options can be read and set on it, and disposing it does not close the connection. It is disposed
+    /// when the transport closes.</remarks>
     public object? GetExtraInfo(string name, object? defaultValue = null) => name switch
     {
-        "socket" => _socketClosed ? defaultValue : _socket,
+        "socket" => _socketClosed ? defaultValue : SocketView(),
         "sockname" => _sockname ?? defaultValue,
         "peername" => _peername ?? defaultValue,
         _ => defaultValue,
     };
+
+    private Socket SocketView()
+    {
+        if (_socketView is null)
+        {
+            // SafeSocketHandle(handle, ownsHandle: false) on every OS: the view's Dispose leaves the handle open.
+            var view = new Socket(new SafeSocketHandle(_handle, ownsHandle: false));
+            // The view's own idea of the mode: the socket is non-blocking (already so, this changes nothing).
+            view.Blocking = false;
+            _socketView = view;
+        }
+
+        return _socketView;
+    }
+
+    /// <summary>
+    /// The exception for a failed call on the socket, named as the selector loop names it (the call,
+    /// the handle, the error's number) so that the same failure reads the same on both loops.
+    /// </summary>
+    private SocketException SocketFailure(SocketError error, string operation)
+    {
+        var plain = new SocketException((int)error);
+        string code = OperatingSystem.IsWindows() ? $"error {plain.NativeErrorCode}" : $"errno {plain.NativeErrorCode}";
+        return new SocketException((int)error, $"{operation}(fd {_handle}) failed: {plain.Message} ({code})");
+    }
 
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)
@@ -203,12 +235,18 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         // Stop reading: a receive in flight completes into nothing (OnReceiveCompleted sees IsClosing).
     }
 
-    void ITransportLifecycleOwner.OnForceClose(Exception? error) => DropBuffers();
+    void ITransportLifecycleOwner.OnForceClose(Exception? error)
+    {
+        DropBuffers();
+        InterruptSendFile(error);
+    }
 
     void ITransportLifecycleOwner.OnConnectionLost()
     {
         DropBuffers();
         _socketClosed = true;
+        _loop.ReleaseSocket(_handle, this);
+        _socketView?.Dispose();
         if (!_aborted)
         {
             // A graceful end: FIN first. Disposing a socket with a receive in flight makes .NET close
@@ -217,9 +255,9 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
             {
                 _socket.Shutdown(SocketShutdown.Both);
             }
-            catch (SocketException)
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
-                // Not connected any more: nothing to shut down.
+                // Not connected any more, or closed already to stop a file send: nothing to shut down.
             }
         }
 
@@ -556,6 +594,11 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
             ThrowWriteAfterEof();
         }
 
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
         if (data.IsEmpty)
         {
             return;
@@ -582,7 +625,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
             }
             else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
             {
-                _life.FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+                _life.FatalError(SocketFailure(error, "send"), "Fatal write error on socket transport");
                 return;
             }
         }
@@ -599,6 +642,11 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         if (_eof)
         {
             ThrowWriteAfterEof();
+        }
+
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
         }
 
         if (_life.IsClosing)
@@ -640,7 +688,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
                 if (error is not (SocketError.Success or SocketError.WouldBlock or SocketError.Interrupted))
                 {
                     segments.Clear();
-                    _life.FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+                    _life.FatalError(SocketFailure(error, "sendmsg"), "Fatal write error on socket transport");
                     return;
                 }
 
@@ -742,7 +790,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
 
         if (_send.SocketError != SocketError.Success)
         {
-            _life.FatalError(new SocketException((int)_send.SocketError), "Fatal write error on socket transport");
+            _life.FatalError(SocketFailure(_send.SocketError, "send"), "Fatal write error on socket transport");
             return;
         }
 
@@ -766,11 +814,12 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         }
 
         _flow.MaybeResume(0);
+        _sendFile?.Drained?.TrySetResult(default);
         if (_life.IsClosing)
         {
             _life.ScheduleConnectionLost(null);
         }
-        else if (_eof)
+        else if (_eof && _sendFile is null)
         {
             ShutdownWrite();
         }
@@ -793,7 +842,7 @@ internal sealed class ProactorSocketTransport : ITransport, ITransportLifecycleO
         }
 
         _eof = true;
-        if (!HasPendingWrites)
+        if (!HasPendingWrites && _sendFile is null)
         {
             ShutdownWrite();
         }

@@ -42,32 +42,24 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     /// The receive buffer for UNIX datagram sockets, whose datagrams may exceed 64 KiB (up to the
     /// sender's SO_SNDBUF, 208 KiB by default on Linux). asyncio's <c>max_size</c> is the same 256 KiB.
     /// </summary>
-    internal const int MaxUnixDatagramSize = 256 * 1024;
+    internal const int MaxUnixDatagramSize = DatagramAddressing.MaxUnixDatagramSize;
 
-    /// <summary>asyncio counts 8 bytes per buffered datagram on top of its payload, so empty datagrams count.</summary>
-    internal const int PerDatagramOverhead = 8;
+    private const int PerDatagramOverhead = DatagramAddressing.PerDatagramOverhead;
 
-    /// <summary>Senders (and destinations) remembered with their <see cref="EndPoint"/>; the cache is emptied when it reaches this size.</summary>
-    private const int AddressCacheLimit = 1024;
+    /// <summary>Senders remembered with their <see cref="EndPoint"/>; the cache is emptied when it reaches this size.</summary>
+    private const int AddressCacheLimit = DatagramAddressing.AddressCacheLimit;
 
     private readonly AddressFamily _family;
     private readonly StateHandle<SelectorDatagramTransport> _readHandle;
     private readonly StateHandle<SelectorDatagramTransport> _writeHandle;
 
-    // The remote address given at creation (as given, and resolved), or null for an unconnected endpoint.
-    private readonly EndPoint? _remote;
-    private readonly EndPoint? _remoteAsGiven;
-    // True when the socket is connected: send(2) without an address. With AllowBroadcast a remote
-    // address is kept but the socket is not connected, and _remoteAddress is used instead.
-    private readonly bool _connected;
-    private readonly SocketAddress? _remoteAddress;
+    // The remote address and the destinations of SendTo (shared with the proactor's datagram transport).
+    private readonly DatagramAddressing _addressing;
 
     // Where recvfrom writes the sender's address; reused for every datagram.
     private readonly SocketAddress _fromScratch;
     // sender's raw address -> its EndPoint, handed to DatagramReceived (shared between calls).
     private readonly Dictionary<SocketAddress, EndPoint> _senders = new(RawAddressComparer.Instance);
-    // destination EndPoint (our own copy as key) -> its raw address, for sendto.
-    private readonly Dictionary<EndPoint, SocketAddress> _destinations = new();
     private readonly EndPoint _template;
 
     private EndPoint? _unnamed;
@@ -85,26 +77,14 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         : base(loop, socket, "socket.sendto() raised exception: the datagram transport is closed, the datagram was dropped.")
     {
         _family = socket.AddressFamily;
-        _template = _family switch
-        {
-            AddressFamily.Unix => new UnixDomainSocketEndPoint("/"),
-            AddressFamily.InterNetworkV6 => new IPEndPoint(IPAddress.IPv6Any, 0),
-            _ => new IPEndPoint(IPAddress.Any, 0),
-        };
         _fromScratch = new SocketAddress(_family, _family switch
         {
             AddressFamily.Unix => 110,           // sizeof(struct sockaddr_un)
             AddressFamily.InterNetworkV6 => 28,  // sizeof(struct sockaddr_in6)
             _ => 16,                             // sizeof(struct sockaddr_in)
         });
-        var peer = GetExtraInfo("peername") as EndPoint;
-        _connected = peer is not null;
-        _remote = remote ?? peer;
-        _remoteAsGiven = remoteAsGiven;
-        if (_remote is not null && !_connected)
-        {
-            _remoteAddress = Serialize(_remote);
-        }
+        _addressing = new DatagramAddressing(socket, GetExtraInfo("peername") as EndPoint, remote, remoteAsGiven);
+        _template = _addressing.Template;
 
         _readHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnWritable(), this);
@@ -253,10 +233,10 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     {
         if (_closedByUser)
         {
-            ThrowClosed();
+            DatagramAddressing.ThrowClosed();
         }
 
-        SocketAddress? destination = ResolveDestination(address);
+        SocketAddress? destination = _addressing.Resolve(address)?.Raw;
         if (_life.IsClosing)
         {
             // Closed by a fatal error: the protocol learns it through ConnectionLost; sends are dropped (asyncio).
@@ -297,67 +277,6 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
 
     /// <inheritdoc/>
     public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, _bufferSize);
-
-    /// <summary>
-    /// Checks <paramref name="address"/> against the endpoint and returns the raw address to pass to
-    /// sendto, or null to send to the connected peer.
-    /// </summary>
-    private SocketAddress? ResolveDestination(EndPoint? address)
-    {
-        if (_remote is not null)
-        {
-            if (address is not null && !address.Equals(_remote) && !address.Equals(_remoteAsGiven))
-            {
-                ThrowOtherAddress(address);
-            }
-
-            return _remoteAddress; // null when connected: send(2)
-        }
-
-        if (address is null)
-        {
-            ThrowNoAddress();
-        }
-
-        if (_destinations.TryGetValue(address, out var known))
-        {
-            return known;
-        }
-
-        var raw = Serialize(address);
-        if (_destinations.Count >= AddressCacheLimit)
-        {
-            _destinations.Clear();
-        }
-
-        // Key on our own copy: the caller may change its IPEndPoint after this call.
-        _destinations[_template.Create(raw)] = raw;
-        return raw;
-    }
-
-    /// <summary>The raw address for <paramref name="address"/> on this socket, or an <see cref="ArgumentException"/> saying why it cannot be used.</summary>
-    private SocketAddress Serialize(EndPoint address)
-    {
-        switch (address)
-        {
-            case DnsEndPoint dns:
-                throw new ArgumentException(
-                    $"SendTo needs a resolved address, not the name '{dns.Host}': resolve it with GetAddrInfoAsync, or give it as the remote address when creating the endpoint.",
-                    nameof(address));
-            case IPEndPoint ip when _family == AddressFamily.InterNetwork && ip.AddressFamily == AddressFamily.InterNetwork:
-                return ip.Serialize();
-            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && ip.AddressFamily == AddressFamily.InterNetworkV6:
-                return ip.Serialize();
-            case IPEndPoint ip when _family == AddressFamily.InterNetworkV6 && Socket.DualMode:
-                return new IPEndPoint(ip.Address.MapToIPv6(), ip.Port).Serialize();
-            case UnixDomainSocketEndPoint unix when _family == AddressFamily.Unix:
-                return unix.Serialize();
-            default:
-                throw new ArgumentException(
-                    $"The address {address} ({address.AddressFamily}) cannot be used on this {_family} socket: give an address of the socket's family.",
-                    nameof(address));
-        }
-    }
 
     /// <summary>One send(2)/sendto(2) of a whole datagram: 0, or the errno.</summary>
     private unsafe int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination)
@@ -417,7 +336,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     }
 
     private Exception SendError(int errno, EndPoint? address) =>
-        Interop.GetExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _remote)})", source: Interop.ErrnoSource.Socket);
+        Interop.GetExceptionForErrno(errno, $"sendto(fd {_fd}, {Describe(address ?? _addressing.Remote)})", source: Interop.ErrnoSource.Socket);
 
     /// <inheritdoc/>
     private protected override void DropBuffer()
@@ -434,27 +353,7 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
 
     private void MaybeResumeProtocol() => _flow.MaybeResume(_bufferSize);
 
-    private static string Describe(EndPoint? address) => address switch
-    {
-        null => "the connected peer",
-        UnixDomainSocketEndPoint u when string.IsNullOrEmpty(u.ToString()) => "an unnamed UNIX socket",
-        _ => address.ToString() ?? address.GetType().Name,
-    };
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowClosed() =>
-        throw new InvalidOperationException("SendTo() after Close() or Abort(): the datagram transport is closed. Create a new endpoint to send more.");
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private void ThrowOtherAddress(EndPoint address) =>
-        throw new ArgumentException(
-            $"Invalid address {address}: this endpoint was created with the remote address {_remote}; pass null (or that address), or create an endpoint without a remote address to send anywhere.",
-            nameof(address));
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowNoAddress() =>
-        throw new ArgumentNullException("address",
-            "This endpoint has no remote address: give the address to send to.");
+    private static string Describe(EndPoint? address) => DatagramAddressing.Describe(address);
 
     /// <summary>
     /// Compares raw addresses by their first <see cref="SocketAddress.Size"/> bytes only. With

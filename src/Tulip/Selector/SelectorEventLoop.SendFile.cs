@@ -33,7 +33,7 @@ public partial class SelectorEventLoop
         bool fallback = true, CancellationToken cancellationToken = default)
     {
         int fd = CheckNonBlocking(socket);
-        CheckSendFileArguments(socket, file, offset, count);
+        SendFileArguments.Check(socket, file, offset, count);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         return await SendFileCoreAsync(socket, fd, file, offset, count, fallback, null);
     }
@@ -63,7 +63,7 @@ public partial class SelectorEventLoop
         }
 
         CheckIoCall(FdOf(socketTransport.Socket));
-        CheckSendFileArguments(socketTransport.Socket, file, offset, count);
+        SendFileArguments.Check(socketTransport.Socket, file, offset, count);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var session = socketTransport.BeginSendFile();
         try
@@ -242,39 +242,4 @@ public partial class SelectorEventLoop
     /// <summary>The errnos with which sendfile(2) refuses the file rather than the connection (sendfile(2), ERRORS).</summary>
     private static bool IsSendFileUnsupported(int errno) =>
         errno is Interop.Errno.EINVAL or Interop.Errno.ENOSYS or Interop.Errno.EOPNOTSUPP or Interop.Errno.ESPIPE or Interop.Errno.EOVERFLOW;
-
-    /// <summary>asyncio's <c>_check_sendfile_params</c>, plus the checks C# needs on the file itself.</summary>
-    private static void CheckSendFileArguments(Socket socket, FileStream file, long offset, long? count)
-    {
-        ArgumentNullException.ThrowIfNull(file);
-        if (!file.CanRead && !file.CanWrite && !file.CanSeek)
-        {
-            throw new ObjectDisposedException(nameof(file), "The file is closed: open it again to send it.");
-        }
-
-        if (!file.CanRead)
-        {
-            throw new ArgumentException($"The file '{file.Name}' is not open for reading: open it with FileAccess.Read.", nameof(file));
-        }
-
-        if (socket.SocketType != SocketType.Stream)
-        {
-            throw new ArgumentException($"Only stream sockets can send a file; got a {socket.SocketType} socket.", nameof(socket));
-        }
-
-        if (offset < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, "The offset must be non-negative.");
-        }
-
-        if (offset > 0 && !file.CanSeek)
-        {
-            throw new ArgumentException($"The file '{file.Name}' is not seekable: only offset 0 can be sent from it.", nameof(offset));
-        }
-
-        if (count is <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count), count, "The count must be positive, or null for the rest of the file.");
-        }
-    }
 }

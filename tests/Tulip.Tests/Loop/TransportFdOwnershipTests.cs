@@ -36,10 +36,12 @@ public abstract class TransportFdOwnershipTests : LoopSuite
                 int fd = checked((int)socket.Handle);
 
                 AssertRefused(loop, fd, transport);
-                await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SockRecvAsync(socket, new byte[1]));
+                await AssertSockCallRefused(fd, transport, () => loop.SockRecvAsync(socket, new byte[1]));
+                await AssertSockCallRefused(fd, transport, () => loop.SockSendAllAsync(socket, new byte[1]));
 
                 transport.PauseReading();
                 AssertRefused(loop, fd, transport);
+                await AssertSockCallRefused(fd, transport, () => loop.SockRecvAsync(socket, new byte[1]));
                 transport.ResumeReading();
 
                 PipeTestNative.WriteAll(peer, [1, 2, 3]);
@@ -47,8 +49,12 @@ public abstract class TransportFdOwnershipTests : LoopSuite
                 Assert.Equal([1, 2, 3], protocol.Received);
 
                 transport.Close();
-                // Closing: the transport lets go, as asyncio's check only guards open transports.
-                Assert.False(loop.RemoveReader(fd));
+                if (Kind.Readiness)
+                {
+                    // Closing: the transport lets go, as asyncio's check only guards open transports.
+                    Assert.False(loop.RemoveReader(fd));
+                }
+
                 await protocol.Lost;
             });
         }
@@ -71,6 +77,8 @@ public abstract class TransportFdOwnershipTests : LoopSuite
             int fd = checked((int)socket.Handle);
 
             AssertRefused(loop, fd, transport);
+            // The view GetExtraInfo gives is refused as the transport's own socket is: same handle.
+            await AssertSockCallRefused(fd, transport, () => loop.SockSendToAsync(socket, new byte[1], socket.LocalEndPoint!));
 
             using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             sender.SendTo(new byte[] { 9 }, socket.LocalEndPoint!);
@@ -107,8 +115,14 @@ public abstract class TransportFdOwnershipTests : LoopSuite
         });
     }
 
-    private static void AssertRefused(BaseEventLoop loop, int fd, IBaseTransport transport)
+    /// <summary>The readiness calls refuse the fd (a loop without readiness refuses them for every fd, with NotSupportedException, so there is nothing to see).</summary>
+    private void AssertRefused(BaseEventLoop loop, int fd, IBaseTransport transport)
     {
+        if (!Kind.Readiness)
+        {
+            return;
+        }
+
         foreach (var call in new Action[]
         {
             () => loop.AddReader(fd, () => { }),
@@ -121,6 +135,13 @@ public abstract class TransportFdOwnershipTests : LoopSuite
             Assert.Contains($"File descriptor {fd} is used by transport {transport}", ex.Message, StringComparison.Ordinal);
         }
     }
+
+    /// <summary>A Sock* call on the transport's socket is refused, on every loop, naming the transport.</summary>
+    private static async LoopTask AssertSockCallRefused(int fd, IBaseTransport transport, Func<Future> call)
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(async () => await call());
+        Assert.Contains($"File descriptor {fd} is used by transport {transport}", ex.Message, StringComparison.Ordinal);
+    }
 }
 
 /// <summary>Transport fd ownership on the epoll loop.</summary>
@@ -130,3 +151,7 @@ public sealed class EpollTransportFdOwnershipTests() : TransportFdOwnershipTests
 /// <summary>Transport fd ownership on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Poll);
+
+/// <summary>Transport fd ownership on the proactor loop (its Sock* methods; it has no readiness calls).</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTransportFdOwnershipTests() : TransportFdOwnershipTests(LoopKinds.Proactor);

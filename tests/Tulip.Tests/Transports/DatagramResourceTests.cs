@@ -24,6 +24,10 @@ public abstract class DatagramResourceTests : LoopSuite
             new DnsEndPoint("localhost", 9, AddressFamily.InterNetwork));
         t.Close();
         await p.Lost;
+        // A failed connect too: .NET's Task-based socket calls (a completion loop's SockConnectAsync)
+        // give a failure the current stack trace with file and line, which opens the pdbs once.
+        await Assert.ThrowsAsync<SocketException>(async () =>
+            await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, new UnixDomainSocketEndPoint("/nonexistent/dir/warm.sock")));
         await Eventually(() => false, 5);
         return TakeFds();
     }
@@ -44,6 +48,74 @@ public abstract class DatagramResourceTests : LoopSuite
             t2.Abort();
             await p1.Lost;
             await p2.Lost;
+            await AssertFdsBackTo(before);
+        });
+    }
+
+    [Fact]
+    public void ClosedAndAbortedWithDatagramsInFlight_LeaveNoFd_AndEachProtocolSeesOneEnd()
+    {
+        using var dir = new TempDir();
+        Run(Kind, async loop =>
+        {
+            var before = await Baseline(loop);
+            // A UNIX datagram peer that never reads: senders to it end up with a backlog (and, on a
+            // completion loop, a send in flight) when they are closed or aborted.
+            var path = new UnixDomainSocketEndPoint(dir.File("sink.sock"));
+            using var sink = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+            sink.Bind(path);
+            before = TakeFds(); // the test's own socket joins the baseline
+            var ends = new List<(IDatagramTransport Transport, RecordingDatagramProtocol Protocol)>();
+            for (int round = 0; round < 20; round++)
+            {
+                // A UDP pair mid-exchange (a receive outstanding on each, datagrams on their way)...
+                var (a, pa) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, null);
+                var (b, pb) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), AnyLoopback, SockName(a));
+                for (int i = 0; i < 10; i++)
+                {
+                    b.SendTo(Pattern(1000));
+                    a.SendTo(Pattern(100), SockName(b));
+                }
+
+                // ... and a sender with a backlog.
+                var (c, pc) = await loop.CreateDatagramEndpointAsync(() => new RecordingDatagramProtocol(loop), null, path);
+                while (c.GetWriteBufferSize() == 0)
+                {
+                    c.SendTo(Pattern(2000));
+                }
+
+                c.SendTo(Pattern(2000));
+                if (round % 2 == 0)
+                {
+                    a.Close();
+                    b.Abort();
+                    c.Abort();
+                }
+                else
+                {
+                    a.Abort();
+                    b.Close();
+                    c.Abort();
+                    Assert.Equal(0, c.GetWriteBufferSize());
+                }
+
+                ends.Add((a, pa));
+                ends.Add((b, pb));
+                ends.Add((c, pc));
+                if (round % 3 == 0)
+                {
+                    await Tasks.Sleep(0); // let some completions land between the rounds
+                }
+            }
+
+            foreach (var (t, p) in ends)
+            {
+                Assert.Null(await p.Lost);
+                Assert.True(t.IsClosing);
+                Assert.Null(t.GetExtraInfo("socket"));
+                Assert.Empty(p.Errors);
+            }
+
             await AssertFdsBackTo(before);
         });
     }
@@ -150,3 +222,6 @@ public sealed class EpollDatagramResourceTests() : DatagramResourceTests(LoopKin
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollDatagramResourceTests() : DatagramResourceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorDatagramResourceTests() : DatagramResourceTests(LoopKinds.Proactor);

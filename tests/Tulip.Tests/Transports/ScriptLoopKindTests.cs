@@ -95,6 +95,7 @@ public sealed class ScriptLoopKindTests
     [Theory]
     [InlineData("poll")]
     [InlineData("epoll")]
+    [InlineData("proactor")]
     public void Udp_echo_server_without_a_loop_argument_uses_TULIP_LOOP(string kind)
     {
         int port = FreePort(SocketType.Dgram);

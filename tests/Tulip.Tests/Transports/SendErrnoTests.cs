@@ -63,3 +63,5 @@ public abstract class SendErrnoTests : LoopSuite
 public sealed class EpollSendErrnoTests() : SendErrnoTests(LoopKinds.Epoll);
 
 public sealed class PollSendErrnoTests() : SendErrnoTests(LoopKinds.Poll);
+
+public sealed class ProactorSendErrnoTests() : SendErrnoTests(LoopKinds.Proactor);

@@ -178,7 +178,9 @@ public abstract class SendFileContractTests : LoopSuite
                     var ex = await Assert.ThrowsAsync<SendfileNotAvailableError>(async () =>
                         await loop.SockSendFileAsync(client, proc, fallback: false));
                     Assert.Contains("fallback: true", ex.Message);
-                    Assert.Contains("EINVAL", ex.Message);
+                    // Why: the kernel's EINVAL (sendfile(2) tried), or the file's length that its data belies
+                    // (a completion loop sizes the ranges it hands the runtime by it, so it looks first).
+                    Assert.Matches("EINVAL|length its data does not have", ex.Message);
                     Assert.Equal(0, proc.Position);
                 }
 
@@ -314,21 +316,24 @@ public abstract class SendFileContractTests : LoopSuite
                 int registrations = Kind.Registrations(loop);
                 using var cts = new CancellationTokenSource();
                 var sending = loop.SockSendFileAsync(client, stream, offset, cancellationToken: cts.Token);
-                // The peer does not read: the send fills the socket and waits for writability.
+                // The peer does not read: the send fills the socket and waits (for writability, or for the
+                // runtime to take more of what it was handed).
                 Assert.True(await Eventually(() => Kind.Registrations(loop) == registrations + 1));
                 Assert.False(sending.Done);
                 cts.Cancel();
+                // The peer reads from now on. A readiness loop stops at once; a completion loop's native file
+                // send takes no cancellation, so the range in flight finishes first, and is counted.
+                var receiving = ReadToEnd(loop, server);
                 await Assert.ThrowsAsync<CancelledError>(async () => await sending);
-                Assert.Equal(registrations, Kind.Registrations(loop));
                 long sent = stream.Position - offset;
                 Assert.InRange(sent, 1, (16 << 20) - offset - 1);
 
                 // The socket goes on where the file stopped: a marker follows the sent bytes exactly.
-                var receiving = ReadToEnd(loop, server);
                 var marker = "-- after the cancelled send --"u8.ToArray();
                 await loop.SockSendAllAsync(client, marker);
                 client.Shutdown(SocketShutdown.Send);
                 var received = await receiving;
+                Assert.Equal(registrations, Kind.Registrations(loop));
                 AssertSameBytes(file.Content.AsSpan(offset, (int)sent), received.AsSpan(0, received.Length - marker.Length));
                 AssertSameBytes(marker, received.AsSpan(received.Length - marker.Length));
             }
@@ -474,10 +479,11 @@ public abstract class SendFileContractTests : LoopSuite
                 using var stream = file.OpenRead();
                 var sending = loop.SendFileAsync(transport, stream);
                 // The first sendfile(2) ran at once; now the send waits for writability (its writer is on, the
-                // transport's reader paused), and the peer, not reading, will not let it finish.
+                // transport's reader paused), and the peer, not reading, will not let it finish. (A completion
+                // loop counts the send in flight and the transport's receive, which a pause does not take back.)
                 var socket = (Socket)transport.GetExtraInfo("socket")!;
                 Assert.False(transport.IsReading);
-                Assert.Equal(registrations + 1, Kind.Registrations(loop));
+                Assert.InRange(Kind.Registrations(loop), registrations + 1, Kind.Readiness ? registrations + 1 : registrations + 2);
                 Assert.False(sending.Done);
                 transport.Abort();
                 var ex = await Assert.ThrowsAsync<SocketException>(async () => await sending);
@@ -509,6 +515,9 @@ public abstract class SendFileContractTests : LoopSuite
                 Assert.False(transport.IsReading);
                 Assert.False(sending.Done);
                 sending.Cancel();
+                // The peer reads from now on: a completion loop's native file send takes no cancellation,
+                // so the range in flight finishes (and is counted) before the cancellation is taken.
+                peer.Transport.ResumeReading();
                 await Assert.ThrowsAsync<CancelledError>(async () => await sending);
                 long sent = stream.Position - 5;
                 Assert.True(sent > 0);
@@ -516,7 +525,6 @@ public abstract class SendFileContractTests : LoopSuite
                 var after = "after"u8.ToArray();
                 transport.Write(after);
                 transport.WriteEof();
-                peer.Transport.ResumeReading();
                 Assert.True(await peer.Eof);
                 var expected = file.Content.Skip(5).Take((int)sent).Concat(after).ToArray();
                 AssertSameBytes(expected, peer.Received);
@@ -580,3 +588,5 @@ public abstract class SendFileContractTests : LoopSuite
 public sealed class EpollSendFileContractTests() : SendFileContractTests(LoopKinds.Epoll);
 
 public sealed class PollSendFileContractTests() : SendFileContractTests(LoopKinds.Poll);
+
+public sealed class ProactorSendFileContractTests() : SendFileContractTests(LoopKinds.Proactor);

@@ -177,7 +177,11 @@ public abstract class StreamResourceTests : LoopSuite
                 }
 
                 Assert.True(await Eventually(() => reports.Count > 0), "EMFILE was never reported");
-                Assert.Equal(3, made);
+                // 3 on a readiness loop. A completion loop has an accept in flight from StartServing on,
+                // which may take the first connection (an fd) before the limit is lowered: then 4.
+                int most = Kind.Readiness ? 3 : 4;
+                Assert.InRange(made, 3, most);
+                int madeWhenFull = made;
                 // Paused, not spinning: more loop iterations bring no more reports or accepts.
                 for (int i = 0; i < 20; i++)
                 {
@@ -186,7 +190,7 @@ public abstract class StreamResourceTests : LoopSuite
 
                 Assert.Single(reports);
                 Assert.Equal("socket.accept() out of system resource", reports[0].Message);
-                Assert.Equal(3, made);
+                Assert.Equal(madeWhenFull, made);
             }
             finally
             {
@@ -222,3 +226,6 @@ public sealed class EpollStreamResourceTests() : StreamResourceTests(LoopKinds.E
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollStreamResourceTests() : StreamResourceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorStreamResourceTests() : StreamResourceTests(LoopKinds.Proactor);

@@ -41,19 +41,32 @@ public sealed class UdpEchoServerScriptTests
         return Process.Start(psi)!;
     }
 
-    [Fact]
-    public void Proactor_ExitsNonZero_WithAMessage()
+    [Theory]
+    [InlineData("kqueue")]
+    [InlineData("Proactor")]
+    public void UnknownBackend_ExitsWith2_BeforeBuilding(string backend)
     {
-        using var p = Start("9", "proactor");
+        using var p = Start("9", backend);
         string stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
-        Assert.NotEqual(0, p.ExitCode);
-        Assert.Contains("proactor", stderr);
-        Assert.Contains("not implemented", stderr);
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains($"unknown backend '{backend}'", stderr);
+        Assert.Contains("expected epoll, poll or proactor", stderr);
+    }
+
+    [Fact]
+    public void BadPort_ExitsWith2_WithTheUsage()
+    {
+        using var p = Start("not-a-port", "proactor");
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains("usage: scripts/udp-echo-server PORT [epoll|poll|proactor]", stderr);
     }
 
     [Theory]
     [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
+    [InlineData("proactor")] // until LoopKinds.Proactor joins LoopKinds.All (issue 12); then drop this line
     public void Script_EchoesEachDatagramToItsSender_AndKeepsServing(string backend)
     {
         int port = FreeUdpPort();

@@ -197,6 +197,64 @@ public abstract class UnixAndSockMethodTests : LoopSuite
     }
 
     [Fact]
+    public void SockRecv_Cancelled_TakesNoData_TheNextRecvGetsIt()
+    {
+        // A cancelled receive is really stopped: on a completion loop a receive left in flight would
+        // swallow the bytes that arrive next, and the caller's next receive would never see them.
+        Run(Kind, async loop =>
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            listener.Blocking = false;
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            var accepting = loop.SockAcceptAsync(listener);
+            await loop.SockConnectAsync(client, listener.LocalEndPoint!);
+            using var server = await accepting;
+            int registrations = Kind.Registrations(loop);
+
+            var buffer = new byte[16];
+            var receiving = loop.SockRecvAsync(server, buffer);
+            await Tasks.Sleep(0);
+            Assert.Equal(registrations + 1, Kind.Registrations(loop));
+            receiving.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await receiving);
+            Assert.Equal(registrations, Kind.Registrations(loop));
+
+            await loop.SockSendAllAsync(client, "after"u8.ToArray());
+            Assert.Equal(5, await loop.SockRecvAsync(server, buffer));
+            Assert.Equal("after"u8.ToArray(), buffer.AsSpan(0, 5).ToArray());
+        });
+    }
+
+    [Fact]
+    public void SockMethods_BadSockets_ClearErrors()
+    {
+        Run(Kind, async loop =>
+        {
+            using var blocking = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var ex = await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockRecvAsync(blocking, new byte[1]));
+            Assert.Contains("non-blocking", ex.Message, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockRecvIntoAsync(blocking, new byte[1]));
+            await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockSendAllAsync(blocking, new byte[1]));
+            await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockAcceptAsync(blocking));
+
+            await Assert.ThrowsAsync<ArgumentNullException>(async () => await loop.SockRecvAsync(null!, new byte[1]));
+            await Assert.ThrowsAsync<ArgumentNullException>(async () => await loop.SockSendAllAsync(null!, new byte[1]));
+            await Assert.ThrowsAsync<ArgumentNullException>(async () => await loop.SockAcceptAsync(null!));
+
+            var disposed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            disposed.Dispose();
+            await Assert.ThrowsAsync<ObjectDisposedException>(async () => await loop.SockRecvAsync(disposed, new byte[1]));
+            await Assert.ThrowsAsync<ObjectDisposedException>(async () => await loop.SockAcceptAsync(disposed));
+
+            // Not connected: the OS's answer, as a SocketException.
+            using var unconnected = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            await Assert.ThrowsAsync<SocketException>(async () => await loop.SockSendAllAsync(unconnected, new byte[1]));
+        });
+    }
+
+    [Fact]
     public void SockConnect_Refused_Throws()
     {
         Run(Kind, async loop =>
@@ -268,3 +326,5 @@ public abstract class UnixAndSockMethodTests : LoopSuite
 public sealed class EpollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Epoll);
 
 public sealed class PollUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Poll);
+
+public sealed class ProactorUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.Proactor);
