@@ -154,7 +154,9 @@ public static class LoopKinds
     /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
     /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
     /// contract, resources, datagram Sock* methods), the stream Sock* and sendfile suites, the fd/handle
-    /// ownership and resource suites, the write-backlog release suite. Its registrations probe is
+    /// ownership and resource suites, the write-backlog release suite, the duplex-pipe suites, the
+    /// accepted-connection, connect-cancellation, connection-flood, server-shutdown and connection-churn
+    /// suites, every TLS suite, the SeqPacket (Tulip.Extras) suites. Its registrations probe is
     /// <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight).
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
