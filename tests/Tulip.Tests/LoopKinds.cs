@@ -23,6 +23,7 @@ public sealed class LoopKind
     private readonly Func<Server, int>? _serverClients;
     private readonly Func<BaseEventLoop, int, bool>? _isRegistered;
     private readonly Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? _rawSocketTransport;
+    private readonly Func<ITransport, int>? _undelivered;
 
     /// <summary>Describes a loop kind.</summary>
     /// <param name="name">Short name shown in test output and accepted by <see cref="LoopKinds.Named"/>.</param>
@@ -46,10 +47,14 @@ public sealed class LoopKind
     /// <param name="rawSocketTransport">Makes the loop's stream transport over any socket, skipping the
     /// checks of the public calls (which want a connected stream socket), so a test can feed the
     /// transport errors a real connection cannot produce; the waiter completes once ConnectionMade ran.</param>
+    /// <param name="undelivered">Bytes that reached a stream transport of this kind and were not given
+    /// to its protocol yet: what the kernel holds for the socket, plus, on a completion loop, what a
+    /// completed receive holds while reading is paused.</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
         Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null,
         Func<BaseEventLoop, int, bool>? isRegistered = null, bool reportsClosedFds = false,
-        Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null)
+        Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null,
+        Func<ITransport, int>? undelivered = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -63,6 +68,7 @@ public sealed class LoopKind
         _isRegistered = isRegistered;
         ReportsClosedFds = reportsClosedFds;
         _rawSocketTransport = rawSocketTransport;
+        _undelivered = undelivered;
     }
 
     /// <summary>Short name: "epoll", "poll", ...</summary>
@@ -102,6 +108,10 @@ public sealed class LoopKind
     public ITransport RawSocketTransport(BaseEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult> waiter) =>
         (_rawSocketTransport ?? throw Missing("rawSocketTransport"))(loop, socket, protocol, waiter);
 
+    /// <summary>Bytes that reached <paramref name="transport"/> (a stream transport of this kind) and were not delivered yet (see the constructor).</summary>
+    /// <exception cref="NotSupportedException">This kind gives no such probe.</exception>
+    public int Undelivered(ITransport transport) => (_undelivered ?? throw Missing("undelivered"))(transport);
+
     /// <inheritdoc/>
     public override string ToString() => Name;
 
@@ -138,24 +148,19 @@ public static class LoopKinds
     public static LoopKind Poll { get; } = Selector("poll", reportsClosedFds: true);
 
     /// <summary>
-    /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets). Not in
-    /// <see cref="All"/> yet (issue 12): it is bound explicitly to the stream suites it passes, until
-    /// every suite passes on it; then it joins <see cref="All"/> and <c>LoopKindsTests</c> holds it there.
-    /// Bound today: the socket stream transport contract, the streams suites (but StreamSocketTests,
-    /// whose pipe test needs pipes on the proactor), the TLS contract, the datagram suites (transport
-    /// contract, resources, datagram Sock* methods), the pipe contract and pipe resource suites, the stream Sock* and sendfile suites, the fd/handle
-    /// ownership and resource suites, the write-backlog release suite, and the loop-level suites (the
-    /// event loop contract, close reports, interrupts, locks, queues, loop factories, refusal messages,
-    /// the run-forever race, signals, stop from another thread, asyncio/Twisted interop, FromAsyncio).
-    /// The readiness-only tests (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>.
-    /// Its registrations probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight, and write pipes watching for their reader).
+    /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in
+    /// <see cref="All"/> since issue 12: every contract suite is bound to it. The readiness-only tests
+    /// (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>. Its registrations
+    /// probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight, and write
+    /// pipes watching for their reader); its undelivered probe adds a held receive to what the kernel holds.
     /// </summary>
     public static LoopKind Proactor { get; } = new("proactor", static lf => new ProactorEventLoop(lf), readiness: false,
         ownFds: static _ => [],
         registrations: static loop => ((ProactorEventLoop)loop).OutstandingOperations,
         useNativeSendFile: static (loop, native) => ((ProactorEventLoop)loop).UseNativeSendFile = native,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null));
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new ProactorSocketTransport((ProactorEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((ProactorSocketTransport)transport).UndeliveredBytes);
 
     /// <summary>
     /// Tulip.Testing's in-memory loop (virtual clock, connections joined in memory, no fd). A fake, so
@@ -165,7 +170,7 @@ public static class LoopKinds
         ownFds: static _ => [], registrations: static _ => 0, serverClients: static server => ((MemoryServer)server).Clients.Count);
 
     /// <summary>Every real loop: each contract suite is bound to each of these.</summary>
-    public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll];
+    public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll, Proactor];
 
     /// <summary>The names of <see cref="All"/>, as theory data (<c>[MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]</c>).</summary>
     public static TheoryData<string> Names => new(All.Select(k => k.Name));
@@ -186,5 +191,6 @@ public static class LoopKinds
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
         reportsClosedFds: reportsClosedFds,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new SelectorSocketTransport((SelectorEventLoop)loop, socket, protocol, waiter, null));
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new SelectorSocketTransport((SelectorEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((SelectorSocketTransport)transport).Socket.Available);
 }

@@ -61,6 +61,10 @@ public sealed partial class ProactorEventLoop
         {
             throw new CancelledError();
         }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset && socket.SocketType == SocketType.Stream)
+        {
+            NoteResetAtConnect(socket, address); // made, then reset: see ProactorEventLoop.ConnectReset.cs
+        }
     }
 
     /// <summary>One listening socket being served: its reusable accept operation and retry timer. Owned by the loop thread.</summary>

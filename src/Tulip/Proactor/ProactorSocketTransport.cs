@@ -53,7 +53,17 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     private byte[]? _readBuffer;    // rented while the transport reads; every receive lands here
     private bool _readingPaused;    // PauseReading was called, or EOF was received
-    private bool _recvHeld;         // a receive completed while paused: delivered on resume
+    // A completed receive not yet handed on in full: set when it completes, cleared once its data
+    // (or its EOF or error) reached the protocol. While set, no other receive starts, so the buffer
+    // it filled is never written under the protocol. Reading paused meanwhile: it waits for
+    // ResumeReading, which hands on the rest (from _heldOffset) on a later iteration.
+    private bool _recvHeld;
+    private int _heldOffset;        // bytes of the held receive already given to the protocol
+    private bool _deliverScheduled; // _deliverHeld is queued on the loop
+    private readonly Handle _deliverHeld;
+    // The connect reported ECONNRESET: the connection was made and the peer reset it before .NET read
+    // SO_ERROR (which that read cleared). The first receive reports it, as the selector loop's would.
+    private bool _resetAtConnect;
 
     // In flight: bytes [_sendStart, _sendEnd) of _sending; a send of them is pending.
     private byte[]? _sending;
@@ -80,8 +90,10 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         _life = new TransportLifecycle(loop, this, DroppedWriteWarning);
         _recv = new ProactorOperation(loop, loop.MakeCompletionHandle(static t => t.OnReceiveCompleted(), this));
         _send = new ProactorOperation(loop, loop.MakeCompletionHandle(static t => t.OnSendCompleted(), this));
+        _deliverHeld = loop.MakeCompletionHandle(static t => t.OnDeliverHeld(), this);
+        _resetAtConnect = loop.TakeResetAtConnect(socket, out var connectedTo);
         _sockname = TryEndPoint(socket, local: true);
-        _peername = TryEndPoint(socket, local: false);
+        _peername = TryEndPoint(socket, local: false) ?? connectedTo;
         SetProtocol(protocol);
         _life.ScheduleStart(waiter);
         loop.ClaimSocket(socket, this);
@@ -314,6 +326,33 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     // ---- Reading -----------------------------------------------------------------------------
 
+    /// <summary>
+    /// Bytes that reached this transport and were not given to the protocol yet: what a completed
+    /// receive holds (while reading is paused) plus what the kernel holds. For tests (the loop kinds'
+    /// "undelivered" probe); loop thread.
+    /// </summary>
+    internal int UndeliveredBytes
+    {
+        get
+        {
+            int held = _recvHeld && _recv.SocketError == SocketError.Success ? _recv.BytesTransferred - _heldOffset : 0;
+            int kernel = 0;
+            if (!_socketClosed)
+            {
+                try
+                {
+                    kernel = _socket.Available;
+                }
+                catch (SocketException)
+                {
+                    // Reset or shut down: the kernel holds nothing for us.
+                }
+            }
+
+            return held + kernel;
+        }
+    }
+
     /// <inheritdoc/>
     public void PauseReading()
     {
@@ -322,7 +361,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
-        // A receive in flight stays: its data is held until ResumeReading.
+        // A receive in flight stays: what it brings is held until ResumeReading.
         _readingPaused = true;
     }
 
@@ -342,9 +381,12 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
         if (_recvHeld)
         {
-            _recvHeld = false;
-            _recv.Pending = true;
-            _recv.CompletedSynchronously(); // deliver the held data on the next iteration, not inside this call
+            // What is held goes on on the next iteration, not inside this call (asyncio's call_soon).
+            if (!_deliverScheduled)
+            {
+                _deliverScheduled = true;
+                _loop.ScheduleCompletion(_deliverHeld);
+            }
         }
         else
         {
@@ -356,6 +398,16 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     {
         if (_recv.Pending || _recvHeld || _life.IsClosing || _readingPaused || _socketClosed)
         {
+            return;
+        }
+
+        if (_resetAtConnect)
+        {
+            // The reset the connect saw: this receive fails with it, on the next iteration.
+            _resetAtConnect = false;
+            _recv.SocketError = SocketError.ConnectionReset;
+            _recv.Pending = true;
+            _recv.CompletedSynchronously();
             return;
         }
 
@@ -402,14 +454,28 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
-        if (_readingPaused)
+        _recvHeld = true;
+        _heldOffset = 0;
+        DeliverHeld();
+    }
+
+    private void OnDeliverHeld()
+    {
+        _deliverScheduled = false;
+        DeliverHeld();
+    }
+
+    /// <summary>Hands the held receive on to the protocol, unless reading is paused; then reads on.</summary>
+    private void DeliverHeld()
+    {
+        if (!_recvHeld || _readingPaused || _life.IsClosing)
         {
-            _recvHeld = true;
             return;
         }
 
         if (_recv.SocketError != SocketError.Success)
         {
+            _recvHeld = false;
             _life.FatalError(new SocketException((int)_recv.SocketError), "Fatal read error on socket transport");
             return;
         }
@@ -417,6 +483,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         int n = _recv.BytesTransferred;
         if (n == 0)
         {
+            _recvHeld = false;
             ReadEof();
             return;
         }
@@ -427,35 +494,42 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             {
                 if (!DeliverBuffered(buffered, n))
                 {
-                    return;
+                    return; // paused (the rest stays held) or closed
                 }
             }
             else
             {
+                _heldOffset = n;
                 _streamProtocol!.DataReceived(new ReadOnlySpan<byte>(_readBuffer, 0, n));
             }
         }
         catch (Exception ex)
         {
+            _recvHeld = false;
             _life.FatalError(ex, _bufferedProtocol is null
                 ? "Fatal error: protocol.DataReceived() call failed."
                 : "Fatal error: protocol.BufferUpdated() call failed.");
             return;
         }
 
+        _recvHeld = false;
         StartReceive();
     }
 
-    /// <summary>Copies <paramref name="n"/> received bytes into the protocol's buffers (GetBuffer, BufferUpdated) as many times as it takes.</summary>
+    /// <summary>
+    /// Copies the held bytes from <see cref="_heldOffset"/> up to <paramref name="n"/> into the
+    /// protocol's buffers (GetBuffer, BufferUpdated) as many times as it takes. Stops, the rest held,
+    /// when the protocol pauses reading (no BufferUpdated after PauseReading, as on the selector loop,
+    /// which reads once per GetBuffer) or the transport closes. True when all was delivered.
+    /// </summary>
     private bool DeliverBuffered(IBufferedProtocol protocol, int n)
     {
-        int offset = 0;
-        while (offset < n)
+        while (_heldOffset < n)
         {
             Memory<byte> memory;
             try
             {
-                memory = protocol.GetBuffer(n - offset);
+                memory = protocol.GetBuffer(n - _heldOffset);
                 if (memory.IsEmpty)
                 {
                     throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
@@ -463,15 +537,22 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             }
             catch (Exception ex)
             {
+                _recvHeld = false;
                 _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
                 return false;
             }
 
-            int count = Math.Min(memory.Length, n - offset);
-            _readBuffer.AsSpan(offset, count).CopyTo(memory.Span);
-            offset += count;
+            int count = Math.Min(memory.Length, n - _heldOffset);
+            _readBuffer.AsSpan(_heldOffset, count).CopyTo(memory.Span);
+            _heldOffset += count;
             protocol.BufferUpdated(count);
             if (_life.IsClosing)
+            {
+                _recvHeld = false;
+                return false;
+            }
+
+            if (_readingPaused && _heldOffset < n)
             {
                 return false;
             }
@@ -713,19 +794,22 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
+        // The next send starts before the protocol hears of the room (MaybeResume): a protocol that
+        // writes from ResumeWriting then finds a send pending and buffers, rather than starting a
+        // second send on the same operation (or sending the same bytes twice).
         _sendStart += _send.BytesTransferred;
         if (_sendStart < _sendEnd)
         {
-            _flow.MaybeResume(GetWriteBufferSize());
             SendInFlight();
+            MaybeResumeWriting();
             return;
         }
 
         ReturnSending();
         if (_buffer is not null)
         {
-            _flow.MaybeResume(GetWriteBufferSize());
             StartSend();
+            MaybeResumeWriting();
             return;
         }
 
@@ -738,6 +822,14 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         else if (_eof && _sendFile is null)
         {
             ShutdownWrite();
+        }
+    }
+
+    private void MaybeResumeWriting()
+    {
+        if (!_life.IsConnectionLost)
+        {
+            _flow.MaybeResume(GetWriteBufferSize());
         }
     }
 

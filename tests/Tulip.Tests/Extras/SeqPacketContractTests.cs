@@ -381,6 +381,22 @@ public sealed class PollCompletionSeqPacketTests() : SeqPacketContractTests(Loop
 }
 
 /// <summary>
+/// The proactor loop: no fd readiness, so the fallback picks the completion implementation by itself
+/// (it is built on <see cref="ICompletionEventLoop"/>, which the proactor is); no proactor-only
+/// implementation is needed, and none is registered.
+/// </summary>
+public sealed class ProactorSeqPacketTests() : SeqPacketContractTests(LoopKinds.Proactor)
+{
+    protected override ISeqPacketTransportFactory Expected => SeqPacket.Completion;
+
+    protected override void Run(Func<IEventLoop, LoopTask> body) => base.Run(loop =>
+    {
+        Assert.False(loop is IReadinessEventLoop);
+        return body(loop);
+    });
+}
+
+/// <summary>
 /// A loop with no fd readiness at all (the memory loop, a virtual-clock loop: AddReader is not
 /// supported): the fallback picks the completion implementation by itself, as it will on the
 /// proactor loop.

@@ -83,6 +83,10 @@ public sealed class EpollCompletionSeqPacketHandleTests() : SeqPacketHandleOwner
     });
 }
 
+/// <summary>The proactor: the fallback's completion implementation, by itself (no registration).</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Proactor);
+
 /// <summary>The completion implementation on the poll(2) loop.</summary>
 [Collection(NativeFdCollection.Name)]
 public sealed class PollCompletionSeqPacketHandleTests() : SeqPacketHandleOwnershipTests(LoopKinds.Poll)

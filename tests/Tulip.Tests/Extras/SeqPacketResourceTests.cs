@@ -83,3 +83,7 @@ public sealed class EpollReadinessSeqPacketResourceTests() : SeqPacketResourceTe
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollCompletionSeqPacketResourceTests() : SeqPacketResourceTests(LoopKinds.Poll, completion: true);
+
+/// <summary>The proactor: the completion implementation is the fallback's own choice there (nothing registered).</summary>
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorSeqPacketResourceTests() : SeqPacketResourceTests(LoopKinds.Proactor, completion: false);

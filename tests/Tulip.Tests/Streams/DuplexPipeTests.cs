@@ -198,8 +198,6 @@ public sealed class EpollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Epoll);
 
 public sealed class PollDuplexPipeTests() : DuplexPipeTests(LoopKinds.Poll);
 
-// Not bound to LoopKinds.Proactor yet (issue 12, open): PeerAborts_InputThrowsTheReset fails there some
-// runs. Once an abort reached the peer as an EOF (fixed: Close(0)); in a clean-clone CI run, the connect
-// itself failed with ECONNRESET because the server's RST came before the proactor saw the connect complete.
+public sealed class ProactorDuplexPipeTests() : DuplexPipeTests(LoopKinds.Proactor);
 
 public sealed class MemoryDuplexPipeTests() : DuplexPipeTests(LoopKinds.Memory);

@@ -443,4 +443,6 @@ public sealed class EpollStartTlsTests() : StartTlsContractTests(LoopKinds.Epoll
 
 public sealed class PollStartTlsTests() : StartTlsContractTests(LoopKinds.Poll);
 
+public sealed class ProactorStartTlsTests() : StartTlsContractTests(LoopKinds.Proactor);
+
 public sealed class MemoryStartTlsTests() : StartTlsContractTests(LoopKinds.Memory);

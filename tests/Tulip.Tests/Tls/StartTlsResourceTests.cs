@@ -240,4 +240,7 @@ public sealed class EpollStartTlsResourceTests() : StartTlsResourceTests(LoopKin
 public sealed class PollStartTlsResourceTests() : StartTlsResourceTests(LoopKinds.Poll);
 
 [Collection(NativeFdCollection.Name)]
+public sealed class ProactorStartTlsResourceTests() : StartTlsResourceTests(LoopKinds.Proactor);
+
+[Collection(NativeFdCollection.Name)]
 public sealed class MemoryStartTlsResourceTests() : StartTlsResourceTests(LoopKinds.Memory);

@@ -277,3 +277,6 @@ public sealed class EpollTlsEchoScriptTests() : TlsEchoScriptTests(LoopKinds.Epo
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTlsEchoScriptTests() : TlsEchoScriptTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTlsEchoScriptTests() : TlsEchoScriptTests(LoopKinds.Proactor);

@@ -227,4 +227,6 @@ public sealed class EpollTlsLayeringTests() : TlsLayeringContractTests(LoopKinds
 
 public sealed class PollTlsLayeringTests() : TlsLayeringContractTests(LoopKinds.Poll);
 
+public sealed class ProactorTlsLayeringTests() : TlsLayeringContractTests(LoopKinds.Proactor);
+
 public sealed class MemoryTlsLayeringTests() : TlsLayeringContractTests(LoopKinds.Memory);

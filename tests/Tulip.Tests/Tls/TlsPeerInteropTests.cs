@@ -217,3 +217,6 @@ public sealed class EpollTlsPeerInteropTests() : TlsPeerInteropTests(LoopKinds.E
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTlsPeerInteropTests() : TlsPeerInteropTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTlsPeerInteropTests() : TlsPeerInteropTests(LoopKinds.Proactor);

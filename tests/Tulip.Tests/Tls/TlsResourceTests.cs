@@ -90,3 +90,6 @@ public sealed class EpollTlsResourceTests() : TlsResourceTests(LoopKinds.Epoll);
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollTlsResourceTests() : TlsResourceTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorTlsResourceTests() : TlsResourceTests(LoopKinds.Proactor);

@@ -129,4 +129,6 @@ public sealed class EpollTlsStreamsTests() : TlsStreamsContractTests(LoopKinds.E
 
 public sealed class PollTlsStreamsTests() : TlsStreamsContractTests(LoopKinds.Poll);
 
+public sealed class ProactorTlsStreamsTests() : TlsStreamsContractTests(LoopKinds.Proactor);
+
 public sealed class MemoryTlsStreamsTests() : TlsStreamsContractTests(LoopKinds.Memory);

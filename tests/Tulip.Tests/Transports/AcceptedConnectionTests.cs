@@ -216,3 +216,6 @@ public sealed class EpollAcceptedConnectionTests() : AcceptedConnectionTests(Loo
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollAcceptedConnectionTests() : AcceptedConnectionTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorAcceptedConnectionTests() : AcceptedConnectionTests(LoopKinds.Proactor);

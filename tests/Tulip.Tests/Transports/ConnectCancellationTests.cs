@@ -19,8 +19,9 @@ public abstract class ConnectCancellationTests : LoopSuite
 {
     private const int Tries = 300;
 
-    // Stages to cancel at: a loopback connect with its transport takes fewer loop iterations than
-    // this, so the tries cover every stage and then some that complete before the cancellation.
+    // Stages to cancel at, at least: a loopback connect with its transport takes fewer loop iterations
+    // than this on a selector loop, so the tries cover every stage and then some that complete before
+    // the cancellation. More where a connect is measured to take more (a completion loop).
     private const int Stages = 15;
 
     private static readonly string[] s_loopback = ["127.0.0.1"];
@@ -137,9 +138,26 @@ public abstract class ConnectCancellationTests : LoopSuite
             try
             {
                 // One whole connect first, so that what .NET opens lazily is open before the count.
+                // The stages span what a connect takes in loop iterations on this loop, counted over a few
+                // whole connects: a completion loop spins through many iterations while the runtime
+                // finishes the connect on its own thread, where a selector loop needs a few.
                 var warm = new List<LifeProtocol>();
-                var (t0, _) = await connect(loop, () => Track(warm, new LifeProtocol()), port, path);
-                t0.Close();
+                int stages = Stages;
+                for (int w = 0; w < 3; w++)
+                {
+                    var warmTask = connect(loop, () => Track(warm, new LifeProtocol()), port, path);
+                    int iterations = 0;
+                    while (!warmTask.Done)
+                    {
+                        await Tasks.Sleep(0);
+                        iterations++;
+                    }
+
+                    var (t0, _) = await warmTask;
+                    t0.Close();
+                    stages = Math.Max(stages, iterations + 5);
+                }
+
                 afterConnects?.Invoke();
                 Assert.True(await Eventually(() => warm.All(p => p.Lost)), "the warm-up connection was never lost");
                 await Eventually(() => false, 5);
@@ -150,8 +168,8 @@ public abstract class ConnectCancellationTests : LoopSuite
                 for (int i = 0; i < Tries; i++)
                 {
                     var mine = new List<LifeProtocol>();
-                    var task = connect(loop, () => Track(mine, new LifeProtocol()), port, path);
-                    CancelAfter(loop, i % Stages, () =>
+                    LoopTask<(TTransport Transport, LifeProtocol Protocol)> task = null!;
+                    void CancelIt()
                     {
                         if (cancel is null)
                         {
@@ -161,7 +179,18 @@ public abstract class ConnectCancellationTests : LoopSuite
                         {
                             cancel();
                         }
-                    });
+                    }
+
+                    // Every third try counts its stage from ConnectionMade (0 to 3 iterations after it),
+                    // the window of the original leak, which iterations from the start hit only by
+                    // chance on a loop whose connect takes a varying number of them (a completion loop).
+                    bool fromMade = i % 3 == 2;
+                    int stage = fromMade ? (i / 3) % 4 : i % stages;
+                    task = connect(loop, () => Track(mine, new LifeProtocol(fromMade ? () => CancelAfter(loop, stage, CancelIt) : null)), port, path);
+                    if (!fromMade)
+                    {
+                        CancelAfter(loop, stage, CancelIt);
+                    }
                     try
                     {
                         var (t, _) = await task;
@@ -218,7 +247,7 @@ public abstract class ConnectCancellationTests : LoopSuite
     }
 
     /// <summary>Records the lifetime a transport gives it, stream or datagram, and checks its order.</summary>
-    private sealed class LifeProtocol : IProtocol, IDatagramProtocol
+    private sealed class LifeProtocol(Action? onMade = null) : IProtocol, IDatagramProtocol
     {
         public bool Made { get; private set; }
 
@@ -230,6 +259,7 @@ public abstract class ConnectCancellationTests : LoopSuite
         {
             if (Made) Errors.Add("ConnectionMade twice");
             Made = true;
+            onMade?.Invoke();
         }
 
         public void ConnectionLost(Exception? exception)
@@ -268,3 +298,6 @@ public sealed class EpollConnectCancellationTests() : ConnectCancellationTests(L
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorConnectCancellationTests() : ConnectCancellationTests(LoopKinds.Proactor);

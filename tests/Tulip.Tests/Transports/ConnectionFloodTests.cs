@@ -130,3 +130,6 @@ public sealed class EpollConnectionFloodTests() : ConnectionFloodTests(LoopKinds
 
 [Collection(NativeFdCollection.Name)]
 public sealed class PollConnectionFloodTests() : ConnectionFloodTests(LoopKinds.Poll);
+
+[Collection(NativeFdCollection.Name)]
+public sealed class ProactorConnectionFloodTests() : ConnectionFloodTests(LoopKinds.Proactor);

@@ -149,3 +149,5 @@ public abstract class ServerShutdownTests : LoopSuite
 public sealed class EpollServerShutdownTests() : ServerShutdownTests(LoopKinds.Epoll);
 
 public sealed class PollServerShutdownTests() : ServerShutdownTests(LoopKinds.Poll);
+
+public sealed class ProactorServerShutdownTests() : ServerShutdownTests(LoopKinds.Proactor);
