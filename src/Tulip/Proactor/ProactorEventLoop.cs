@@ -49,6 +49,15 @@ public sealed partial class ProactorEventLoop : BaseEventLoop
     /// <summary>Completions queued and not yet drained (for tests and diagnostics).</summary>
     internal int PendingCompletions => _completions.Count;
 
+    /// <summary>Whether the loop's wake-up event is set (for tests: it must not stay set once consumed).</summary>
+    internal bool WakeupIsSet => _wakeup.IsSet;
+
+    /// <summary>For tests: a poster's two steps apart, to replay the interleaving where its Set comes after the drain.</summary>
+    internal bool TakeWakeupFlagForTest() => Interlocked.Exchange(ref _wakeupSignalled, 1) == 0;
+
+    /// <summary>For tests: the second step of <see cref="TakeWakeupFlagForTest"/>.</summary>
+    internal void SetWakeupForTest() => _wakeup.Set();
+
     /// <summary>
     /// Hands a completed operation's handle to the loop: it runs on the loop thread in a coming
     /// iteration. Any thread; allocation-free in the steady state. Dropped once the loop is closed.
@@ -88,10 +97,17 @@ public sealed partial class ProactorEventLoop : BaseEventLoop
         }
 
         // Consume the wake-up before draining: a completion queued after this point either is
-        // drained below or finds the flag clear and sets the event for the next wait.
-        if (Volatile.Read(ref _wakeupSignalled) != 0)
+        // drained below or finds the flag clear and sets the event for the next wait. The event is
+        // reset whenever it is set, not only when the flag is: a poster that took the flag before the
+        // last drain may call Set only after it, and an event left set with the flag clear would make
+        // every later wait return at once (a spinning idle loop) until the next completion.
+        if (_wakeup.IsSet)
         {
             _wakeup.Reset();
+        }
+
+        if (Volatile.Read(ref _wakeupSignalled) != 0)
+        {
             Volatile.Write(ref _wakeupSignalled, 0);
             Interlocked.MemoryBarrier();
         }

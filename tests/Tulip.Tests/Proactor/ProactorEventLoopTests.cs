@@ -18,6 +18,21 @@ public sealed class ProactorEventLoopTests
     }
 
     [Fact]
+    public void A_wakeup_set_after_the_drain_that_consumed_its_flag_is_reset_by_the_next_iteration()
+    {
+        // The interleaving, replayed: a poster takes the flag, the loop drains and clears it, and only then
+        // does the poster call Set. Left set with the flag clear, the event would end every later wait at
+        // once: an idle loop spinning until the next completion.
+        using var loop = new ProactorEventLoop();
+        Assert.True(loop.TakeWakeupFlagForTest());
+        loop.RunUntilComplete(static async () => await Tasks.Sleep(0)); // iterations: the flag is consumed
+        loop.SetWakeupForTest();                             // the poster's late Set
+        Assert.True(loop.WakeupIsSet);
+        loop.RunUntilComplete(static async () => await Tasks.Sleep(0)); // the next iteration consumes it
+        Assert.False(loop.WakeupIsSet);
+    }
+
+    [Fact]
     public void A_loop_waiting_with_no_timer_is_woken_by_another_thread()
     {
         using var loop = new ProactorEventLoop();

@@ -236,7 +236,7 @@ public sealed class EpollStreamConnectionTests() : StreamConnectionTests(LoopKin
 
 public sealed class PollStreamConnectionTests() : StreamConnectionTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorStreamConnectionTests() : StreamConnectionTests(LoopKinds.Proactor);
 
 public sealed class MemoryStreamConnectionTests() : StreamConnectionTests(LoopKinds.Memory);

@@ -540,7 +540,7 @@ public sealed class EpollStreamProtocolTests() : StreamProtocolTests(LoopKinds.E
 
 public sealed class PollStreamProtocolTests() : StreamProtocolTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorStreamProtocolTests() : StreamProtocolTests(LoopKinds.Proactor);
 
 public sealed class MemoryStreamProtocolTests() : StreamProtocolTests(LoopKinds.Memory);

@@ -214,7 +214,7 @@ public sealed class EpollStreamReaderProtocolTests() : StreamReaderProtocolTests
 /// <summary>The protocol's reader side on the poll loop.</summary>
 public sealed class PollStreamReaderProtocolTests() : StreamReaderProtocolTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorStreamReaderProtocolTests() : StreamReaderProtocolTests(LoopKinds.Proactor);
 
 /// <summary>The protocol's reader side on Tulip.Testing's in-memory loop: it needs no socket.</summary>

@@ -997,7 +997,7 @@ public sealed class EpollStreamReaderTests() : StreamReaderTests(LoopKinds.Epoll
 /// <summary>The reader's suite on the poll loop.</summary>
 public sealed class PollStreamReaderTests() : StreamReaderTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorStreamReaderTests() : StreamReaderTests(LoopKinds.Proactor);
 
 /// <summary>The reader's suite on Tulip.Testing's in-memory loop: it needs no socket.</summary>

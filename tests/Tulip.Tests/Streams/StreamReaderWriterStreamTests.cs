@@ -201,7 +201,7 @@ public sealed class EpollStreamReaderWriterStreamTests() : StreamReaderWriterStr
 
 public sealed class PollStreamReaderWriterStreamTests() : StreamReaderWriterStreamTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorStreamReaderWriterStreamTests() : StreamReaderWriterStreamTests(LoopKinds.Proactor);
 
 public sealed class MemoryStreamReaderWriterStreamTests() : StreamReaderWriterStreamTests(LoopKinds.Memory);

@@ -263,7 +263,7 @@ public sealed class EpollTcpProxyTests() : TcpProxyTests(LoopKinds.Epoll);
 
 public sealed class PollTcpProxyTests() : TcpProxyTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorTcpProxyTests() : TcpProxyTests(LoopKinds.Proactor);
 
 /// <summary>

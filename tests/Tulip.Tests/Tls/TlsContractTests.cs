@@ -449,7 +449,7 @@ public sealed class EpollTlsContractTests() : TlsContractTests(LoopKinds.Epoll);
 
 public sealed class PollTlsContractTests() : TlsContractTests(LoopKinds.Poll);
 
-/// <summary>The completion loop, bound explicitly: it is not in <see cref="LoopKinds.All"/> until every suite passes on it (issue 12).</summary>
+/// <summary>The completion loop (<see cref="ProactorEventLoop"/>).</summary>
 public sealed class ProactorTlsContractTests() : TlsContractTests(LoopKinds.Proactor);
 
 public sealed class MemoryTlsContractTests() : TlsContractTests(LoopKinds.Memory);

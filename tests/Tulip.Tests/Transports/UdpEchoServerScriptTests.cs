@@ -66,7 +66,6 @@ public sealed class UdpEchoServerScriptTests
 
     [Theory]
     [MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]
-    [InlineData("proactor")] // until LoopKinds.Proactor joins LoopKinds.All (issue 12); then drop this line
     public void Script_EchoesEachDatagramToItsSender_AndKeepsServing(string backend)
     {
         int port = FreeUdpPort();
