@@ -118,12 +118,13 @@ public abstract class SubprocessResourceTests : LoopSuite
         // Cancelled while starting.
         using var cts = new CancellationTokenSource();
         string marker = $"100.{Random.Shared.Next(10_000, 99_999)}";
+        var zombiesBefore = ZombieSleepChildren();
         await Assert.ThrowsAsync<CancelledError>(async () => await loop.SubprocessExecAsync(() =>
         {
             cts.Cancel();
             return new SubprocessRecorder(loop);
         }, "sleep", [marker], cancellationToken: cts.Token));
-        Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0, 30_000), "the cancelled child was not reaped");
+        Assert.True(await Eventually(() => ChildrenWithArgument(marker, zombiesBefore).Count == 0, 30_000), "the cancelled child was not reaped");
     }
 }
 

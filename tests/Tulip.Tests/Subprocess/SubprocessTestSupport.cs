@@ -121,7 +121,10 @@ internal static class SubprocessTestUtil
     }
 
     /// <summary>The pids of this process's children (zombies included) whose command line holds <paramref name="argument"/>.</summary>
-    public static List<int> ChildrenWithArgument(string argument)
+    /// <remarks>A zombie's command line is gone, so every zombie "sleep" child counts, except those in <paramref name="zombiesBefore"/>:
+    /// pass what <see cref="ZombieSleepChildren"/> gave before the child was started, so that another test's zombie
+    /// (a child whose loop closed before it exited) is not taken for this one's.</remarks>
+    public static List<int> ChildrenWithArgument(string argument, IReadOnlySet<int>? zombiesBefore = null)
     {
         var found = new List<int>();
         string me = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -138,7 +141,7 @@ internal static class SubprocessTestUtil
                 if (fields[1] == me && (fields[0] == "Z" || File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(argument, StringComparison.Ordinal)))
                 {
                     // A zombie has no command line left: count every zombie child of ours that has this test's name.
-                    if (fields[0] != "Z" || File.ReadAllText(Path.Combine(dir, "comm")).StartsWith("sleep", StringComparison.Ordinal))
+                    if (fields[0] != "Z" || (File.ReadAllText(Path.Combine(dir, "comm")).StartsWith("sleep", StringComparison.Ordinal) && zombiesBefore?.Contains(pid) != true))
                     {
                         found.Add(pid);
                     }
@@ -152,6 +155,9 @@ internal static class SubprocessTestUtil
 
         return found;
     }
+
+    /// <summary>This process's zombie children named "sleep" now: the baseline for <see cref="ChildrenWithArgument"/>.</summary>
+    public static HashSet<int> ZombieSleepChildren() => [.. ChildrenWithArgument("\0never-in-a-command-line\0")];
 
     /// <summary>/proc/PID/stat's fields after the command: [0] state, [1] ppid, [2] pgrp, [3] session.</summary>
     public static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');

@@ -506,6 +506,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
         Run(Kind, async loop =>
         {
             string marker = $"100.{Environment.CurrentManagedThreadId}{Random.Shared.Next(1000, 9999)}";
+            var zombiesBefore = ZombieSleepChildren();
             SubprocessRecorder? recorder = null;
             using var cts = new CancellationTokenSource();
             await Assert.ThrowsAsync<CancelledError>(async () => await loop.SubprocessExecAsync(() =>
@@ -514,7 +515,7 @@ public abstract class SubprocessTransportContractTests : LoopSuite
                 cts.Cancel();
                 return recorder;
             }, "sleep", [marker], cancellationToken: cts.Token));
-            Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0, 30_000), "the child was not reaped");
+            Assert.True(await Eventually(() => ChildrenWithArgument(marker, zombiesBefore).Count == 0, 30_000), "the child was not reaped");
             Assert.Empty(recorder!.Events);
         });
     }
