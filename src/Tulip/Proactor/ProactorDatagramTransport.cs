@@ -88,8 +88,8 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
     {
         _loop = loop;
         _socket = socket;
-        _sockname = TryEndPoint(socket, local: true);
-        _peername = TryEndPoint(socket, local: false);
+        _sockname = SocketViews.TryEndPoint(socket, local: true);
+        _peername = SocketViews.TryEndPoint(socket, local: false);
         _addressing = new DatagramAddressing(socket, _peername, remote, remoteAsGiven);
         _readSize = socket.AddressFamily == AddressFamily.Unix ? DatagramAddressing.MaxUnixDatagramSize : UdpReadSize;
         _flow = new WriteFlowControl(loop, this);
@@ -108,19 +108,6 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
 
     private bool HasPendingWrites => _sending is not null || _pending.Count > 0;
 
-    private static EndPoint? TryEndPoint(Socket socket, bool local)
-    {
-        try
-        {
-            return local ? socket.LocalEndPoint : socket.RemoteEndPoint;
-        }
-        catch (SocketException)
-        {
-            // Not bound (a datagram socket binds on its first send), or not connected: asyncio leaves the key out too.
-            return null;
-        }
-    }
-
     /// <inheritdoc/>
     /// <remarks>"socket" is a <see cref="Socket"/> over the transport's socket that does not own it:
     /// options can be read and set on it, and disposing it does not close the endpoint. It is disposed
@@ -133,18 +120,7 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
         _ => defaultValue,
     };
 
-    private Socket SocketView()
-    {
-        if (_socketView is null)
-        {
-            var view = new Socket(new SafeSocketHandle(_socket.Handle, ownsHandle: false));
-            // The view's own idea of the mode: the socket is non-blocking (this changes nothing underneath).
-            view.Blocking = false;
-            _socketView = view;
-        }
-
-        return _socketView;
-    }
+    private Socket SocketView() => _socketView ??= SocketViews.NonOwning(_socket.Handle);
 
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)

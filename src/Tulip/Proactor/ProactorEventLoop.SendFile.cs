@@ -305,10 +305,8 @@ public sealed partial class ProactorEventLoop
 
     private static SocketException SendFileFailure(Socket socket, FileStream file, SocketError error)
     {
-        var plain = new SocketException((int)error);
-        string code = OperatingSystem.IsWindows() ? $"error {plain.NativeErrorCode}" : $"errno {plain.NativeErrorCode}";
         string fd = socket.SafeHandle.IsClosed ? "closed" : socket.Handle.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return new SocketException((int)error, $"sendfile(socket fd {fd}, file '{file.Name}') failed: {plain.Message} ({code})");
+        return ProactorSocketErrors.WithErrno(error, $"sendfile(socket fd {fd}, file '{file.Name}')");
     }
 
     /// <summary>

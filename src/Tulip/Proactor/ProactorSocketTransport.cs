@@ -92,8 +92,8 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         _send = new ProactorOperation(loop, loop.MakeCompletionHandle(static t => t.OnSendCompleted(), this));
         _deliverHeld = loop.MakeCompletionHandle(static t => t.OnDeliverHeld(), this);
         _resetAtConnect = loop.TakeResetAtConnect(socket, out var connectedTo);
-        _sockname = TryEndPoint(socket, local: true);
-        _peername = TryEndPoint(socket, local: false) ?? connectedTo;
+        _sockname = SocketViews.TryEndPoint(socket, local: true);
+        _peername = SocketViews.TryEndPoint(socket, local: false) ?? connectedTo;
         SetProtocol(protocol);
         _life.ScheduleStart(waiter);
         loop.ClaimSocket(socket, this);
@@ -119,18 +119,6 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     private bool HasPendingWrites => _sending is not null || _buffer is not null;
 
-    private static EndPoint? TryEndPoint(Socket socket, bool local)
-    {
-        try
-        {
-            return local ? socket.LocalEndPoint : socket.RemoteEndPoint;
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
-    }
-
     /// <inheritdoc/>
     /// <remarks>"socket" is a <see cref="System.Net.Sockets.Socket"/> over the transport's handle that does not own it:
     /// options can be read and set on it, and disposing it does not close the connection. It is disposed
@@ -143,30 +131,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         _ => defaultValue,
     };
 
-    private Socket SocketView()
-    {
-        if (_socketView is null)
-        {
-            // SafeSocketHandle(handle, ownsHandle: false) on every OS: the view's Dispose leaves the handle open.
-            var view = new Socket(new SafeSocketHandle(_handle, ownsHandle: false));
-            // The view's own idea of the mode: the socket is non-blocking (already so, this changes nothing).
-            view.Blocking = false;
-            _socketView = view;
-        }
-
-        return _socketView;
-    }
-
-    /// <summary>
-    /// The exception for a failed call on the socket, named as the selector loop names it (the call,
-    /// the handle, the error's number) so that the same failure reads the same on both loops.
-    /// </summary>
-    private SocketException SocketFailure(SocketError error, string operation)
-    {
-        var plain = new SocketException((int)error);
-        string code = OperatingSystem.IsWindows() ? $"error {plain.NativeErrorCode}" : $"errno {plain.NativeErrorCode}";
-        return new SocketException((int)error, $"{operation}(fd {_handle}) failed: {plain.Message} ({code})");
-    }
+    private Socket SocketView() => _socketView ??= SocketViews.NonOwning(_handle);
 
     /// <inheritdoc/>
     public void SetProtocol(IBaseProtocol protocol)
@@ -476,7 +441,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         if (_recv.SocketError != SocketError.Success)
         {
             _recvHeld = false;
-            _life.FatalError(new SocketException((int)_recv.SocketError), "Fatal read error on socket transport");
+            _life.FatalError(ProactorSocketErrors.WithErrno(_recv.SocketError, "recv", _handle), "Fatal read error on socket transport");
             return;
         }
 
@@ -625,7 +590,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             }
             else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
             {
-                _life.FatalError(SocketFailure(error, "send"), "Fatal write error on socket transport");
+                _life.FatalError(ProactorSocketErrors.WithErrno(error, "send", _handle), "Fatal write error on socket transport");
                 return;
             }
         }
@@ -688,7 +653,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
                 if (error is not (SocketError.Success or SocketError.WouldBlock or SocketError.Interrupted))
                 {
                     segments.Clear();
-                    _life.FatalError(SocketFailure(error, "sendmsg"), "Fatal write error on socket transport");
+                    _life.FatalError(ProactorSocketErrors.WithErrno(error, "sendmsg", _handle), "Fatal write error on socket transport");
                     return;
                 }
 
@@ -790,7 +755,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
         if (_send.SocketError != SocketError.Success)
         {
-            _life.FatalError(SocketFailure(_send.SocketError, "send"), "Fatal write error on socket transport");
+            _life.FatalError(ProactorSocketErrors.WithErrno(_send.SocketError, "send", _handle), "Fatal write error on socket transport");
             return;
         }
 

@@ -62,7 +62,7 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     /// <param name="socket">The socket, non-blocking.</param>
     /// <param name="droppedWriteWarning">What is logged when writes keep coming after the transport closed.</param>
     private protected SelectorTransport(SelectorEventLoop loop, Socket socket, string droppedWriteWarning)
-        : this(loop, socket.SafeHandle, socket, LocalEndPointOf(socket), RemoteEndPointOf(socket), droppedWriteWarning)
+        : this(loop, socket.SafeHandle, socket, SocketViews.TryEndPoint(socket, local: true), SocketViews.TryEndPoint(socket, local: false), droppedWriteWarning)
     {
     }
 
@@ -90,32 +90,6 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
         _life = new TransportLifecycle(loop, this, droppedWriteWarning);
         _sockname = sockname;
         _peername = peername;
-    }
-
-    private static EndPoint? LocalEndPointOf(Socket socket)
-    {
-        try
-        {
-            return socket.LocalEndPoint;
-        }
-        catch (SocketException)
-        {
-            // Not bound (a datagram socket binds on its first send): asyncio leaves the key out too.
-            return null;
-        }
-    }
-
-    private static EndPoint? RemoteEndPointOf(Socket socket)
-    {
-        try
-        {
-            return socket.RemoteEndPoint;
-        }
-        catch (SocketException)
-        {
-            // Not connected, or (ENOTCONN) the peer already went away: GetExtraInfo gives the default.
-            return null;
-        }
     }
 
     /// <inheritdoc/>
@@ -159,15 +133,7 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     private Socket SocketView()
     {
         ObjectDisposedException.ThrowIf(_handleReleased, this);
-        if (_socketView is null)
-        {
-            var view = new Socket(new SafeSocketHandle(_fd, ownsHandle: false));
-            // The view's own idea of the mode: the fd is non-blocking (the flag is already set, so this changes nothing).
-            view.Blocking = false;
-            _socketView = view;
-        }
-
-        return _socketView;
+        return _socketView ??= SocketViews.NonOwning(_fd);
     }
 
     // ---- Lifecycle -------------------------------------------------------------------------

@@ -260,11 +260,13 @@ public abstract class SubprocessTransportContractTests : LoopSuite
         {
             var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "head", ["-c", "1000000", "/dev/zero"]);
             var stdout = (IReadTransport)transport.GetPipeTransport(1)!;
+            // Paused once output flows, so that more is there to be (wrongly) delivered; then loop iterations, not wall time.
+            Assert.True(await Eventually(() => recorder.Output[1].Length > 0), "the child wrote nothing");
             stdout.PauseReading();
             long seen = recorder.Output[1].Length;
-            for (int i = 0; i < 20; i++)
+            for (int i = 0; i < 50; i++)
             {
-                await Tasks.Sleep(0.001);
+                await Tasks.Sleep(0);
             }
 
             Assert.Equal(seen, recorder.Output[1].Length);
