@@ -29,7 +29,7 @@ namespace Tulip;
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification =
     "The operations are disposed when the connection is lost, or by their own completion if one is in flight then; a transport is not disposed, it is closed.")]
-internal sealed partial class ProactorSocketTransport : ITransport, ITransportLifecycleOwner, IServerClient
+internal sealed partial class ProactorSocketTransport : ITransport, ITransportLifecycleOwner, IServerClient, IReceiveOwner
 {
     /// <summary>Bytes received per operation for an <see cref="IProtocol"/>: 64 KiB, as the selector loop reads.</summary>
     internal const int ReadSize = 64 * 1024;
@@ -380,7 +380,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         {
             // Always into the transport's own buffer, also for a buffered protocol: a receive may
             // complete while reading is paused and be delivered later, and a GetBuffer() region is
-            // valid only until the protocol's next call, so it is filled at delivery (DeliverBuffered).
+            // valid only until the protocol's next call, so it is filled at delivery (ReceiveDelivery).
             if (_readBuffer is null)
             {
                 _readBuffer = ArrayPool<byte>.Shared.Rent(ReadSize);
@@ -453,27 +453,14 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
-        try
+        if (!ReceiveDelivery.Deliver(this, _bufferedProtocol, _streamProtocol, _readBuffer!, ref _heldOffset, n))
         {
-            if (_bufferedProtocol is { } buffered)
+            // Paused mid-chunk (the rest stays held), closing, or failed (the transport is ending).
+            if (_life.IsClosing)
             {
-                if (!DeliverBuffered(buffered, n))
-                {
-                    return; // paused (the rest stays held) or closed
-                }
+                _recvHeld = false;
             }
-            else
-            {
-                _heldOffset = n;
-                _streamProtocol!.DataReceived(new ReadOnlySpan<byte>(_readBuffer, 0, n));
-            }
-        }
-        catch (Exception ex)
-        {
-            _recvHeld = false;
-            _life.FatalError(ex, _bufferedProtocol is null
-                ? "Fatal error: protocol.DataReceived() call failed."
-                : "Fatal error: protocol.BufferUpdated() call failed.");
+
             return;
         }
 
@@ -481,49 +468,14 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         StartReceive();
     }
 
-    /// <summary>
-    /// Copies the held bytes from <see cref="_heldOffset"/> up to <paramref name="n"/> into the
-    /// protocol's buffers (GetBuffer, BufferUpdated) as many times as it takes. Stops, the rest held,
-    /// when the protocol pauses reading (no BufferUpdated after PauseReading, as on the selector loop,
-    /// which reads once per GetBuffer) or the transport closes. True when all was delivered.
-    /// </summary>
-    private bool DeliverBuffered(IBufferedProtocol protocol, int n)
+    bool IReceiveOwner.ReadingPaused => _readingPaused;
+
+    bool IReceiveOwner.DeliveryStopped => _life.IsClosing;
+
+    void IReceiveOwner.DeliveryFailed(Exception error, string message)
     {
-        while (_heldOffset < n)
-        {
-            Memory<byte> memory;
-            try
-            {
-                memory = protocol.GetBuffer(n - _heldOffset);
-                if (memory.IsEmpty)
-                {
-                    throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
-                }
-            }
-            catch (Exception ex)
-            {
-                _recvHeld = false;
-                _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
-                return false;
-            }
-
-            int count = Math.Min(memory.Length, n - _heldOffset);
-            _readBuffer.AsSpan(_heldOffset, count).CopyTo(memory.Span);
-            _heldOffset += count;
-            protocol.BufferUpdated(count);
-            if (_life.IsClosing)
-            {
-                _recvHeld = false;
-                return false;
-            }
-
-            if (_readingPaused && _heldOffset < n)
-            {
-                return false;
-            }
-        }
-
-        return true;
+        _recvHeld = false;
+        _life.FatalError(error, message);
     }
 
     private void ReadEof()

@@ -66,6 +66,50 @@ public abstract class PipeTransportContractTests : LoopSuite
     }
 
     [Fact]
+    public void ReadPipe_PauseAndResumeInsideDataReceived_DeliversEveryByteOnceInOrder()
+    {
+        Run(Kind, async loop =>
+        {
+            // The protocol pauses and resumes inside DataReceived and only then copies what it was given: a
+            // read started by that resume must not land in the buffer the protocol is still reading.
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var protocol = new ResumeInsideProtocol(loop);
+            var (t, _) = await loop.ConnectReadPipeAsync(() => protocol, pipe.TakeRead());
+            var data = Pattern(1 << 20);
+            int writeFd = pipe.WriteFd;
+            var writer = new Thread(() => PipeTestNative.WriteAll(writeFd, data)); // blocking: the pipe holds 64 KiB
+            writer.Start();
+            Assert.True(await Eventually(() => protocol.Received.Length == data.Length, 30_000), $"{protocol.Received.Length} of {data.Length} bytes");
+            writer.Join();
+            pipe.CloseWrite();
+            Assert.Null(await protocol.Lost);
+            Assert.Equal(data, protocol.Received.ToArray());
+        });
+    }
+
+    [Fact]
+    public void ReadPipe_BufferedProtocolPausingMidChunk_GetsNoMoreUntilItResumes()
+    {
+        Run(Kind, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var protocol = new SmallBufferProtocol(loop, 7) { PauseAfterFirstUpdate = true };
+            var (t, _) = await loop.ConnectReadPipeAsync(() => protocol, pipe.TakeRead());
+            var data = Pattern(1000);
+            PipeTestNative.WriteAll(pipe.WriteFd, data);
+            Assert.True(await Eventually(() => protocol.Updates > 0), "nothing was delivered");
+            await Eventually(() => false, 20); // iterations with the rest of the chunk held
+            Assert.Equal(1, protocol.Updates);
+            Assert.False(t.IsReading);
+            t.ResumeReading();
+            pipe.CloseWrite();
+            Assert.Null(await protocol.Lost);
+            Assert.Equal(data, protocol.Received.ToArray());
+            Assert.Equal(0, protocol.UpdatesWhilePaused);
+        });
+    }
+
+    [Fact]
     public void ReadPipe_Close_EndsWithoutEof_AndReportsThePipe()
     {
         Run(Kind, async loop =>
@@ -668,21 +712,55 @@ public abstract class PipeTransportContractTests : LoopSuite
         public override void ConnectionMade(IBaseTransport transport) => throw new FormatException("made");
     }
 
+    private sealed class ResumeInsideProtocol(IEventLoop loop) : IProtocol
+    {
+        private IReadTransport? _transport;
+
+        public Future<Exception?> Lost { get; } = loop.CreateFuture<Exception?>();
+        public MemoryStream Received { get; } = new();
+
+        public void ConnectionMade(IBaseTransport transport) => _transport = (IReadTransport)transport;
+
+        public void DataReceived(ReadOnlySpan<byte> data)
+        {
+            _transport!.PauseReading();
+            _transport.ResumeReading();
+            Received.Write(data);
+        }
+
+        public bool EofReceived() => false;
+        public void ConnectionLost(Exception? exception) => Lost.TrySetResult(exception);
+        public void PauseWriting() { }
+        public void ResumeWriting() { }
+    }
+
     private sealed class SmallBufferProtocol(IEventLoop loop, int size) : IBufferedProtocol
     {
         private readonly byte[] _buffer = new byte[size];
+        private IReadTransport? _transport;
 
         public Future<Exception?> Lost { get; } = loop.CreateFuture<Exception?>();
         public MemoryStream Received { get; } = new();
         public int Updates { get; private set; }
         public bool SawEof { get; private set; }
+        public bool PauseAfterFirstUpdate { get; init; }
+        public int UpdatesWhilePaused { get; private set; }
 
-        public void ConnectionMade(IBaseTransport transport) { }
+        public void ConnectionMade(IBaseTransport transport) => _transport = (IReadTransport)transport;
         public Memory<byte> GetBuffer(int sizeHint) => _buffer;
         public void BufferUpdated(int bytesWritten)
         {
+            if (_transport is { IsReading: false } && !SawEof)
+            {
+                UpdatesWhilePaused++;
+            }
+
             Updates++;
             Received.Write(_buffer, 0, bytesWritten);
+            if (PauseAfterFirstUpdate && Updates == 1)
+            {
+                _transport!.PauseReading();
+            }
         }
 
         public bool EofReceived()

@@ -21,7 +21,7 @@ namespace Tulip;
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification =
     "The operation is disposed when the fd is closed, or by its own completion if it is in flight then; a transport is not disposed, it is closed.")]
-internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTransport
+internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTransport, IReceiveOwner
 {
     /// <summary>Bytes per read: a Linux pipe holds 64 KiB by default, so one read empties it (as the selector's).</summary>
     private const int ReadSize = 64 * 1024;
@@ -31,13 +31,19 @@ internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTr
     private IBufferedProtocol? _bufferedProtocol;
     private byte[]? _readBuffer;   // rented at the first read, returned once no read is in flight after the close
     private bool _paused;          // PauseReading was called
-    private bool _held;            // a read completed while paused: delivered on resume
+    // A completed read not yet handed on in full (ReceiveDelivery): while set, no other read starts, so the
+    // buffer is never written under the protocol; paused meanwhile, the rest (from _heldOffset) goes on resume.
+    private bool _held;
+    private int _heldOffset;
+    private bool _deliverScheduled; // _deliverHeld is queued on the loop
+    private readonly Handle _deliverHeld;
 
     internal ProactorReadPipeTransport(ProactorEventLoop loop, ProactorPipeTransportFactory factory, SafeHandle handle, IDisposable? owner,
         PipeHandleInfo info, IBaseProtocol protocol, Future<VoidResult> waiter)
         : base(loop, factory, handle, owner, info, protocol, waiter, "pipe read transport: the transport is closed.")
     {
         _recv = new ProactorOperation(loop, loop.MakeCompletionHandle(static t => t.OnReadCompleted(), this));
+        _deliverHeld = loop.MakeCompletionHandle(static t => t.OnDeliverHeld(), this);
         OnProtocolSet(protocol);
     }
 
@@ -100,9 +106,12 @@ internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTr
 
         if (_held)
         {
-            _held = false;
-            _recv.Pending = true;
-            _recv.CompletedSynchronously(); // deliver the held data on the next iteration, not inside this call
+            // What is held goes on on the next iteration, not inside this call (asyncio's call_soon).
+            if (!_deliverScheduled)
+            {
+                _deliverScheduled = true;
+                Loop.ScheduleCompletion(_deliverHeld);
+            }
         }
         else
         {
@@ -153,14 +162,28 @@ internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTr
             return;
         }
 
-        if (_paused)
+        _held = true;
+        _heldOffset = 0;
+        DeliverHeld();
+    }
+
+    private void OnDeliverHeld()
+    {
+        _deliverScheduled = false;
+        DeliverHeld();
+    }
+
+    /// <summary>Hands the held read on to the protocol, unless reading is paused; then reads on.</summary>
+    private void DeliverHeld()
+    {
+        if (!_held || _paused || Lifecycle.IsClosing)
         {
-            _held = true;
             return;
         }
 
         if (_recv.SocketError != SocketError.Success)
         {
+            _held = false;
             Lifecycle.FatalError(PipeError(_recv.SocketError, $"read(fd {Fd})"), "Fatal read error on pipe transport");
             return;
         }
@@ -168,67 +191,34 @@ internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTr
         int n = _recv.BytesTransferred;
         if (n == 0)
         {
+            _held = false;
             ReadEof();
             return;
         }
 
-        try
+        if (!ReceiveDelivery.Deliver(this, _bufferedProtocol, _streamProtocol, _readBuffer!, ref _heldOffset, n))
         {
-            if (_bufferedProtocol is { } buffered)
+            // Paused mid-chunk (the rest stays held), closing, or failed (the transport is ending).
+            if (Lifecycle.IsClosing)
             {
-                if (!DeliverBuffered(buffered, n))
-                {
-                    return;
-                }
+                _held = false;
             }
-            else
-            {
-                _streamProtocol!.DataReceived(new ReadOnlySpan<byte>(_readBuffer, 0, n));
-            }
-        }
-        catch (Exception ex)
-        {
-            Lifecycle.FatalError(ex, _bufferedProtocol is null
-                ? "Fatal error: protocol.DataReceived() call failed."
-                : "Fatal error: protocol.BufferUpdated() call failed.");
+
             return;
         }
 
+        _held = false;
         StartRead();
     }
 
-    /// <summary>Copies <paramref name="n"/> read bytes into the protocol's buffers (GetBuffer, BufferUpdated) as many times as it takes.</summary>
-    private bool DeliverBuffered(IBufferedProtocol protocol, int n)
+    bool IReceiveOwner.ReadingPaused => _paused;
+
+    bool IReceiveOwner.DeliveryStopped => Lifecycle.IsClosing;
+
+    void IReceiveOwner.DeliveryFailed(Exception error, string message)
     {
-        int offset = 0;
-        while (offset < n)
-        {
-            Memory<byte> memory;
-            try
-            {
-                memory = protocol.GetBuffer(n - offset);
-                if (memory.IsEmpty)
-                {
-                    throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
-                }
-            }
-            catch (Exception ex)
-            {
-                Lifecycle.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
-                return false;
-            }
-
-            int count = Math.Min(memory.Length, n - offset);
-            _readBuffer.AsSpan(offset, count).CopyTo(memory.Span);
-            offset += count;
-            protocol.BufferUpdated(count);
-            if (Lifecycle.IsClosing)
-            {
-                return false;
-            }
-        }
-
-        return true;
+        _held = false;
+        Lifecycle.FatalError(error, message);
     }
 
     private void ReadEof()
