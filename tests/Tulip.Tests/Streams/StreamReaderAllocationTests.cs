@@ -19,6 +19,12 @@ public sealed class StreamReaderAllocationTests
     private const int WarmUpRounds = 200;
     private const int Rounds = 10_000;
 
+    // The two tests whose reads complete at once: up to three measured passes of Rounds each, and the least they
+    // allocated must be 0: an allocation per read
+    // (even one byte) shows in every pass, while a one-off of the runtime's on this thread (the tiering of
+    // CoreLib's code, which under load can fall in any pass: 4,888 B once in a CI run) shows in one at most.
+    private const int MeasuredPasses = 3;
+
     [Fact]
     public void MemoryRead_OfBufferedBytes_AllocatesNothing()
     {
@@ -29,8 +35,18 @@ public sealed class StreamReaderAllocationTests
             var data = ReaderTestSupport.B("0123456789abcdef");
             var buffer = new byte[data.Length];
             long before = 0;
-            for (int pass = 0; pass < 2; pass++)
+            long best = long.MaxValue; // the least a measured pass allocated (see the class remarks)
+            for (int pass = 0; pass < 1 + MeasuredPasses; pass++)
             {
+                if (pass >= 2)
+                {
+                    best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+                    if (best == 0)
+                    {
+                        break;
+                    }
+                }
+
                 before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0, n = pass == 0 ? WarmUpRounds : Rounds; i < n; i++)
                 {
@@ -41,7 +57,7 @@ public sealed class StreamReaderAllocationTests
                 }
             }
 
-            return GC.GetAllocatedBytesForCurrentThread() - before;
+            return Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
         });
         Assert.Equal(0, allocated);
     }
@@ -57,8 +73,18 @@ public sealed class StreamReaderAllocationTests
             var data = ReaderTestSupport.B("0123456789abcdef");
             var buffer = new byte[data.Length];
             long before = 0;
-            for (int pass = 0; pass < 2; pass++)
+            long best = long.MaxValue; // the least a measured pass allocated (see the class remarks)
+            for (int pass = 0; pass < 1 + MeasuredPasses; pass++)
             {
+                if (pass >= 2)
+                {
+                    best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+                    if (best == 0)
+                    {
+                        break;
+                    }
+                }
+
                 before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0, n = pass == 0 ? WarmUpRounds : Rounds; i < n; i++)
                 {
@@ -72,7 +98,7 @@ public sealed class StreamReaderAllocationTests
                 }
             }
 
-            return GC.GetAllocatedBytesForCurrentThread() - before;
+            return Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
         });
         Assert.Equal(0, allocated);
     }
@@ -96,6 +122,7 @@ public sealed class StreamReaderAllocationTests
             long before = 0;
             for (int pass = 0; pass < 2; pass++)
             {
+
                 before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0, n = pass == 0 ? WarmUpRounds : Rounds; i < n; i++)
                 {
@@ -141,6 +168,7 @@ public sealed class StreamReaderAllocationTests
             long before = 0;
             for (int pass = 0; pass < 2; pass++)
             {
+
                 before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0, n = pass == 0 ? WarmUpRounds : Rounds; i < n; i++)
                 {

@@ -137,31 +137,38 @@ public sealed class LoopBindingTests
         }
 
         await Round();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // The least of up to three measured passes must be 0: an allocation per use shows in every pass, a one-off
+        // of the runtime's on this thread (CoreLib's tiering, which under load can fall in any pass) in one at most.
+        long allocated = long.MaxValue;
+        for (int pass = 0; pass < 3 && allocated != 0; pass++)
         {
-            var acquire = gate.AcquireAsync();
-            Assert.True(acquire.IsCompletedSuccessfully);
-            using (await acquire)
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
             {
+                var acquire = gate.AcquireAsync();
+                Assert.True(acquire.IsCompletedSuccessfully);
+                using (await acquire)
+                {
+                }
+
+                using (await sem.AcquireAsync())
+                {
+                }
+
+                using (await bounded.AcquireAsync())
+                {
+                }
+
+                await ev.WaitAsync();
+                using (await cond.AcquireAsync())
+                {
+                    await cond.WaitForAsync(s_true);
+                }
             }
 
-            using (await sem.AcquireAsync())
-            {
-            }
-
-            using (await bounded.AcquireAsync())
-            {
-            }
-
-            await ev.WaitAsync();
-            using (await cond.AcquireAsync())
-            {
-                await cond.WaitForAsync(s_true);
-            }
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(0, allocated);
     });
 
