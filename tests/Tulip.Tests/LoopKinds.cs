@@ -149,7 +149,8 @@ public static class LoopKinds
 
     /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in
-    /// <see cref="All"/> since issue 12: every contract suite is bound to it. The readiness-only tests
+    /// <see cref="All"/> since issue 12: every contract suite is bound to it but DuplexPipeSocketTests, marked
+    /// NotYetOnLoopKind for an intermittent hang there. The readiness-only tests
     /// (AddReader/AddWriter, stale fds) are theories over <see cref="ReadinessNames"/>. Its registrations
     /// probe is <see cref="ProactorEventLoop.OutstandingOperations"/> (operations in flight, and write
     /// pipes watching for their reader); its undelivered probe adds a held receive to what the kernel holds.

@@ -23,8 +23,9 @@ public abstract class LoopSuite
 }
 
 /// <summary>
-/// Marks a contract suite that a loop kind in <see cref="LoopKinds.All"/> cannot run yet, because that
-/// loop lacks the feature the suite tests (not because the suite fails there): <c>LoopKindsTests</c>
+/// Marks a contract suite that a loop kind in <see cref="LoopKinds.All"/> cannot run yet: that loop lacks
+/// the feature the suite tests, or has a known bug the suite finds intermittently (a flaky binding would
+/// make CI red at random, and a retry would hide the bug); the reason names the issue. <c>LoopKindsTests</c>
 /// then accepts the missing binding, lists the exemption in its output, and checks that the reason
 /// names the issue that is to remove it. Remove the attribute with the binding's arrival.
 /// </summary>
