@@ -69,7 +69,12 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     internal int RegistrationCount => _registrations.Count;
 
     /// <summary>The fds the loop itself owns (the wake-up fd, and epoll's own fd), for tests that check Close releases them.</summary>
-    internal int[] OwnFds => OperatingSystem.IsLinux() && _selector is EpollSelector epoll ? [_wakeup.ReadFd, epoll.EpollFd] : [_wakeup.ReadFd];
+    internal int[] OwnFds => !OperatingSystem.IsLinux() ? [_wakeup.ReadFd] : _selector switch
+    {
+        EpollSelector epoll => [_wakeup.ReadFd, epoll.EpollFd],
+        IoUringSelector ring => [_wakeup.ReadFd, ring.Ring.Fd],
+        _ => [_wakeup.ReadFd],
+    };
 
     /// <summary>Whether a reader or writer is set for <paramref name="fd"/>, or an open transport owns it.</summary>
     internal bool IsRegistered(int fd) => _registrations.TryGetValue(fd, out _);

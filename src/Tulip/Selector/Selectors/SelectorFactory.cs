@@ -13,16 +13,20 @@ internal static class SelectorFactory
     /// <summary>The poll(2) backend's name.</summary>
     public const string Poll = "poll";
 
-    /// <summary>The backends available on this platform, the default first.</summary>
+    /// <summary>The io_uring backend's name (readiness through poll requests on a ring, Linux 5.11+).</summary>
+    public const string IoUring = "io_uring";
+
+    /// <summary>The backends available on this platform, the default first: io_uring only where a ring can be made.</summary>
     public static IReadOnlyList<string> AvailableNames { get; } =
-        OperatingSystem.IsLinux() ? [Epoll, Poll] : [Poll];
+        OperatingSystem.IsLinux() ? (Tulip.IoUring.IoUringRing.IsAvailable ? [Epoll, Poll, IoUring] : [Epoll, Poll]) : [Poll];
 
     /// <summary>
-    /// Creates the backend called <paramref name="name"/> (case-insensitive): "epoll" (Linux only) or
-    /// "poll"; null picks epoll on Linux and poll elsewhere.
+    /// Creates the backend called <paramref name="name"/> (case-insensitive): "epoll" (Linux only),
+    /// "poll" or "io_uring" (Linux only); null picks epoll on Linux and poll elsewhere.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="name"/> is not a known backend.</exception>
-    /// <exception cref="PlatformNotSupportedException">"epoll" was asked for off Linux.</exception>
+    /// <exception cref="PlatformNotSupportedException">"epoll" or "io_uring" was asked for off Linux, or
+    /// io_uring is disabled here (the message says why and what to use instead).</exception>
     [SupportedOSPlatform("linux")]
     public static ISelector Create(string? name = null)
     {
@@ -42,7 +46,18 @@ internal static class SelectorFactory
             return new PollSelector();
         }
 
+        if (string.Equals(name, IoUring, StringComparison.OrdinalIgnoreCase))
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                throw new PlatformNotSupportedException($"The \"{IoUring}\" selector needs Linux; use \"{Poll}\".");
+            }
+
+            // Throws PlatformNotSupportedException saying why where io_uring is disabled or missing.
+            return new IoUringSelector();
+        }
+
         throw new ArgumentException(
-            $"Unknown selector \"{name}\"; valid names are \"{Epoll}\" (Linux only) and \"{Poll}\".", nameof(name));
+            $"Unknown selector \"{name}\"; valid names are \"{Epoll}\" (Linux only), \"{Poll}\" and \"{IoUring}\" (Linux 5.11+).", nameof(name));
     }
 }

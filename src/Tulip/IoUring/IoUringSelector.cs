@@ -1,0 +1,346 @@
+using System;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.Versioning;
+using Tulip.IoUring;
+
+namespace Tulip.Selectors;
+
+/// <summary>
+/// Readiness through io_uring (issue 14): each registered fd with an interest has one one-shot
+/// <c>IORING_OP_POLL_ADD</c> in flight, re-armed by the next <see cref="Select"/> after it fired, so the
+/// selector is level-triggered like epoll's and poll's (a poll armed on an fd that is still ready
+/// completes at once). Re-arms, interest changes and the wait of one loop iteration go to the kernel in
+/// one <c>io_uring_enter</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// This is the readiness half of the io_uring loop: it makes <c>AddReader</c>/<c>AddWriter</c> and
+/// every readiness transport run on a ring. Completion operations (receives into provided buffers,
+/// sends) are for transports of their own.
+/// </para>
+/// <para>
+/// A one-shot poll rather than a multishot one: a multishot poll reports edges (a new wake-up), and
+/// the loop's contract is level-triggered; re-arming costs a submission entry, not a system call.
+/// </para>
+/// <para>
+/// What differs from epoll: an armed poll holds a reference to its file, so an fd closed behind the
+/// selector's back (without <see cref="Remove"/>) keeps its file open until the poll fires or is
+/// removed; an fd whose poll fired and that was closed meanwhile is reported as
+/// <see cref="SelectorEvents.Invalid"/> at the re-arm, as poll(2) reports POLLNVAL. Like the poll
+/// selector, <see cref="Modify"/> recognises a number that names another file by its device and
+/// inode (one statx), and <see cref="Add"/> of a number already registered fails with EEXIST.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class IoUringSelector : ISelector
+{
+    // user_data of a POLL_REMOVE's own completion, which says nothing the loop needs.
+    private const ulong RemoveTag = ulong.MaxValue;
+
+    private const uint POLLIN = 0x001;
+    private const uint POLLOUT = 0x004;
+    private const uint POLLERR = 0x008;
+    private const uint POLLHUP = 0x010;
+    private const uint POLLNVAL = 0x020;
+
+    private readonly IoUringRing _ring;
+
+    // fd -> registration, indexed by the fd (the kernel hands out the lowest free number).
+    private Slot[] _slots = new Slot[64];
+
+    // fds whose poll is to be armed at the next Select: added, modified, or fired since.
+    private int[] _toArm = new int[64];
+    private int _toArmCount;
+
+    /// <summary>Creates the ring.</summary>
+    /// <exception cref="PlatformNotSupportedException">io_uring is not available here (the message says why and what to use).</exception>
+    public IoUringSelector(uint entries = 256)
+    {
+        _ring = new IoUringRing(entries, Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG);
+    }
+
+    public string Name => SelectorFactory.IoUring;
+
+    /// <summary>The ring, for tests.</summary>
+    internal IoUringRing Ring => _ring;
+
+    public void Add(int fd, SelectorEvents events, ulong token)
+    {
+        ThrowIfDisposed();
+        if (fd < 0)
+        {
+            Interop.ThrowForErrno(Interop.Errno.EBADF, $"io_uring: add fd {fd}");
+        }
+
+        if ((uint)fd < (uint)_slots.Length && _slots[fd].Registered)
+        {
+            // What EPOLL_CTL_ADD says for an fd already registered.
+            Interop.ThrowForErrno(Interop.Errno.EEXIST, $"io_uring: add fd {fd}");
+        }
+
+        // A poll of a bad fd would fail only in its completion; fail now instead, as epoll does.
+        if (!Interop.TryGetFdIdentity(fd, out var identity, out int errno))
+        {
+            Interop.ThrowForErrno(errno, $"io_uring: add fd {fd}");
+        }
+
+        if ((uint)fd >= (uint)_slots.Length)
+        {
+            Array.Resize(ref _slots, Math.Max(fd + 1, _slots.Length * 2));
+        }
+
+        ref Slot slot = ref _slots[fd];
+        // The generation is kept across registrations, so a completion of an earlier one is stale.
+        slot.Generation++;
+        slot.Registered = true;
+        slot.Armed = false;
+        slot.Dead = false;
+        slot.Token = token;
+        slot.Interest = events;
+        slot.Identity = identity;
+        QueueArm(fd, ref slot);
+    }
+
+    public bool Modify(int fd, SelectorEvents events, ulong token)
+    {
+        ThrowIfDisposed();
+        if ((uint)fd >= (uint)_slots.Length || !_slots[fd].Registered)
+        {
+            return false;
+        }
+
+        ref Slot slot = ref _slots[fd];
+        // One statx, which EPOLL_CTL_MOD costs anyway: is the number still the file that was added?
+        if (!Interop.TryGetFdIdentity(fd, out var identity, out _) || identity != slot.Identity)
+        {
+            Remove(fd);
+            return false;
+        }
+
+        slot.Token = token;
+        if (events == slot.Interest)
+        {
+            // The token is read from the slot when the poll fires: nothing to re-arm.
+            return true;
+        }
+
+        Disarm(fd, ref slot);
+        slot.Generation++;
+        slot.Interest = events;
+        slot.Dead = false;
+        QueueArm(fd, ref slot);
+        return true;
+    }
+
+    public void Remove(int fd)
+    {
+        ThrowIfDisposed();
+        if ((uint)fd >= (uint)_slots.Length || !_slots[fd].Registered)
+        {
+            return;
+        }
+
+        ref Slot slot = ref _slots[fd];
+        bool wasArmed = slot.Armed;
+        Disarm(fd, ref slot);
+        slot.Generation++;
+        slot.Registered = false;
+        slot.Token = 0;
+        slot.Identity = default;
+        if (wasArmed)
+        {
+            // The armed poll holds the file: remove it now, not at the next Select, so that a caller
+            // that closes the fd next really closes the file (a peer sees the FIN at once).
+            _ring.Submit();
+        }
+    }
+
+    public int Select(Span<SelectorEvent> events, int timeoutMs)
+    {
+        ThrowIfDisposed();
+        if (events.IsEmpty)
+        {
+            ThrowEmptySpan();
+        }
+
+        ArmQueued();
+        if (timeoutMs == 0 || _ring.ReadyCompletions != 0)
+        {
+            _ring.Poll();
+        }
+        else
+        {
+            _ring.SubmitAndWait(timeoutMs < 0 ? -1 : timeoutMs * 1_000_000L);
+        }
+
+        int filled = 0;
+        while (filled < events.Length && _ring.TryGetCompletion(out IoUringCqe cqe))
+        {
+            if (cqe.UserData == RemoveTag)
+            {
+                continue;
+            }
+
+            int fd = (int)(uint)cqe.UserData;
+            uint generation = (uint)(cqe.UserData >> 32);
+            if ((uint)fd >= (uint)_slots.Length)
+            {
+                continue;
+            }
+
+            ref Slot slot = ref _slots[fd];
+            if (!slot.Registered || !slot.Armed || slot.Generation != generation)
+            {
+                // A poll removed or replaced since it was armed (its -ECANCELED, or a completion that
+                // raced the removal).
+                continue;
+            }
+
+            slot.Armed = false;
+            SelectorEvents ready = Ready(cqe.Res, slot.Interest);
+            if (ready == SelectorEvents.Invalid)
+            {
+                // The number is closed: re-arming would only fail again. The loop drops it.
+                slot.Dead = true;
+            }
+            else
+            {
+                QueueArm(fd, ref slot);
+            }
+
+            if (ready != SelectorEvents.None)
+            {
+                events[filled++] = new SelectorEvent(slot.Token, ready);
+            }
+        }
+
+        return filled;
+    }
+
+    public void Dispose() => _ring.Dispose();
+
+    private static SelectorEvents Ready(int result, SelectorEvents interest)
+    {
+        if (result < 0)
+        {
+            // EBADF: the fd was closed between the poll's firing and its re-arm, as poll(2)'s POLLNVAL.
+            return -result == Interop.Errno.EBADF ? SelectorEvents.Invalid : interest;
+        }
+
+        uint revents = (uint)result;
+        if ((revents & POLLNVAL) != 0)
+        {
+            return SelectorEvents.Invalid;
+        }
+
+        SelectorEvents ready = SelectorEvents.None;
+        if ((revents & POLLIN) != 0)
+        {
+            ready |= SelectorEvents.Read;
+        }
+
+        if ((revents & POLLOUT) != 0)
+        {
+            ready |= SelectorEvents.Write;
+        }
+
+        if ((revents & (POLLERR | POLLHUP)) != 0)
+        {
+            // As epoll: an error or hang-up goes to whatever is registered, so the callback that reads
+            // or writes is the one that sees it.
+            ready |= interest;
+        }
+
+        return ready & interest;
+    }
+
+    private void QueueArm(int fd, ref Slot slot)
+    {
+        if (slot.Interest == SelectorEvents.None || slot.QueuedForArm)
+        {
+            return;
+        }
+
+        slot.QueuedForArm = true;
+        if (_toArmCount == _toArm.Length)
+        {
+            Array.Resize(ref _toArm, _toArm.Length * 2);
+        }
+
+        _toArm[_toArmCount++] = fd;
+    }
+
+    private void ArmQueued()
+    {
+        int count = _toArmCount;
+        _toArmCount = 0;
+        var slots = _slots;
+        for (int i = 0; i < count; i++)
+        {
+            int fd = _toArm[i];
+            ref Slot slot = ref slots[fd];
+            slot.QueuedForArm = false;
+            if (!slot.Registered || slot.Armed || slot.Dead || slot.Interest == SelectorEvents.None)
+            {
+                continue;
+            }
+
+            uint mask = 0;
+            if ((slot.Interest & SelectorEvents.Read) != 0)
+            {
+                mask |= POLLIN;
+            }
+
+            if ((slot.Interest & SelectorEvents.Write) != 0)
+            {
+                mask |= POLLOUT;
+            }
+
+            ref IoUringSqe sqe = ref _ring.GetSqe();
+            sqe.Opcode = Interop.IoUring.OP_POLL_ADD;
+            sqe.Fd = fd;
+            sqe.OpFlags = mask;
+            sqe.UserData = UserData(fd, slot.Generation);
+            slot.Armed = true;
+        }
+    }
+
+    // Cancels the poll in flight, if any: queued, submitted by the next Select or Remove.
+    private void Disarm(int fd, ref Slot slot)
+    {
+        if (!slot.Armed)
+        {
+            return;
+        }
+
+        ref IoUringSqe sqe = ref _ring.GetSqe();
+        sqe.Opcode = Interop.IoUring.OP_POLL_REMOVE;
+        sqe.Fd = -1;
+        sqe.Addr = UserData(fd, slot.Generation);
+        sqe.UserData = RemoveTag;
+        slot.Armed = false;
+    }
+
+    private static ulong UserData(int fd, uint generation) => ((ulong)generation << 32) | (uint)fd;
+
+    /// <summary>One fd's registration.</summary>
+    private struct Slot
+    {
+        public ulong Token;
+        public Interop.FdIdentity Identity;
+        public uint Generation;
+        public SelectorEvents Interest;
+        public bool Registered;
+        public bool Armed;
+        public bool QueuedForArm;
+        public bool Dead;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_ring.Fd < 0, this);
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowEmptySpan() =>
+        throw new ArgumentException("Select needs room for at least one event.", "events");
+}
