@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Tulip;
@@ -161,14 +162,19 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// Connects the parent's pipe ends (-1: not piped) with the loop's pipe API. On failure the ends not yet
     /// handed to a pipe transport are closed, and the caller closes this transport.
     /// </summary>
-    internal async LoopTask ConnectPipesAsync(int stdinFd, int stdoutFd, int stderrFd)
+    internal LoopTask ConnectPipesAsync(int stdinFd, int stdoutFd, int stderrFd) => ConnectPipesAsync(new IDisposable?[]
     {
-        var handles = new SafeFileHandle?[]
-        {
-            stdinFd >= 0 ? new SafeFileHandle(stdinFd, ownsHandle: true) : null,
-            stdoutFd >= 0 ? new SafeFileHandle(stdoutFd, ownsHandle: true) : null,
-            stderrFd >= 0 ? new SafeFileHandle(stderrFd, ownsHandle: true) : null,
-        };
+        stdinFd >= 0 ? new SafeFileHandle(stdinFd, ownsHandle: true) : null,
+        stdoutFd >= 0 ? new SafeFileHandle(stdoutFd, ownsHandle: true) : null,
+        stderrFd >= 0 ? new SafeFileHandle(stderrFd, ownsHandle: true) : null,
+    });
+
+    /// <summary>
+    /// As the fd overload, for the parent's ends as handles or streams (null: not piped), each connected with the
+    /// loop's pipe overload of its type; on failure those not yet handed to a pipe transport are disposed.
+    /// </summary>
+    internal async LoopTask ConnectPipesAsync(IDisposable?[] handles)
+    {
         // Every piped fd counts as open from now on, so an exit seen while the pipes connect waits for them.
         for (int fd = Stdin; fd <= Stderr; fd++)
         {
@@ -187,9 +193,13 @@ internal abstract class SubprocessTransport : ISubprocessTransport
                 if (handles[fd] is { } handle)
                 {
                     int pipeFd = fd;
-                    _pipes[fd] = fd == Stdin
-                        ? (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), handle)).Transport
-                        : (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), handle)).Transport;
+                    _pipes[fd] = (fd, handle) switch
+                    {
+                        (Stdin, System.IO.Stream stream) => (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), stream)).Transport,
+                        (Stdin, _) => (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), (SafeHandle)handle)).Transport,
+                        (_, System.IO.Stream stream) => (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), stream)).Transport,
+                        _ => (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), (SafeHandle)handle)).Transport,
+                    };
                 }
             }
 
@@ -325,6 +335,12 @@ internal abstract class SubprocessTransport : ISubprocessTransport
         _finished = true;
         _closed = true;
         Deliver(new PendingCall(PendingKind.Lost, -1, null, null));
+        OnFinished();
+    }
+
+    /// <summary>The child is reaped and every pipe has closed (ConnectionLost is on its way): release what the subclass still holds.</summary>
+    protected virtual void OnFinished()
+    {
     }
 
     /// <summary>Queues a call before ConnectionMade; afterwards makes it on a later iteration (asyncio's <c>_call</c>).</summary>
