@@ -76,8 +76,8 @@ internal sealed class ProcessSubprocessTransport : SubprocessTransport
         {
             throw new NotSupportedException(
                 $"Signal {signal}: {nameof(ProcessSubprocessTransportFactory)} runs the child with System.Diagnostics.Process, which can only kill it " +
-                "(SIGKILL; on Windows SIGTERM too, as TerminateProcess). Other signals need the posix_spawn implementation, the default on Linux " +
-                "(not with Linux interop forbidden).");
+                "(SIGKILL; on Windows SIGTERM too, as TerminateProcess). Other signals need the posix_spawn implementation " +
+                "(PidFdSubprocessTransportFactory, the default on Linux when Tulip's Linux interop is available).");
         }
 
         try

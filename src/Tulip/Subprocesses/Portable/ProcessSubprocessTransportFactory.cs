@@ -29,7 +29,8 @@ namespace Tulip;
 /// group, an <see cref="SubprocessOptions.Executable"/> other than the program, and any signal but SIGKILL (on Windows,
 /// SIGTERM too). A child killed by signal N reports 128 + N on Unix, not asyncio's -N (<see cref="ProcessSubprocessTransport"/>).
 /// Fds of this process that are not close-on-exec reach the child (Process does not close them; .NET opens its own
-/// close-on-exec). A start failure throws what the posix_spawn implementation throws: <see cref="FileNotFoundException"/>
+/// close-on-exec), and on Unix the child starts with SIGPIPE ignored, as .NET ignores it in this process (Process resets
+/// the handlers it set, not ignored signals; bpo-31034's bug: a child writing to a closed pipe gets EPIPE instead of dying). A start failure throws what the posix_spawn implementation throws: <see cref="FileNotFoundException"/>
 /// (no such program, or its interpreter missing), <see cref="DirectoryNotFoundException"/> (no such working directory),
 /// <see cref="Win32Exception"/> for the rest (not executable: EACCES).
 /// </para>
