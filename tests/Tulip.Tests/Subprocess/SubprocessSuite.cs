@@ -1,4 +1,6 @@
 using Tulip;
+using Xunit.Abstractions;
+using Xunit.Sdk;
 
 namespace Tulip.Tests.Subprocess;
 
@@ -65,6 +67,9 @@ public abstract class SubprocessSuite : LoopSuite
 
     protected bool Has(SubprocessFeatures feature) => (Features & feature) == feature;
 
+    /// <summary><see cref="Features"/>, for <see cref="SubprocessFactAttribute"/>'s discoverer.</summary>
+    internal SubprocessFeatures FeaturesOfBinding => Features;
+
     /// <summary>The return code of a child killed by <paramref name="signal"/>, as the implementation reports it.</summary>
     protected int KilledBy(int signal) => Has(SubprocessFeatures.NegativeSignalCodes) ? -signal : 128 + signal;
 
@@ -91,4 +96,60 @@ public abstract class SubprocessSuite : LoopSuite
     /// <summary>Registers <see cref="ProcessSubprocessTransportFactory"/> on <paramref name="loop"/>.</summary>
     internal static void UseProcessImplementation(BaseEventLoop loop) =>
         loop.Transports.Register<ISubprocessTransportFactory>(new ProcessSubprocessTransportFactory());
+}
+
+/// <summary>
+/// A fact of a <see cref="SubprocessSuite"/> that only an implementation with <see cref="Requires"/> can run, and whose
+/// lack cannot be asserted in this process (such as a limit that ends the process): on a binding without it the test is
+/// reported skipped, with the reason, not passed by doing nothing.
+/// </summary>
+[XunitTestCaseDiscoverer("Tulip.Tests.Subprocess.SubprocessFactDiscoverer", "Tulip.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class SubprocessFactAttribute : FactAttribute
+{
+    /// <summary>What the implementation under test must support.</summary>
+    public SubprocessFeatures Requires { get; set; }
+
+    /// <summary>Why a binding without <see cref="Requires"/> cannot run the test.</summary>
+    public string? Because { get; set; }
+}
+
+/// <summary>Finds <see cref="SubprocessFactAttribute"/> tests; each binding's test case skips if its implementation lacks the feature.</summary>
+public sealed class SubprocessFactDiscoverer(IMessageSink diagnosticMessageSink) : IXunitTestCaseDiscoverer
+{
+    /// <inheritdoc/>
+    public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
+    {
+        yield return new SubprocessTestCase(diagnosticMessageSink, discoveryOptions.MethodDisplayOrDefault(), discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod);
+    }
+}
+
+/// <summary>A test case skipped when the binding's <see cref="SubprocessSuite"/> lacks what the fact requires.</summary>
+public sealed class SubprocessTestCase : XunitTestCase
+{
+    [Obsolete("Called by the de-serializer; should only be called by deriving classes for de-serialization purposes")]
+    public SubprocessTestCase()
+    {
+    }
+
+    public SubprocessTestCase(IMessageSink diagnosticMessageSink, TestMethodDisplay defaultMethodDisplay, TestMethodDisplayOptions defaultMethodDisplayOptions, ITestMethod testMethod)
+        : base(diagnosticMessageSink, defaultMethodDisplay, defaultMethodDisplayOptions, testMethod)
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override string? GetSkipReason(IAttributeInfo factAttribute)
+    {
+        var requires = factAttribute.GetNamedArgument<SubprocessFeatures>(nameof(SubprocessFactAttribute.Requires));
+        var type = TestMethod.TestClass.Class.ToRuntimeType();
+        if (type.IsAbstract || Activator.CreateInstance(type) is not SubprocessSuite suite)
+        {
+            return base.GetSkipReason(factAttribute);
+        }
+
+        var lacking = requires & ~suite.FeaturesOfBinding;
+        return lacking == SubprocessFeatures.None
+            ? base.GetSkipReason(factAttribute)
+            : $"{type.Name}'s implementation lacks {lacking}: {factAttribute.GetNamedArgument<string?>(nameof(SubprocessFactAttribute.Because))}";
+    }
 }

@@ -540,16 +540,11 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
     /// What the runtime does when SIGCHLD was ignored at start-up or it is pid 1 (it reaps every child with
     /// waitpid(-1)): someone else takes the exit status. The transport still ends, with asyncio's 255.
     /// </summary>
-    [Fact]
+    [SubprocessFact(Requires = SubprocessFeatures.SurvivesForeignReaping, Because =
+        "System.Diagnostics.Process's own reaper ends the whole process (Environment.FailFast, \"Error while reaping child\") " +
+        "when waitpid() finds its child taken by someone else (dotnet/runtime ProcessWaitState.Unix.cs)")]
     public void AChildReapedBySomeoneElse_EndsWithReturnCode255()
     {
-        if (!Has(SubprocessFeatures.SurvivesForeignReaping))
-        {
-            // Not tried: System.Diagnostics.Process's own reaper ends the whole process (Environment.FailFast, "Error while
-            // reaping child") when waitpid() finds its child taken by someone else (dotnet/runtime ProcessWaitState.Unix.cs).
-            return;
-        }
-
         Run(Kind, async loop =>
         {
             var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "sleep", ["100"]);
