@@ -14,7 +14,8 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// Order, as asyncio's: nothing reaches the protocol before <see cref="IBaseProtocol.ConnectionMade"/>; what happens
-/// meanwhile (output, a pipe closing, the exit) is queued and replayed right after it, in order. Each pipe reports
+/// meanwhile (a pipe closing, the exit) is queued and replayed right after it, in order, while the read pipes are held
+/// paused until then, so output waits in the pipe and a pause the protocol asks for holds from its first chunk. Each pipe reports
 /// PipeConnectionLost once; ProcessExited once the exit is known; ConnectionLost(null) last, once both the exit is
 /// known and every pipe has closed. All state is the loop thread's.
 /// </remarks>
@@ -36,6 +37,10 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     private int _openPipes;
     // Calls held back until ConnectionMade has run; null from then on.
     private List<PendingCall>? _pending = [];
+    // The read pipes, paused from their own ConnectionMade until the protocol's: output waits in the pipe, not in
+    // _pending, so that a protocol that pauses a pipe (in ConnectionMade or in its first PipeDataReceived) gets no more
+    // of it; a replay of queued chunks would ignore the pause. Null once resumed.
+    private List<IReadTransport>? _heldReads = [];
     private bool _closed;
     // The start failed before ConnectionMade: the protocol is never called.
     private bool _abandoned;
@@ -244,6 +249,12 @@ internal abstract class SubprocessTransport : ISubprocessTransport
             return;
         }
 
+        foreach (var pipe in transport._heldReads!)
+        {
+            pipe.ResumeReading(); // reads on a later iteration; the protocol may pause it again in ConnectionMade
+        }
+
+        transport._heldReads = null;
         try
         {
             transport._protocol.ConnectionMade(transport);
@@ -272,6 +283,16 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// <inheritdoc/>
     public override string ToString() =>
         $"<{GetType().Name} pid={Pid} program={_program} {(ReturnCode is { } code ? $"returncode={code}" : "running")}{(_closed ? " closed" : "")}>";
+
+    /// <summary>A read pipe's ConnectionMade: held paused until the protocol's ConnectionMade.</summary>
+    private void OnReadPipeMade(IBaseTransport transport)
+    {
+        if (_heldReads is not null && transport is IReadTransport pipe)
+        {
+            pipe.PauseReading();
+            _heldReads.Add(pipe);
+        }
+    }
 
     private void OnPipeData(int fd, ReadOnlySpan<byte> data)
     {
@@ -410,9 +431,7 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// <summary>The protocol of the stdout and stderr pipe transports (asyncio's <c>ReadSubprocessPipeProto</c>).</summary>
     private sealed class ReadPipeProtocol(SubprocessTransport owner, int fd) : IProtocol
     {
-        public void ConnectionMade(IBaseTransport transport)
-        {
-        }
+        public void ConnectionMade(IBaseTransport transport) => owner.OnReadPipeMade(transport);
 
         public void DataReceived(ReadOnlySpan<byte> data) => owner.OnPipeData(fd, data);
 

@@ -33,6 +33,9 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
 
     public int PauseCount { get; private set; }
 
+    /// <summary>Called at the end of each <see cref="PipeDataReceived"/> with the fd, inside the transport's callback.</summary>
+    public Action<int>? AfterData { get; init; }
+
     public string Text(int fd) => Encoding.UTF8.GetString(Output[fd].ToArray());
 
     public IReadOnlyList<string> Violations => _violations;
@@ -55,6 +58,8 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
         {
             Events.Add($"data{fd}");
         }
+
+        AfterData?.Invoke(fd);
     }
 
     public override void PipeConnectionLost(int fd, Exception? exception)

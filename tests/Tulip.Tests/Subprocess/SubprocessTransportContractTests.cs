@@ -289,14 +289,28 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
     [Fact]
     public void PauseReading_OnAChattyChild_HoldsItsOutput()
     {
+        bool pausedOnce = false;
         Run(Kind, async loop =>
         {
-            var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "head", ["-c", "1000000", "/dev/zero"]);
+            // Paused in the first delivery, so that more is there to be (wrongly) delivered, and far more than one read
+            // (64 KiB), one held completion and the pipe (64 KiB) can hold: the child cannot finish while paused. (Pausing
+            // after polling for output let a loaded loop read all but the last pipeful first, and the child exit.)
+            SubprocessRecorder? made = null;
+            var (transport, recorder) = await loop.SubprocessExecAsync(() => made = new SubprocessRecorder(loop)
+            {
+                AfterData = fd =>
+                {
+                    if (fd == 1 && !pausedOnce)
+                    {
+                        pausedOnce = true;
+                        ((IReadTransport)made!.Transport!.GetPipeTransport(1)!).PauseReading();
+                    }
+                },
+            }, "head", ["-c", "1000000", "/dev/zero"]);
             var stdout = (IReadTransport)transport.GetPipeTransport(1)!;
-            // Paused once output flows, so that more is there to be (wrongly) delivered; then loop iterations, not wall time.
-            Assert.True(await Eventually(() => recorder.Output[1].Length > 0), "the child wrote nothing");
-            stdout.PauseReading();
+            Assert.True(await Eventually(() => pausedOnce, 30_000), "the child wrote nothing");
             long seen = recorder.Output[1].Length;
+            Assert.InRange(seen, 1, 64 * 1024);
             for (int i = 0; i < 50; i++)
             {
                 await Tasks.Sleep(0);
