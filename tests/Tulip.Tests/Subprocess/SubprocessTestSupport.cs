@@ -33,6 +33,9 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
 
     public int PauseCount { get; private set; }
 
+    /// <summary>Called at the end of <see cref="ConnectionMade"/>, inside the transport's callback.</summary>
+    public Action? AfterMade { get; init; }
+
     /// <summary>Called at the end of each <see cref="PipeDataReceived"/> with the fd, inside the transport's callback.</summary>
     public Action<int>? AfterData { get; init; }
 
@@ -45,6 +48,7 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
         Check(Events.Count == 0, "ConnectionMade is not first");
         Transport = (ISubprocessTransport)transport;
         Events.Add("made");
+        AfterMade?.Invoke();
     }
 
     public override void PipeDataReceived(int fd, ReadOnlySpan<byte> data)

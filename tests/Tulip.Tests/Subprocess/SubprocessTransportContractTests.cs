@@ -327,6 +327,36 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
     }
 
     [Fact]
+    public void PauseReading_InConnectionMade_HoldsTheOutputWrittenBeforeIt()
+    {
+        Run(Kind, async loop =>
+        {
+            // The child writes stdout at once, before ConnectionMade as often as not, then stderr, then waits for stdin:
+            // once stderr has come, stdout's line is there too, and a paused stdout must not have delivered it.
+            SubprocessRecorder? made = null;
+            var (transport, recorder) = await loop.SubprocessExecAsync(() => made = new SubprocessRecorder(loop)
+            {
+                AfterMade = () => ((IReadTransport)made!.Transport!.GetPipeTransport(1)!).PauseReading(),
+            }, "/bin/sh", ["-c", "echo early; echo then >&2; read x; exit 0"]);
+            var stdout = (IReadTransport)transport.GetPipeTransport(1)!;
+            Assert.False(stdout.IsReading);
+            Assert.True(await Eventually(() => recorder.Text(2) == "then\n", 30_000), "the child wrote nothing to stderr");
+            for (int i = 0; i < 50; i++)
+            {
+                await Tasks.Sleep(0);
+            }
+
+            Assert.Equal(0, recorder.Output[1].Length);
+            stdout.ResumeReading();
+            transport.GetPipeTransport(0)!.Close();
+            await recorder.Lost;
+            AssertClean(recorder);
+            Assert.Equal("early\n", recorder.Text(1));
+            Assert.Equal(0, transport.ReturnCode);
+        });
+    }
+
+    [Fact]
     public void EnvironmentUpdates_WorkingDirectory_Executable()
     {
         Run(Kind, async loop =>
