@@ -4,7 +4,9 @@
 // Tulip's shared code take the paths other platforms take (the proactor is then the only loop kind,
 // the default), and a native-library resolver for the Tulip assembly refuses its native library,
 // so any P/Invoke Tulip still makes fails and is counted (a first call binds through the resolver).
-// Pipes are not in it yet (the proactor's pipes are issue 12's pipe branch). Prints what it reaches,
+// Pipes are reached through a subprocess: without Linux interop a loop's subprocesses are the portable
+// implementation's (ProcessSubprocessTransportFactory, on System.Diagnostics.Process), whose redirected
+// streams are joined to the proactor's pipe transports. Prints what it reaches,
 // one line each; exits 0 only if everything ran and nothing was refused.
 using System.Net;
 using System.Net.Security;
@@ -153,6 +155,20 @@ internal static class Portable
         });
         Console.WriteLine($"tls: {await RoundTripAsync(reader, writer, "over tls")}");
         await CloseAsync(tls);
+
+        // A subprocess: stdin to stdout through cat and back, stderr apart, its exit code, and a kill.
+        await using (var cat = await LoopProcess.CreateShellAsync("cat; echo to-stderr >&2; exit 3"))
+        {
+            var (output, error) = await cat.CommunicateAsync("over a subprocess\n"u8.ToArray());
+            bool right = Encoding.ASCII.GetString(output!) == "over a subprocess\n" && Encoding.ASCII.GetString(error!) == "to-stderr\n" && cat.ReturnCode == 3;
+            Console.WriteLine($"subprocess: {cat.Transport.GetType().Name} {(right ? "echoed" : $"wrong: exit {cat.ReturnCode}")}");
+        }
+
+        await using (var sleeper = await LoopProcess.CreateExecAsync("sleep", ["100"]))
+        {
+            sleeper.Kill();
+            Console.WriteLine($"killed: {await sleeper.WaitAsync()}"); // 128 + 9: Process keeps no wait status
+        }
     }
 
     private static async LoopTask EchoAsync(LoopStreamReader reader, LoopStreamWriter writer)

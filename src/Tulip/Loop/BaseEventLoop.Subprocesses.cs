@@ -6,8 +6,9 @@ namespace Tulip;
 
 // Subprocesses (issue 13), resolved through the registry like the pipe methods: the loop checks what
 // does not depend on the implementation, and the loop's ISubprocessTransportFactory does the rest. A
-// readiness loop on Linux falls back to the library's (posix_spawn + pidfd, src/Tulip/Subprocesses);
-// a loop of another kind has none until one is registered, and refuses with a hint.
+// loop with pipes falls back to the library's: posix_spawn + pidfd (src/Tulip/Subprocesses) where Tulip's
+// Linux interop is available, else the portable one on System.Diagnostics.Process (Subprocesses/Portable);
+// a loop without pipes has none until one is registered, and refuses with a hint.
 public abstract partial class BaseEventLoop
 {
     /// <summary>The shell of <see cref="SubprocessShellAsync{TProtocol}"/>, as asyncio's (and POSIX's) /bin/sh.</summary>
@@ -50,8 +51,10 @@ public abstract partial class BaseEventLoop
             // The library's spawn and pidfd watch serve any loop on Linux that has pipes of its own (the selector's
             // readiness pipes, a registered implementation such as the proactor's); a loop with none (a virtual-clock
             // loop) gets nothing, so the call is refused with the hint.
-            LinuxInterop.IsAvailable && (loop is IReadinessEventLoop || loop.Transports.TryGet<IPipeTransportFactory>(out _))
-                ? PidFdSubprocessTransportFactory.Instance : null)
+            // Without Linux interop (off Linux, or forbidden), the portable one on System.Diagnostics.Process.
+            !(loop is IReadinessEventLoop || loop.Transports.TryGet<IPipeTransportFactory>(out _)) ? null
+            : LinuxInterop.IsAvailable ? PidFdSubprocessTransportFactory.Instance
+            : ProcessSubprocessTransportFactory.Instance)
         ?? throw Unsupported(member);
 
     /// <summary>A string that goes to exec: not null, no NUL (C strings end there), not empty unless allowed.</summary>

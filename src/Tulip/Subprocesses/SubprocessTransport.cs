@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Tulip;
@@ -13,7 +14,8 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// Order, as asyncio's: nothing reaches the protocol before <see cref="IBaseProtocol.ConnectionMade"/>; what happens
-/// meanwhile (output, a pipe closing, the exit) is queued and replayed right after it, in order. Each pipe reports
+/// meanwhile (a pipe closing, the exit) is queued and replayed right after it, in order, while the read pipes are held
+/// paused until then, so output waits in the pipe and a pause the protocol asks for holds from its first chunk. Each pipe reports
 /// PipeConnectionLost once; ProcessExited once the exit is known; ConnectionLost(null) last, once both the exit is
 /// known and every pipe has closed. All state is the loop thread's.
 /// </remarks>
@@ -35,6 +37,10 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     private int _openPipes;
     // Calls held back until ConnectionMade has run; null from then on.
     private List<PendingCall>? _pending = [];
+    // The read pipes, paused from their own ConnectionMade until the protocol's: output waits in the pipe, not in
+    // _pending, so that a protocol that pauses a pipe (in ConnectionMade or in its first PipeDataReceived) gets no more
+    // of it; a replay of queued chunks would ignore the pause. Null once resumed.
+    private List<IReadTransport>? _heldReads = [];
     private bool _closed;
     // The start failed before ConnectionMade: the protocol is never called.
     private bool _abandoned;
@@ -161,14 +167,19 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// Connects the parent's pipe ends (-1: not piped) with the loop's pipe API. On failure the ends not yet
     /// handed to a pipe transport are closed, and the caller closes this transport.
     /// </summary>
-    internal async LoopTask ConnectPipesAsync(int stdinFd, int stdoutFd, int stderrFd)
+    internal LoopTask ConnectPipesAsync(int stdinFd, int stdoutFd, int stderrFd) => ConnectPipesAsync(new IDisposable?[]
     {
-        var handles = new SafeFileHandle?[]
-        {
-            stdinFd >= 0 ? new SafeFileHandle(stdinFd, ownsHandle: true) : null,
-            stdoutFd >= 0 ? new SafeFileHandle(stdoutFd, ownsHandle: true) : null,
-            stderrFd >= 0 ? new SafeFileHandle(stderrFd, ownsHandle: true) : null,
-        };
+        stdinFd >= 0 ? new SafeFileHandle(stdinFd, ownsHandle: true) : null,
+        stdoutFd >= 0 ? new SafeFileHandle(stdoutFd, ownsHandle: true) : null,
+        stderrFd >= 0 ? new SafeFileHandle(stderrFd, ownsHandle: true) : null,
+    });
+
+    /// <summary>
+    /// As the fd overload, for the parent's ends as handles or streams (null: not piped), each connected with the
+    /// loop's pipe overload of its type; on failure those not yet handed to a pipe transport are disposed.
+    /// </summary>
+    internal async LoopTask ConnectPipesAsync(IDisposable?[] handles)
+    {
         // Every piped fd counts as open from now on, so an exit seen while the pipes connect waits for them.
         for (int fd = Stdin; fd <= Stderr; fd++)
         {
@@ -187,9 +198,13 @@ internal abstract class SubprocessTransport : ISubprocessTransport
                 if (handles[fd] is { } handle)
                 {
                     int pipeFd = fd;
-                    _pipes[fd] = fd == Stdin
-                        ? (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), handle)).Transport
-                        : (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), handle)).Transport;
+                    _pipes[fd] = (fd, handle) switch
+                    {
+                        (Stdin, System.IO.Stream stream) => (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), stream)).Transport,
+                        (Stdin, _) => (await _loop.ConnectWritePipeAsync(() => new WritePipeProtocol(this), (SafeHandle)handle)).Transport,
+                        (_, System.IO.Stream stream) => (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), stream)).Transport,
+                        _ => (await _loop.ConnectReadPipeAsync(() => new ReadPipeProtocol(this, pipeFd), (SafeHandle)handle)).Transport,
+                    };
                 }
             }
 
@@ -234,6 +249,12 @@ internal abstract class SubprocessTransport : ISubprocessTransport
             return;
         }
 
+        foreach (var pipe in transport._heldReads!)
+        {
+            pipe.ResumeReading(); // reads on a later iteration; the protocol may pause it again in ConnectionMade
+        }
+
+        transport._heldReads = null;
         try
         {
             transport._protocol.ConnectionMade(transport);
@@ -262,6 +283,16 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// <inheritdoc/>
     public override string ToString() =>
         $"<{GetType().Name} pid={Pid} program={_program} {(ReturnCode is { } code ? $"returncode={code}" : "running")}{(_closed ? " closed" : "")}>";
+
+    /// <summary>A read pipe's ConnectionMade: held paused until the protocol's ConnectionMade.</summary>
+    private void OnReadPipeMade(IBaseTransport transport)
+    {
+        if (_heldReads is not null && transport is IReadTransport pipe)
+        {
+            pipe.PauseReading();
+            _heldReads.Add(pipe);
+        }
+    }
 
     private void OnPipeData(int fd, ReadOnlySpan<byte> data)
     {
@@ -325,6 +356,12 @@ internal abstract class SubprocessTransport : ISubprocessTransport
         _finished = true;
         _closed = true;
         Deliver(new PendingCall(PendingKind.Lost, -1, null, null));
+        OnFinished();
+    }
+
+    /// <summary>The child is reaped and every pipe has closed (ConnectionLost is on its way): release what the subclass still holds.</summary>
+    protected virtual void OnFinished()
+    {
     }
 
     /// <summary>Queues a call before ConnectionMade; afterwards makes it on a later iteration (asyncio's <c>_call</c>).</summary>
@@ -394,9 +431,7 @@ internal abstract class SubprocessTransport : ISubprocessTransport
     /// <summary>The protocol of the stdout and stderr pipe transports (asyncio's <c>ReadSubprocessPipeProto</c>).</summary>
     private sealed class ReadPipeProtocol(SubprocessTransport owner, int fd) : IProtocol
     {
-        public void ConnectionMade(IBaseTransport transport)
-        {
-        }
+        public void ConnectionMade(IBaseTransport transport) => owner.OnReadPipeMade(transport);
 
         public void DataReceived(ReadOnlySpan<byte> data) => owner.OnPipeData(fd, data);
 

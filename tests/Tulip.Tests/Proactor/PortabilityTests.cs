@@ -12,13 +12,14 @@ namespace Tulip.Tests.Proactor;
 /// relies on. At run time, the test program's "portable" mode runs the proactor on Linux with every
 /// Linux-specific path of Tulip forbidden (the switch <c>Tulip.ForbidLinuxInterop</c>, and the
 /// Tulip assembly's native library refused), through the loop's own calls, streams over TCP and UNIX
-/// sockets, a UDP endpoint, the Sock* calls and sendfile, and TLS.
+/// sockets, a UDP endpoint, the Sock* calls and sendfile, TLS, and a subprocess (the portable implementation on
+/// System.Diagnostics.Process, the fallback without Linux interop, its pipes the proactor's).
 /// </summary>
 [Collection(NativeFdCollection.Name)] // a child process, whose pipes the fd-counting tests would see
 public sealed class PortabilityTests
 {
     [Fact]
-    public void The_proactor_serves_tcp_unix_udp_sock_calls_sendfile_and_tls_with_every_Linux_specific_path_of_Tulip_forbidden()
+    public void The_proactor_serves_tcp_unix_udp_sock_calls_sendfile_tls_and_subprocesses_with_every_Linux_specific_path_of_Tulip_forbidden()
     {
         using var child = ChildProgram.Start("portable", new Dictionary<string, string?> { ["TULIP_LOOP"] = null });
         int status = child.WaitForExit();
@@ -36,6 +37,8 @@ public sealed class PortabilityTests
                 "udp: echoed",
                 "sock calls: sent",
                 "tls: echoed",
+                "subprocess: ProcessSubprocessTransport echoed", // the fallback on System.Diagnostics.Process, on the proactor's pipes
+                "killed: 137",
                 "refused: 0",
             ],
             child.Lines);

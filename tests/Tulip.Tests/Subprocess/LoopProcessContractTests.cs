@@ -11,7 +11,7 @@ namespace Tulip.Tests.Subprocess;
 /// communicate at every size with no deadlock or truncation, waits (cancelled, concurrent), the streams, dispose.
 /// Bound to the selector loops, as the transport suite.
 /// </summary>
-public abstract class LoopProcessContractTests : LoopSuite
+public abstract class LoopProcessContractTests : SubprocessSuite
 {
     protected LoopProcessContractTests(LoopKind kind) : base(kind)
     {
@@ -84,9 +84,11 @@ public abstract class LoopProcessContractTests : LoopSuite
     {
         Run(Kind, async loop =>
         {
+            // stderr merged where the implementation can; else /dev/null, which also leaves no stderr stream.
             await using var process = await LoopProcess.CreateShellAsync("echo hi", new SubprocessOptions
             {
-                StandardInput = SubprocessStdio.DevNull, StandardError = SubprocessStdio.StandardOutput,
+                StandardInput = SubprocessStdio.DevNull,
+                StandardError = Has(SubprocessFeatures.MergeStderr) ? SubprocessStdio.StandardOutput : SubprocessStdio.DevNull,
             });
             Assert.Null(process.StandardInput);
             Assert.Null(process.StandardError);
@@ -120,13 +122,24 @@ public abstract class LoopProcessContractTests : LoopSuite
 
             Assert.Null(process.ReturnCode);
             var waits = Enumerable.Range(0, 10).Select(_ => loop.CreateTask(() => process.WaitAsync())).ToList();
-            process.Terminate();
-            foreach (var wait in waits)
+            // Terminate where the implementation can send SIGTERM; Kill where it can send only SIGKILL.
+            int signal = Has(SubprocessFeatures.AnySignal) ? 15 : 9;
+            if (signal == 15)
             {
-                Assert.Equal(-15, await wait);
+                process.Terminate();
+            }
+            else
+            {
+                Assert.Throws<NotSupportedException>(process.Terminate);
+                process.Kill();
             }
 
-            Assert.Equal(-15, await process.WaitAsync());
+            foreach (var wait in waits)
+            {
+                Assert.Equal(KilledBy(signal), await wait);
+            }
+
+            Assert.Equal(KilledBy(signal), await process.WaitAsync());
         });
     }
 
@@ -137,7 +150,7 @@ public abstract class LoopProcessContractTests : LoopSuite
         {
             var process = await LoopProcess.CreateExecAsync("sleep", ["100"]);
             await process.DisposeAsync();
-            Assert.Equal(-9, process.ReturnCode);
+            Assert.Equal(KilledBy(9), process.ReturnCode);
             Assert.True(IsReaped(process.Pid));
         });
     }
@@ -157,3 +170,17 @@ public sealed class EpollLoopProcessTests() : LoopProcessContractTests(LoopKinds
 public sealed class PollLoopProcessTests() : LoopProcessContractTests(LoopKinds.Poll);
 
 public sealed class ProactorLoopProcessTests() : LoopProcessContractTests(LoopKinds.Proactor);
+
+/// <summary>The same contract with <see cref="ProcessSubprocessTransportFactory"/> registered.</summary>
+public abstract class ProcessLoopProcessContractTests(LoopKind kind) : LoopProcessContractTests(kind)
+{
+    protected override SubprocessFeatures Features => SubprocessFeatures.Process;
+
+    protected override void Prepare(BaseEventLoop loop) => UseProcessImplementation(loop);
+}
+
+public sealed class EpollProcessLoopProcessTests() : ProcessLoopProcessContractTests(LoopKinds.Epoll);
+
+public sealed class PollProcessLoopProcessTests() : ProcessLoopProcessContractTests(LoopKinds.Poll);
+
+public sealed class ProactorProcessLoopProcessTests() : ProcessLoopProcessContractTests(LoopKinds.Proactor);

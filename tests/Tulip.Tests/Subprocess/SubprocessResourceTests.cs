@@ -11,7 +11,7 @@ namespace Tulip.Tests.Subprocess;
 /// these run alone in <see cref="NativeFdCollection"/>). Bound to the selector loops only, as the contract suite.
 /// </summary>
 [Collection(NativeFdCollection.Name)]
-public abstract class SubprocessResourceTests : LoopSuite
+public abstract class SubprocessResourceTests : SubprocessSuite
 {
     protected SubprocessResourceTests(LoopKind kind) : base(kind)
     {
@@ -45,7 +45,7 @@ public abstract class SubprocessResourceTests : LoopSuite
         });
     }
 
-    private static async LoopTask Failures(BaseEventLoop loop, string notExecutable, string noInterpreter)
+    private async LoopTask Failures(BaseEventLoop loop, string notExecutable, string noInterpreter)
     {
         var missing = await Assert.ThrowsAsync<FileNotFoundException>(async () =>
             await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "tulip-no-such-program", []));
@@ -68,8 +68,15 @@ public abstract class SubprocessResourceTests : LoopSuite
             await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "cat", [], new SubprocessOptions { WorkingDirectory = "/nonexistent/cwd" }));
         Assert.Contains("/nonexistent/cwd", cwd.Message);
 
-        await Assert.ThrowsAsync<ArgumentException>(async () =>
-            await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "cat", [], new SubprocessOptions { PassFds = [19_999] }));
+        if (Has(SubprocessFeatures.PassFds))
+        {
+            await Assert.ThrowsAsync<ArgumentException>(async () =>
+                await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "cat", [], new SubprocessOptions { PassFds = [19_999] }));
+        }
+        else
+        {
+            await AssertRefused(loop, "options.PassFds", new SubprocessOptions { PassFds = [19_999] });
+        }
 
         await Assert.ThrowsAsync<InvalidOperationException>(async () =>
             await loop.SubprocessExecAsync<SubprocessRecorder>(() => null!, "cat", []));
@@ -133,6 +140,20 @@ public sealed class EpollSubprocessResourceTests() : SubprocessResourceTests(Loo
 public sealed class PollSubprocessResourceTests() : SubprocessResourceTests(LoopKinds.Poll);
 
 public sealed class ProactorSubprocessResourceTests() : SubprocessResourceTests(LoopKinds.Proactor);
+
+/// <summary>The same with <see cref="ProcessSubprocessTransportFactory"/> registered: its Process objects and streams are released too.</summary>
+public abstract class ProcessSubprocessResourceTests(LoopKind kind) : SubprocessResourceTests(kind)
+{
+    protected override SubprocessFeatures Features => SubprocessFeatures.Process;
+
+    protected override void Prepare(BaseEventLoop loop) => UseProcessImplementation(loop);
+}
+
+public sealed class EpollProcessSubprocessResourceTests() : ProcessSubprocessResourceTests(LoopKinds.Epoll);
+
+public sealed class PollProcessSubprocessResourceTests() : ProcessSubprocessResourceTests(LoopKinds.Poll);
+
+public sealed class ProactorProcessSubprocessResourceTests() : ProcessSubprocessResourceTests(LoopKinds.Proactor);
 
 /// <summary>A loop with no subprocess implementation refuses with a hint, and a registered one is used.</summary>
 public sealed class SubprocessRegistryTests

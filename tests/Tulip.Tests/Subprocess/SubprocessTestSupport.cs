@@ -33,6 +33,12 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
 
     public int PauseCount { get; private set; }
 
+    /// <summary>Called at the end of <see cref="ConnectionMade"/>, inside the transport's callback.</summary>
+    public Action? AfterMade { get; init; }
+
+    /// <summary>Called at the end of each <see cref="PipeDataReceived"/> with the fd, inside the transport's callback.</summary>
+    public Action<int>? AfterData { get; init; }
+
     public string Text(int fd) => Encoding.UTF8.GetString(Output[fd].ToArray());
 
     public IReadOnlyList<string> Violations => _violations;
@@ -42,6 +48,7 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
         Check(Events.Count == 0, "ConnectionMade is not first");
         Transport = (ISubprocessTransport)transport;
         Events.Add("made");
+        AfterMade?.Invoke();
     }
 
     public override void PipeDataReceived(int fd, ReadOnlySpan<byte> data)
@@ -55,6 +62,8 @@ internal sealed class SubprocessRecorder : SubprocessProtocol
         {
             Events.Add($"data{fd}");
         }
+
+        AfterData?.Invoke(fd);
     }
 
     public override void PipeConnectionLost(int fd, Exception? exception)

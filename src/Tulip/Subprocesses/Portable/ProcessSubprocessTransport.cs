@@ -1,0 +1,107 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+
+namespace Tulip;
+
+/// <summary>
+/// The portable subprocess transport: a child started by <see cref="Process"/>, its exit heard through
+/// <see cref="Process.Exited"/> (raised on a pool thread, posted to the loop with <see cref="IEventLoop.CallSoonThreadSafe(Action)"/>),
+/// its pipes the redirected streams joined to the loop's own pipe transports (<see cref="SubprocessTransport"/>),
+/// so the order, the flow control and the broken-pipe rules are the same as <see cref="PidFdSubprocessTransport"/>'s.
+/// </summary>
+/// <remarks>
+/// What Process gives and what it does not: the return code is <see cref="Process.ExitCode"/>, which on Unix is
+/// 128 + N for a child killed by signal N (the runtime keeps no wait status), not asyncio's -N, since that cannot be
+/// told from a child that exited with 128 + N; the only signal it can send is SIGKILL (<see cref="Process.Kill()"/>),
+/// and on Windows SIGTERM too, as asyncio's Windows <c>terminate</c> (TerminateProcess). Other signals are refused
+/// with <see cref="NotSupportedException"/>. The runtime reaps the child (its own SIGCHLD handling), so no zombie
+/// is left whether or not the loop still runs. All state is the loop thread's, but for <see cref="OnExitedThreadSafe"/>.
+/// </remarks>
+internal sealed class ProcessSubprocessTransport : SubprocessTransport
+{
+    // POSIX's numbers, as the base's.
+    private const int SigTerm = 15;
+    private const int SigKill = 9;
+
+    // The child, until the transport has finished (then disposed and null). Loop thread; the Exited handler reads it only
+    // when the loop is closed, when the loop thread no longer runs callbacks.
+    private Process? _process;
+    // Drains of the streams given /dev/null (see ProcessSubprocessTransportFactory): closed when the transport finishes.
+    private readonly List<IBaseTransport> _drains = [];
+
+    internal ProcessSubprocessTransport(IEventLoop loop, Process process, ISubprocessProtocol protocol, string program)
+        : base(loop, process.Id, protocol, program)
+    {
+        _process = process;
+    }
+
+    /// <summary>Keeps a drain (a read pipe that discards), to close when the transport finishes.</summary>
+    internal void AddDrain(IBaseTransport drain) => _drains.Add(drain);
+
+    /// <summary>
+    /// On the thread that raised <see cref="Process.Exited"/>: hands the exit to the loop. A closed loop will not hear of
+    /// it; the runtime has reaped the child, and the Process is disposed here.
+    /// </summary>
+    internal static void OnExitedThreadSafe(IEventLoop loop, Process process, Func<ProcessSubprocessTransport?> transport)
+    {
+        try
+        {
+            loop.CallSoonThreadSafe(() => transport()?.OnProcessExited());
+        }
+        catch (InvalidOperationException)
+        {
+            process.Dispose();
+        }
+    }
+
+    /// <summary>On the loop thread: the child has exited (and been reaped by the runtime).</summary>
+    private void OnProcessExited()
+    {
+        if (_process is { } process && ReturnCode is null)
+        {
+            OnExited(process.ExitCode);
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void SignalChild(int signal)
+    {
+        if (signal is < 1 or > 64)
+        {
+            throw new ArgumentException($"{signal} is no signal number (1 to 64).", nameof(signal));
+        }
+
+        if (signal != SigKill && !(signal == SigTerm && OperatingSystem.IsWindows()))
+        {
+            throw new NotSupportedException(
+                $"Signal {signal}: {nameof(ProcessSubprocessTransportFactory)} runs the child with System.Diagnostics.Process, which can only kill it " +
+                "(SIGKILL; on Windows SIGTERM too, as TerminateProcess). Other signals need the posix_spawn implementation " +
+                "(PidFdSubprocessTransportFactory, the default on Linux when Tulip's Linux interop is available).");
+        }
+
+        try
+        {
+            _process?.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // It exited (and was reaped) since: nothing to signal, as when ReturnCode is set.
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void OnFinished()
+    {
+        foreach (var drain in _drains)
+        {
+            drain.Close();
+        }
+
+        _drains.Clear();
+        // Process does not close the redirected streams once they were read from it (the pipe transports own them now);
+        // this releases its handle and its wait registration.
+        _process?.Dispose();
+        _process = null;
+    }
+}
