@@ -148,6 +148,14 @@ public sealed class DuplexPipeProtocol : IBufferedProtocol, IDuplexPipe
         }
     }
 
+    /// <summary>
+    /// One line of the protocol's flow-control state (each pipe side waiting, done, paused; EOF, loss),
+    /// for a hang guard to say which side stopped; loop thread.
+    /// </summary>
+    internal string DescribeState() =>
+        $"input: flushPending={_inputFlushPending} unflushed={_inputUnflushed} done={_inputDone} eofReceived={_eofReceived} | " +
+        $"output: readPending={_outputReadPending} done={_outputDone} writingPaused={_writingPaused} | lost={_lost}";
+
     // ---- IBufferedProtocol, called by the transport on the loop thread. -------------------------
 
     /// <inheritdoc/>

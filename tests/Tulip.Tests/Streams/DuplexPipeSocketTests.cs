@@ -17,6 +17,10 @@ public abstract class DuplexPipeSocketTests : LoopSuite
     {
     }
 
+    /// <summary>How long a phase of the echo may take before the guard reports where it stopped: far above
+    /// what it takes on a loaded 2-core machine (seconds), and below the run's own timeout.</summary>
+    private const double HangGuardSeconds = 45;
+
     [Fact]
     public void LargeEcho_BackpressureBothWays_KeepsEveryBufferBounded()
     {
@@ -40,22 +44,65 @@ public abstract class DuplexPipeSocketTests : LoopSuite
             SmallSocketBuffers(transport);
             var data = Pattern(Total);
             var writing = WriteAll(client.Output, data, Chunk);
+            string State() => DescribeEcho(loop, (transport, client), serverPipes.Count == 1 ? (serverPipes[0].Transport, serverPipes[0]) : null);
 
             // The client does not read: its input fills and it stops reading; the server's writes back
             // then stall, its output fills, it stops reading; then the client's own writes stall.
             Assert.True(await Eventually(() => serverPipes.Count == 1 && !transport.IsReading && !serverPipes[0].Transport.IsReading
-                && transport.GetWriteBufferSize() > 0, iterations: 30_000), "both sides should have stopped reading");
+                && transport.GetWriteBufferSize() > 0, iterations: 30_000), "both sides should have stopped reading; " + State());
             Assert.False(writing.IsCompleted, "8 MiB cannot all have been taken while nobody reads");
             Assert.InRange(transport.GetWriteBufferSize(), 1, Bound);
             Assert.InRange(serverPipes[0].Transport.GetWriteBufferSize(), 0, Bound);
 
-            byte[] received = await ReadToEndAsync(client.Input);
-            await writing;
+            byte[] received = await Guarded(loop, ReadToEndAsync(client.Input), "the client reading the echo to its end", State);
+            await Guarded(loop, writing, "the client's writes", State);
             Assert.Equal(Total, received.Length);
             Assert.True(data.AsSpan().SequenceEqual(received));
-            await Assert.Single(serving);
-            await client.Closed;
-        });
+            await Guarded(loop, Assert.Single(serving).AsTask(), "the server's echo", State);
+            await Guarded(loop, client.Closed, "the client's connection closing", State);
+        }, timeoutSeconds: 4 * HangGuardSeconds);
+    }
+
+    /// <summary>
+    /// Awaits <paramref name="task"/>, or fails once it has taken <see cref="HangGuardSeconds"/> with what
+    /// each side of the echo was doing then: a hang explains itself instead of timing out mute.
+    /// </summary>
+    private static async LoopTask<T> Guarded<T>(BaseEventLoop loop, Task<T> task, string phase, Func<string> describe)
+    {
+        await Guarded(loop, (Task)task, phase, describe);
+        return await task;
+    }
+
+    private static async LoopTask Guarded(BaseEventLoop loop, Task task, string phase, Func<string> describe)
+    {
+        var expired = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var guard = loop.CallLater(HangGuardSeconds, () => expired.TrySetResult(describe()));
+        try
+        {
+            if (await Task.WhenAny(task, expired.Task) != task)
+            {
+                throw new TimeoutException($"{phase} hung for {HangGuardSeconds} s; {await expired.Task}");
+            }
+        }
+        finally
+        {
+            guard.Cancel();
+        }
+
+        await task;
+    }
+
+    /// <summary>Both ends of the echo, as far as each loop kind tells: the transports' and protocols' own state lines on the proactor.</summary>
+    private static string DescribeEcho(BaseEventLoop loop, (ITransport Transport, DuplexPipeProtocol Protocol) client,
+        (ITransport Transport, DuplexPipeProtocol Protocol)? server)
+    {
+        static string Side((ITransport Transport, DuplexPipeProtocol Protocol) side) =>
+            (side.Transport is ProactorSocketTransport proactor ? proactor.DescribeState()
+                : $"reading={side.Transport.IsReading} closing={side.Transport.IsClosing} writeBuffer={side.Transport.GetWriteBufferSize()}")
+            + " || protocol " + side.Protocol.DescribeState();
+
+        return $"client: [{Side(client)}]; server: [{(server is { } s ? Side(s) : "not connected")}]; loop: [" +
+            (loop is ProactorEventLoop proactorLoop ? proactorLoop.DescribeState() : $"ready={loop.ReadyCount}") + "]";
     }
 
     private static async Task WriteAll(PipeWriter output, byte[] data, int chunk)
