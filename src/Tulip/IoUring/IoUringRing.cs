@@ -152,8 +152,10 @@ internal sealed unsafe class IoUringRing : IDisposable
             using var ring = new IoUringRing(2);
             return null;
         }
-        catch (Exception ex) when (ex is PlatformNotSupportedException or IOException)
+        catch (Exception ex)
         {
+            // Whatever the kernel said (ENOMEM, EMFILE as well as a refusal), io_uring is not usable
+            // here, and asking must not throw: the epoll and poll backends do not depend on it.
             return ex;
         }
     }

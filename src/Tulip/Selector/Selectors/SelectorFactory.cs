@@ -17,8 +17,11 @@ internal static class SelectorFactory
     public const string IoUring = "io_uring";
 
     /// <summary>The backends available on this platform, the default first: io_uring only where a ring can be made.</summary>
-    public static IReadOnlyList<string> AvailableNames { get; } =
-        OperatingSystem.IsLinux() ? (Tulip.IoUring.IoUringRing.IsAvailable ? [Epoll, Poll, IoUring] : [Epoll, Poll]) : [Poll];
+    /// <remarks>Asking makes one small ring to see whether io_uring works here (once per process); creating a selector does not ask.</remarks>
+    public static IReadOnlyList<string> AvailableNames => s_availableNames.Value;
+
+    private static readonly Lazy<IReadOnlyList<string>> s_availableNames = new(static () =>
+        OperatingSystem.IsLinux() ? (Tulip.IoUring.IoUringRing.IsAvailable ? [Epoll, Poll, IoUring] : [Epoll, Poll]) : [Poll]);
 
     /// <summary>
     /// Creates the backend called <paramref name="name"/> (case-insensitive): "epoll" (Linux only),
@@ -30,7 +33,8 @@ internal static class SelectorFactory
     [SupportedOSPlatform("linux")]
     public static ISelector Create(string? name = null)
     {
-        name ??= AvailableNames[0];
+        // The default without probing io_uring, which is never the default.
+        name ??= OperatingSystem.IsLinux() ? Epoll : Poll;
         if (string.Equals(name, Epoll, StringComparison.OrdinalIgnoreCase))
         {
             if (!OperatingSystem.IsLinux())
