@@ -730,7 +730,14 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
+        // ResumeWriting may write again (and then Close or WriteEof, as a pipe adapter's last flush
+        // does): what it wrote is pending now, and the close or EOF waits for that send instead.
         _flow.MaybeResume(0);
+        if (HasPendingWrites || _life.IsConnectionLost)
+        {
+            return;
+        }
+
         _sendFile?.Drained?.TrySetResult(default);
         if (_life.IsClosing)
         {

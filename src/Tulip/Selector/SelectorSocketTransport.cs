@@ -568,7 +568,15 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
 
         DropBuffer();
         _loop.SetWriter(_fd, null, cancelReplaced: false);
+        // ResumeWriting may write again (and then Close or WriteEof, as a pipe adapter's last flush
+        // does): what the socket did not take is buffered now, and the close or EOF waits for it
+        // (asyncio's _write_ready looks at the buffer after _maybe_resume_protocol for this reason).
         MaybeResumeProtocol();
+        if (_buffer is not null || _life.IsConnectionLost)
+        {
+            return;
+        }
+
         _sendFile?.Drained?.TrySetResult(default);
         if (_life.IsClosing)
         {
