@@ -85,8 +85,10 @@ public static class TulipMetrics
     private static readonly List<WeakReference<BaseEventLoop>> s_loops = [];
     private static int s_nextLoopId;
 
-    internal static readonly Histogram<double> Lag = s_meter.CreateHistogram<double>(LoopLag, "s",
-        "How late timer callbacks ran: from the time each was due to the time it started.");
+    // Lag is small when all is well: buckets from 0.1 ms up to 1 s (an exporter's default buckets are for milliseconds).
+    internal static readonly Histogram<double> Lag = s_meter.CreateHistogram(LoopLag, "s",
+        "How late timer callbacks ran: from the time each was due to the time it started.", tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
 
     internal static readonly Counter<long> Opened = s_meter.CreateCounter<long>(ConnectionsOpened, "{connection}", "Stream connections opened.");
 
