@@ -578,6 +578,13 @@ public abstract partial class BaseEventLoop : IEventLoop
     }
 
     /// <inheritdoc/>
+    public TimerHandle CallLater(TimeSpan delay, Action callback) => CallLater(Tasks.FiniteSeconds(delay, nameof(delay)), callback);
+
+    /// <inheritdoc/>
+    public TimerHandle CallLater<TState>(TimeSpan delay, Action<TState> callback, TState state) =>
+        CallLater(Tasks.FiniteSeconds(delay, nameof(delay)), callback, state);
+
+    /// <inheritdoc/>
     public TimerHandle CallAt(double when, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);

@@ -94,6 +94,14 @@ public interface IEventLoop : IDisposable
     /// <summary>Schedules <paramref name="callback"/>(<paramref name="state"/>) after <paramref name="delay"/> seconds.</summary>
     TimerHandle CallLater<TState>(double delay, Action<TState> callback, TState state);
 
+    /// <summary>As <see cref="CallLater(double, Action)"/>, with a <see cref="TimeSpan"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: a timer must fire.</exception>
+    TimerHandle CallLater(TimeSpan delay, Action callback) => CallLater(Tasks.FiniteSeconds(delay, nameof(delay)), callback);
+
+    /// <summary>As <see cref="CallLater{TState}(double, Action{TState}, TState)"/>, with a <see cref="TimeSpan"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: a timer must fire.</exception>
+    TimerHandle CallLater<TState>(TimeSpan delay, Action<TState> callback, TState state) => CallLater(Tasks.FiniteSeconds(delay, nameof(delay)), callback, state);
+
     /// <summary>Schedules <paramref name="callback"/> for the absolute time <paramref name="when"/> on <see cref="Time"/>'s clock.</summary>
     TimerHandle CallAt(double when, Action callback);
 

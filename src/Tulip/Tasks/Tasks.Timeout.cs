@@ -20,7 +20,7 @@ public static partial class Tasks
 
     /// <summary>
     /// Puts a deadline at <paramref name="when"/> on the loop's clock (<see cref="IEventLoop.Time"/>)
-    /// on the current task: asyncio's <c>timeout_at()</c>. See <see cref="Timeout"/>.
+    /// on the current task: asyncio's <c>timeout_at()</c>. See <see cref="Timeout(double?)"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">Not called inside a loop task.</exception>
     public static TimeoutScope TimeoutAt(double? when) => TimeoutScope.Enter(when);

@@ -39,8 +39,9 @@ public static partial class Tasks
     }
 
     /// <summary>As <see cref="Sleep(double, CancellationToken)"/>, with a <see cref="TimeSpan"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is <see cref="Timeout.InfiniteTimeSpan"/>: a sleep must end.</exception>
     public static Future<VoidResult> Sleep(TimeSpan delay, CancellationToken cancellationToken = default) =>
-        Sleep(delay.TotalSeconds, cancellationToken);
+        Sleep(FiniteSeconds(delay, nameof(delay)), cancellationToken);
 
     /// <summary>Completes after <paramref name="seconds"/> with <paramref name="result"/>.</summary>
     public static async LoopTask<T> Sleep<T>(double seconds, T result, CancellationToken cancellationToken = default)

@@ -5,7 +5,7 @@ namespace Tulip;
 
 /// <summary>
 /// A deadline on the task that created it: asyncio's <c>Timeout</c> (<c>asyncio.timeout()</c>).
-/// Made by <see cref="Tasks.Timeout"/> or <see cref="Tasks.TimeoutAt"/>; entered when made. At
+/// Made by <see cref="Tasks.Timeout(double?)"/> or <see cref="Tasks.TimeoutAt"/>; entered when made. At
 /// the deadline the scope cancels its task (<c>task.Cancel()</c>), so <see cref="CancelledError"/>
 /// arrives at the task's await; leaving the scope withdraws that cancellation with
 /// <see cref="LoopTask{T}.Uncancel"/>.
