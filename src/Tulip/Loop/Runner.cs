@@ -142,7 +142,7 @@ public sealed partial class Runner : IDisposable
     }
 
     /// <summary>Cancels the loop's tasks, waits for them, and reports those that failed otherwise.</summary>
-    private static void CancelAllTasks(IEventLoop loop)
+    internal static void CancelAllTasks(IEventLoop loop)
     {
         var tasks = new List<Future>(loop.AllTasks().Select(static t => t.AsFuture));
         if (tasks.Count == 0)

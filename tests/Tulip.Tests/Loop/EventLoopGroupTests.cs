@@ -1,0 +1,252 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Tulip.Testing;
+
+namespace Tulip.Tests.Loop;
+
+/// <summary>
+/// <see cref="EventLoopGroup"/> on every loop kind: connections spread over the loops, a graceful
+/// shutdown lets a request in progress finish, then closes and aborts, a failing loop leaves the others
+/// serving, and nothing is left behind (threads end, loops close). The clients are plain blocking
+/// sockets on the test's thread: the group's loops are the only loops here.
+/// </summary>
+public abstract class EventLoopGroupTests : LoopSuite
+{
+    protected EventLoopGroupTests(LoopKind kind) : base(kind)
+    {
+    }
+
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2); // hang guards only
+
+    [Fact]
+    public async Task ConnectionsSpreadOverTheLoops_AndEachEchoes()
+    {
+        var served = new System.Collections.Concurrent.ConcurrentDictionary<IEventLoop, int>();
+        await using var group = new EventLoopGroup(2, () => Kind.Create());
+        var server = await group.StartServerAsync(() =>
+        {
+            served.AddOrUpdate(EventLoop.GetRunningLoop(), 1, static (_, n) => n + 1);
+            return new LineEcho();
+        }, "127.0.0.1", 0);
+        Assert.Equal(2, server.Servers.Count);
+        Assert.All(server.Servers, s => Assert.Equal(server.Port, ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port));
+
+        // 64 connections: SO_REUSEPORT hashes each by its address, so with two listeners the chance that one
+        // gets none is 2^-63.
+        for (int i = 0; i < 64; i++)
+        {
+            using var client = Connect(server.Port);
+            Assert.Equal($"ping {i}", Exchange(client, $"ping {i}"));
+        }
+
+        Assert.Equal(2, served.Count);
+        Assert.All(served.Values, n => Assert.True(n > 0));
+        Assert.Equal(64, served.Values.Sum());
+        Assert.Empty(group.Failures);
+    }
+
+    [Fact]
+    public async Task Shutdown_LetsARequestInProgressFinish_ThenStops()
+    {
+        var group = new EventLoopGroup(2, () => Kind.Create());
+        var server = await group.StartServerAsync(() => new LineEcho(), "127.0.0.1", 0);
+        using var client = Connect(server.Port);
+        Assert.Equal("first", Exchange(client, "first"));
+        client.Send("half a li"u8);
+
+        var shutdown = group.ShutdownAsync(drain: TimeSpan.FromHours(1));
+        // No more accepting: a new connection is refused once every listener is closed.
+        Assert.True(await Eventually(() => !CanConnect(server.Port)), "the listeners should close first");
+        Assert.False(shutdown.IsCompleted, "the connection in progress should hold the shutdown");
+
+        client.Send("ne\n"u8);
+        Assert.Equal("half a line", ReadLine(client));
+        client.Shutdown(SocketShutdown.Send); // the client is done: the server's side ends
+        Assert.Equal(0, client.Receive(new byte[1]));
+        Assert.True(await shutdown.WaitAsync(Patience), "every connection finished by itself");
+        Assert.All(group.Loops, l => Assert.True(l.IsClosed));
+    }
+
+    [Fact]
+    public async Task Shutdown_WithoutDrain_ClosesIdleConnections_AndAbortsOnesThatCannotFlush()
+    {
+        var group = new EventLoopGroup(1, () => Kind.Create());
+        var server = await group.StartServerAsync(() => new Flooder(), "127.0.0.1", 0);
+        using var idle = Connect(server.Port);
+        Assert.Equal("idle", Exchange(idle, "idle"));
+        using var stuck = Connect(server.Port);
+        stuck.ReceiveBufferSize = 4096;
+        stuck.Send("flood\n"u8); // the server writes 64 MiB that this client never reads
+
+        bool clean = await group.ShutdownAsync(TimeSpan.Zero, closeGrace: TimeSpan.Zero).WaitAsync(Patience);
+        Assert.False(clean);
+        Assert.Equal(0, idle.Receive(new byte[16])); // closed: a clean EOF after what it was sent
+        var reset = Assert.Throws<SocketException>(() =>
+        {
+            var sink = new byte[1 << 16];
+            while (stuck.Receive(sink) > 0)
+            {
+            }
+        });
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode); // aborted: what it held was dropped
+        Assert.All(group.Loops, l => Assert.True(l.IsClosed));
+    }
+
+    [Fact]
+    public async Task ALoopThatFails_EndsAlone_AndTheOthersServeOn()
+    {
+        FailingTestLoop? failing = null;
+        int made = 0;
+        var group = new EventLoopGroup(2, () => Interlocked.Increment(ref made) == 2 ? failing = new FailingTestLoop() : Kind.Create());
+        try
+        {
+            Assert.NotNull(failing);
+            failing.CallSoonThreadSafe(() => throw new InvalidOperationException("boom on loop 1"));
+            Assert.True(await Eventually(() => group.Failures.Count == 1), "the failure should be recorded");
+            var (loop, error) = Assert.Single(group.Failures);
+            Assert.Same(failing, loop);
+            Assert.Contains("boom on loop 1", error.ToString());
+
+            // The first loop still serves (a server started now goes on the loops still running only).
+            var survivor = group.Loops[0];
+            var server = await survivor.RunCoroutineThreadSafe(() => survivor.CreateServerAsync(() => new LineEcho(), ["127.0.0.1"], 0));
+            using var client = Connect(((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port);
+            Assert.Equal("still here", Exchange(client, "still here"));
+            await survivor.RunCoroutineThreadSafe(async () =>
+            {
+                await server.DisposeAsync();
+                return true;
+            });
+        }
+        finally
+        {
+            await group.DisposeAsync();
+        }
+
+        Assert.All(group.Loops, l => Assert.True(l.IsClosed));
+    }
+
+    [Fact]
+    public async Task BadArguments_AreRefused_AndAShutDownGroupRefusesServers()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new EventLoopGroup(0, () => Kind.Create()));
+        var group = new EventLoopGroup(1, () => Kind.Create());
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await Assert.ThrowsAsync<ArgumentException>(() => group.StartServerAsync(() => new LineEcho(), "127.0.0.1", 0, new ServerOptions { Socket = socket }));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => group.ShutdownAsync(TimeSpan.FromSeconds(-1)));
+        await group.DisposeAsync();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => group.StartServerAsync(() => new LineEcho(), "127.0.0.1", 0));
+        Assert.Contains("shut", e.Message);
+        Assert.True(await group.ShutdownAsync(TimeSpan.Zero)); // idempotent
+    }
+
+    private static Socket Connect(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = (int)Patience.TotalMilliseconds };
+        socket.Connect(IPAddress.Loopback, port);
+        return socket;
+    }
+
+    private static bool CanConnect(int port)
+    {
+        try
+        {
+            using var socket = Connect(port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static string Exchange(Socket socket, string line)
+    {
+        socket.Send(Encoding.UTF8.GetBytes(line + "\n"));
+        return ReadLine(socket);
+    }
+
+    private static string ReadLine(Socket socket)
+    {
+        var line = new List<byte>();
+        var one = new byte[1];
+        while (socket.Receive(one) == 1 && one[0] != '\n')
+        {
+            line.Add(one[0]);
+        }
+
+        return Encoding.UTF8.GetString(line.ToArray());
+    }
+
+    private static async Task<bool> Eventually(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(10);
+        }
+
+        return true;
+    }
+
+    /// <summary>Echoes each line; ends its side when the peer ends its own.</summary>
+    private sealed class LineEcho : Protocol
+    {
+        private readonly List<byte> _line = [];
+        private ITransport _transport = null!;
+
+        public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+
+        public override void DataReceived(ReadOnlySpan<byte> data)
+        {
+            foreach (byte b in data)
+            {
+                _line.Add(b);
+                if (b == '\n')
+                {
+                    _transport.Write(_line.ToArray());
+                    _line.Clear();
+                }
+            }
+        }
+
+        public override bool EofReceived() => false;
+    }
+
+    /// <summary>Answers a line "flood" with 64 MiB, written regardless of flow control (it stays buffered); echoes anything else.</summary>
+    private sealed class Flooder : Protocol
+    {
+        private ITransport _transport = null!;
+
+        public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
+
+        public override void DataReceived(ReadOnlySpan<byte> data)
+        {
+            if (data.SequenceEqual("flood\n"u8))
+            {
+                _transport.Write(new byte[64 << 20]);
+            }
+            else
+            {
+                _transport.Write(data);
+            }
+        }
+    }
+
+    /// <summary>A virtual-clock loop whose unhandled callback error escapes its run: the failure the group must contain.</summary>
+    private sealed class FailingTestLoop : TestEventLoop
+    {
+    }
+}
+
+public sealed class EpollEventLoopGroupTests() : EventLoopGroupTests(LoopKinds.Epoll);
+
+public sealed class PollEventLoopGroupTests() : EventLoopGroupTests(LoopKinds.Poll);
+
+public sealed class ProactorEventLoopGroupTests() : EventLoopGroupTests(LoopKinds.Proactor);
