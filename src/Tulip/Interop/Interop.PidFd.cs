@@ -13,6 +13,7 @@ internal static partial class Interop
     internal const int P_PIDFD = 3;
     internal const int WNOHANG = 1;
     internal const int WEXITED = 4;
+    internal const int WNOWAIT = 0x01000000;
 
     /// <summary>siginfo_t's si_code for waitid: the child exited, was killed, or dumped core.</summary>
     internal const int CLD_EXITED = 1;

@@ -17,9 +17,8 @@ namespace Tulip;
 /// told from a child that exited with 128 + N; the only signal it can send is SIGKILL (<see cref="Process.Kill()"/>),
 /// and on Windows SIGTERM too, as asyncio's Windows <c>terminate</c> (TerminateProcess). Other signals are refused
 /// with <see cref="NotSupportedException"/>. The runtime reaps the child (its own SIGCHLD handling), so no zombie
-/// is left whether or not the loop still runs. A child that has exited is never killed (<see cref="Process.HasExited"/> is
-/// asked first; the runtime keeps a small window of its own between that and the kill); one that still runs when the loop
-/// closes is killed then. All state is the loop thread's, but for <see cref="OnExitedThreadSafe"/>.
+/// is left whether or not the loop still runs. A child that has exited is not killed (see <see cref="KillIfRunning"/>); one
+/// that still runs when the loop closes is killed then. All state is the loop thread's, but for <see cref="OnExitedThreadSafe"/>.
 /// </remarks>
 internal sealed class ProcessSubprocessTransport : SubprocessTransport
 {
@@ -95,11 +94,24 @@ internal sealed class ProcessSubprocessTransport : SubprocessTransport
         }
     }
 
-    /// <summary>Kills the child unless it has exited (HasExited reaps it if it is a zombie) or its Process is disposed.</summary>
+    /// <summary>Kills the child unless it has exited or its Process is disposed.</summary>
+    /// <remarks>
+    /// On Unix, <see cref="Process.HasExited"/> turns true only once the runtime's SIGCHLD handling has reaped the child, so
+    /// a zombie still looks alive to it, and <see cref="Process.Kill()"/> has a window between that check and kill(2) in which
+    /// the runtime may reap the child and its pid be reused. Where Tulip's Linux interop is available, neither happens: the
+    /// child is held by a pidfd opened before HasExited is asked (false then: the runtime had not reaped it, so the pidfd is
+    /// this child's), a zombie is seen with waitid(WNOWAIT), which leaves its status to the runtime, and the signal goes
+    /// through the pidfd. Elsewhere Process.Kill's own checks are what there is (on Windows it holds a handle: no window).
+    /// </remarks>
     private void KillIfRunning(Process process)
     {
         try
         {
+            if (LinuxInterop.IsAvailable && TryKillThroughPidFd(process))
+            {
+                return;
+            }
+
             if (process.HasExited)
             {
                 return;
@@ -111,6 +123,52 @@ internal sealed class ProcessSubprocessTransport : SubprocessTransport
         catch (InvalidOperationException)
         {
             // It exited (and was reaped) since, or the Exited handler disposed it: nothing to signal.
+        }
+    }
+
+    /// <summary>The Linux way of <see cref="KillIfRunning"/>; false if this system has no pidfd (then Process.Kill is used).</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private unsafe bool TryKillThroughPidFd(Process process)
+    {
+        int pidfd;
+        try
+        {
+            pidfd = Interop.PidFdOpen(process.Id, 0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+
+        if (pidfd < 0)
+        {
+            // ESRCH: reaped already (by the runtime), and not reused yet; nothing to kill. ENOSYS, EPERM: no pidfd here.
+            return Interop.GetLastErrno() == Interop.Errno.ESRCH;
+        }
+
+        try
+        {
+            if (process.HasExited)
+            {
+                return true; // reaped before the pidfd was opened: it may name another process
+            }
+
+            Interop.SigInfo info = default;
+            if (Interop.WaitId(Interop.P_PIDFD, pidfd, &info, Interop.WEXITED | Interop.WNOHANG | Interop.WNOWAIT) == 0 && info.Pid != 0)
+            {
+                return true; // a zombie, the runtime's to reap: not signalled
+            }
+
+            if (Interop.PidFdSendSignal(pidfd, SigKill, null, 0) == 0)
+            {
+                Interlocked.Increment(ref _signalsSent);
+            }
+
+            return true;
+        }
+        finally
+        {
+            _ = Interop.Close(pidfd);
         }
     }
 
