@@ -59,24 +59,29 @@ public abstract class SubprocessLoopCloseTests : SubprocessSuite
     [Fact]
     public void ClosingTheLoop_ReapsAChildThatHasExited_WithoutSignallingIt()
     {
-        ISubprocessTransport? exited = null;
         var (command, trigger) = ExitOnTrigger(3);
-        using (new TriggerFile(trigger))
+        using var cleanup = new TriggerFile(trigger);
+        var errors = new List<ExceptionContext>();
+        ISubprocessTransport exited;
+        using (var loop = Kind.Create())
         {
-            Run(Kind, async loop =>
+            loop.SetExceptionHandler((_, context) => errors.Add(context));
+            Prepare(loop);
+            exited = loop.RunUntilComplete(async () => (await loop.SubprocessShellAsync(() => new SubprocessRecorder(loop), command, new SubprocessOptions
             {
-                (exited, _) = await loop.SubprocessShellAsync(() => new SubprocessRecorder(loop), command, new SubprocessOptions
-                {
-                    StandardInput = SubprocessStdio.DevNull, StandardOutput = SubprocessStdio.DevNull, StandardError = SubprocessStdio.DevNull,
-                });
-                // The loop thread waits here without running the loop, so the loop has not heard of the exit when it closes.
-                TriggerExitAndWait(trigger, exited.Pid);
-                Assert.Null(exited.ReturnCode);
-            });
+                StandardInput = SubprocessStdio.DevNull, StandardOutput = SubprocessStdio.DevNull, StandardError = SubprocessStdio.DevNull,
+            })).Transport);
+
+            // The loop does not run from here on: it cannot hear of the exit before it closes.
+            TriggerExitAndWait(trigger, exited.Pid);
+            Assert.Null(exited.ReturnCode);
+            loop.Close();
         }
 
-        Assert.Equal(0, SignalsSentTo(exited!));
-        Assert.True(WaitUntil(() => IsGone(exited!.Pid)), Describe([exited!.Pid]));
+        Assert.Empty(errors);
+        Assert.Equal(0, SignalsSentTo(exited));
+        Assert.True(WaitUntil(() => IsGone(exited.Pid)), Describe([exited.Pid]));
+        Assert.True(WaitUntil(() => !HasPidFd(exited.Pid)), "the pidfd of a closed loop's child is still open");
     }
 
     [Fact]
