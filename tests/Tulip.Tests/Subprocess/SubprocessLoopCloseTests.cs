@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Tulip;
 using static Tulip.Tests.Subprocess.SubprocessTestUtil;
 using static Tulip.Tests.Transports.TestUtil;
@@ -121,6 +122,33 @@ public abstract class SubprocessLoopCloseTests : SubprocessSuite
             Assert.Equal(1, SignalsSentTo(transport));
             transport.Kill(); // reaped: no signal
             Assert.Equal(1, SignalsSentTo(transport));
+        });
+    }
+
+    /// <summary>
+    /// The loop's own SIGCHLD handler, set after the child's watch began (so .NET runs it first), does not hide the signal
+    /// from the SIGCHLD watch (it would cancel it, as it does other signals), nor the watch from it.
+    /// </summary>
+    [Fact]
+    public void ALoopSignalHandlerForSigChld_HidesNoExit()
+    {
+        Run(Kind, async loop =>
+        {
+            var (transport, recorder) = await loop.SubprocessExecAsync(() => new SubprocessRecorder(loop), "/bin/sh", ["-c", "read x; exit 4"]);
+            int heard = 0;
+            loop.AddSignalHandler(PosixSignal.SIGCHLD, () => heard++);
+            try
+            {
+                transport.GetPipeTransport(0)!.Close();
+                await recorder.Lost;
+                AssertClean(recorder);
+                Assert.Equal(4, transport.ReturnCode);
+                Assert.True(await Eventually(() => heard > 0, 30_000), "the loop's SIGCHLD handler never ran");
+            }
+            finally
+            {
+                loop.RemoveSignalHandler(PosixSignal.SIGCHLD);
+            }
         });
     }
 
