@@ -9,9 +9,11 @@ internal static partial class Interop
     // sent through it never reaches a later process that reused the pid, and waitid(P_PIDFD) reaps
     // only that child, so it neither steals System.Diagnostics.Process's children nor theirs ours.
 
+    internal const int P_PID = 1;
     internal const int P_PIDFD = 3;
     internal const int WNOHANG = 1;
     internal const int WEXITED = 4;
+    internal const int WNOWAIT = 0x01000000;
 
     /// <summary>siginfo_t's si_code for waitid: the child exited, was killed, or dumped core.</summary>
     internal const int CLD_EXITED = 1;

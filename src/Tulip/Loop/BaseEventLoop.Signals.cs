@@ -115,7 +115,11 @@ public abstract partial class BaseEventLoop
         /// <summary>Runs on .NET's signal-handling thread.</summary>
         public void OnSignal(PosixSignalContext context)
         {
-            context.Cancel = true; // handled: the default action (terminate, for most) does not run
+            // Handled: the default action (terminate, for most) does not run. But SIGCHLD, whose default is to ignore it: a
+            // cancel would only skip the runtime's own work after it (terminal settings for its children) and, as .NET stops
+            // at the first handler that cancels, hide it from the others, such as the subprocess SIGCHLD watch.
+            // (Raw, SIGCHLD is 17 on Linux only.)
+            context.Cancel = !(context.Signal == PosixSignal.SIGCHLD || (OperatingSystem.IsLinux() && (int)context.Signal == Interop.SIGCHLD));
             if (Interlocked.Exchange(ref _pending, 1) == 0 && !_loop.ScheduleFromAnyThread(s_run, this, null))
             {
                 Volatile.Write(ref _pending, 0);

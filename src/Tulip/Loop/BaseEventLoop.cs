@@ -370,6 +370,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         _timers.Clear();
         _cancelledTimers = 0;
         _executorShutDown = true;
+        RunCloseHooks();
         CloseSignalHandlers();
         CloseCore();
         UnregisterMetrics();

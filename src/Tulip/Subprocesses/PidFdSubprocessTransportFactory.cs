@@ -8,16 +8,24 @@ namespace Tulip;
 /// <summary>
 /// The library's <see cref="ISubprocessTransportFactory"/> for every loop on Linux: posix_spawn
 /// (<see cref="PosixSpawn"/>), a pidfd watched by the loop if it has fd readiness, else by the process-wide
-/// <see cref="PidFdWatcher"/> (<see cref="PidFdSubprocessTransport"/>), and pipes from the loop's own pipe API (the
+/// <see cref="PidFdWatcher"/>, or where this system has no pidfd by pid at SIGCHLD (<see cref="SigChldWatcher"/>;
+/// <see cref="PidFdSubprocessTransport"/>), and pipes from the loop's own pipe API (the
 /// selector's readiness pipes, the proactor's completion pipes).
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal sealed class PidFdSubprocessTransportFactory : ISubprocessTransportFactory
 {
-    internal static readonly PidFdSubprocessTransportFactory Instance = new();
+    /// <summary>The loop's default on Linux: each child watched by its pidfd, or by pid where this system has no pidfd.</summary>
+    internal static readonly PidFdSubprocessTransportFactory Instance = new(usePidFd: true);
 
-    private PidFdSubprocessTransportFactory()
+    /// <summary>Every child watched by pid through SIGCHLD (<see cref="SigChldWatcher"/>), as on a system without pidfd: for tests.</summary>
+    internal static readonly PidFdSubprocessTransportFactory WithoutPidFd = new(usePidFd: false);
+
+    private readonly bool _usePidFd;
+
+    private PidFdSubprocessTransportFactory(bool usePidFd)
     {
+        _usePidFd = usePidFd;
     }
 
     /// <inheritdoc/>
@@ -28,7 +36,7 @@ internal sealed class PidFdSubprocessTransportFactory : ISubprocessTransportFact
         ArgumentNullException.ThrowIfNull(loop);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var protocol = protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
-        var child = PosixSpawn.Start(program, arguments, options);
+        var child = PosixSpawn.Start(program, arguments, options, _usePidFd);
         PidFdSubprocessTransport transport;
         try
         {
@@ -37,8 +45,7 @@ internal sealed class PidFdSubprocessTransportFactory : ISubprocessTransportFact
         catch
         {
             PosixSpawn.KillAndReap(child.Pid);
-            _ = Interop.Close(child.PidFd);
-            foreach (int fd in (ReadOnlySpan<int>)[child.StdinFd, child.StdoutFd, child.StderrFd])
+            foreach (int fd in (ReadOnlySpan<int>)[child.PidFd, child.StdinFd, child.StdoutFd, child.StderrFd])
             {
                 if (fd >= 0)
                 {

@@ -8,6 +8,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Text;
+using System.Threading;
 
 namespace Tulip;
 
@@ -43,7 +44,9 @@ internal static unsafe class PosixSpawn
     /// <exception cref="DirectoryNotFoundException">The working directory does not exist.</exception>
     /// <exception cref="Win32Exception">posix_spawn failed with another errno (EACCES, ENOEXEC...).</exception>
     /// <exception cref="ArgumentException">A pass fd or a given stdio fd is not open.</exception>
-    internal static SpawnedChild Start(string program, IReadOnlyList<string> arguments, SubprocessOptions options)
+    /// <remarks>With <paramref name="usePidFd"/>, the child's pidfd is opened, unless this system has none (then, as without, it is -1:
+    /// the caller watches the child by pid).</remarks>
+    internal static SpawnedChild Start(string program, IReadOnlyList<string> arguments, SubprocessOptions options, bool usePidFd = true)
     {
         string[] environment = BuildEnvironment(options);
         string file = options.Executable ?? program;
@@ -134,19 +137,7 @@ internal static unsafe class PosixSpawn
                 throw SpawnFailure(error, program, path, options.WorkingDirectory);
             }
 
-            int pidfd = Interop.PidFdOpen(pid, 0);
-            if (pidfd < 0)
-            {
-                int errno = Interop.GetLastErrno();
-                if (errno != Interop.Errno.ESRCH)
-                {
-                    // ESRCH: someone reaped it already (the runtime's waitpid(-1) when SIGCHLD was ignored at start-up),
-                    // and the pid may be another process's: never signal it then.
-                    KillAndReap(pid);
-                }
-
-                throw Interop.GetExceptionForErrno(errno, $"pidfd_open(pid {pid}) for '{program}' (Linux 5.3 or later is needed)");
-            }
+            int pidfd = usePidFd ? OpenPidFd(pid, program) : -1;
 
             started = true;
             return new SpawnedChild(pid, pidfd, stdinParent, stdoutParent, stderrParent);
@@ -192,17 +183,64 @@ internal static unsafe class PosixSpawn
         }
     }
 
+    /// <summary>
+    /// Whether pidfd_open was refused as unavailable: ENOSYS (Linux before 5.3), EPERM (a seccomp filter, as some container
+    /// runtimes have), or no such function in libc (glibc before 2.36). Then every child is watched by pid (SIGCHLD).
+    /// </summary>
+    internal static bool PidFdUnavailable => Volatile.Read(ref s_pidFdUnavailable);
+
+    private static bool s_pidFdUnavailable;
+
+    /// <summary>The pidfd of the child just started, or -1 if this system has none; throws (with the child killed and reaped) on any other failure.</summary>
+    private static int OpenPidFd(int pid, string program)
+    {
+        if (PidFdUnavailable)
+        {
+            return -1;
+        }
+
+        int pidfd;
+        try
+        {
+            pidfd = Interop.PidFdOpen(pid, 0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            Volatile.Write(ref s_pidFdUnavailable, true);
+            return -1;
+        }
+
+        if (pidfd >= 0)
+        {
+            return pidfd;
+        }
+
+        int errno = Interop.GetLastErrno();
+        if (errno is Interop.Errno.ENOSYS or Interop.Errno.EPERM)
+        {
+            Volatile.Write(ref s_pidFdUnavailable, true);
+            return -1;
+        }
+
+        if (errno != Interop.Errno.ESRCH)
+        {
+            // ESRCH: someone reaped it already (the runtime's waitpid(-1) when SIGCHLD was ignored at start-up),
+            // and the pid may be another process's: never signal it then.
+            KillAndReap(pid);
+        }
+
+        throw Interop.GetExceptionForErrno(errno, $"pidfd_open(pid {pid}) for '{program}'");
+    }
+
     /// <summary>Sends SIGKILL to a child this process started and reaps it (blocking: after SIGKILL that is prompt).</summary>
     internal static void KillAndReap(int pid)
     {
         _ = Interop.Kill(pid, Interop.SIGKILL);
         Interop.SigInfo info;
-        while (Interop.WaitId(P_PID, pid, &info, Interop.WEXITED) < 0 && Interop.GetLastErrno() == Interop.Errno.EINTR)
+        while (Interop.WaitId(Interop.P_PID, pid, &info, Interop.WEXITED) < 0 && Interop.GetLastErrno() == Interop.Errno.EINTR)
         {
         }
     }
-
-    private const int P_PID = 1;
 
     /// <summary>
     /// Sets up the child's fd <paramref name="target"/> as <paramref name="stdio"/> says; returns the parent's end of a

@@ -156,6 +156,33 @@ public abstract class LoopProcessContractTests : SubprocessSuite
     }
 
     [Fact]
+    public void Dispose_OfAChildThatHasExited_DoesNotSignalIt()
+    {
+        Run(Kind, async loop =>
+        {
+            var (command, trigger) = ExitOnTrigger(6);
+            try
+            {
+                var process = await LoopProcess.CreateShellAsync(command, new SubprocessOptions
+                {
+                    StandardInput = SubprocessStdio.DevNull, StandardOutput = SubprocessStdio.DevNull, StandardError = SubprocessStdio.DevNull,
+                });
+                // Exited (a zombie, or reaped by the runtime's own handling for a Process child) before the loop heard of it.
+                TriggerExitAndWait(trigger, process.Pid);
+                Assert.Null(process.ReturnCode);
+                await process.DisposeAsync();
+                Assert.Equal(6, process.ReturnCode);
+                Assert.Equal(0, SignalsSentTo(process.Transport));
+                Assert.True(IsReaped(process.Pid));
+            }
+            finally
+            {
+                File.Delete(trigger);
+            }
+        });
+    }
+
+    [Fact]
     public void MissingProgram_IsFileNotFound()
     {
         Run(Kind, async loop =>
@@ -184,3 +211,17 @@ public sealed class EpollProcessLoopProcessTests() : ProcessLoopProcessContractT
 public sealed class PollProcessLoopProcessTests() : ProcessLoopProcessContractTests(LoopKinds.Poll);
 
 public sealed class ProactorProcessLoopProcessTests() : ProcessLoopProcessContractTests(LoopKinds.Proactor);
+
+/// <summary>The same contract with every child watched by pid through SIGCHLD (the posix_spawn implementation where pidfd_open is refused).</summary>
+public abstract class SigChldLoopProcessContractTests(LoopKind kind) : LoopProcessContractTests(kind)
+{
+    protected override SubprocessFeatures Features => SubprocessFeatures.SigChld;
+
+    protected override void Prepare(BaseEventLoop loop) => UseSigChldImplementation(loop);
+}
+
+public sealed class EpollSigChldLoopProcessTests() : SigChldLoopProcessContractTests(LoopKinds.Epoll);
+
+public sealed class PollSigChldLoopProcessTests() : SigChldLoopProcessContractTests(LoopKinds.Poll);
+
+public sealed class ProactorSigChldLoopProcessTests() : SigChldLoopProcessContractTests(LoopKinds.Proactor);

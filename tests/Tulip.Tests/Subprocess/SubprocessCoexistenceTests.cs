@@ -21,10 +21,24 @@ public abstract class SubprocessCoexistenceTests : LoopSuite
     }
 
     [Fact]
-    public void PidFdChildren_ProcessChildren_AndPlainProcesses_AtOnce_EachKeepsItsOwnExitStatus()
+    public void PidFdChildren_ProcessChildren_AndPlainProcesses_AtOnce_EachKeepsItsOwnExitStatus() => AllAtOnce(byPid: false);
+
+    /// <summary>
+    /// As above with the SIGCHLD watch (no pidfd): its reaping by pid and the runtime's SIGCHLD handling both run at each
+    /// SIGCHLD, and each reaps only its own children.
+    /// </summary>
+    [Fact]
+    public void SigChldChildren_ProcessChildren_AndPlainProcesses_AtOnce_EachKeepsItsOwnExitStatus() => AllAtOnce(byPid: true);
+
+    private void AllAtOnce(bool byPid)
     {
         Run(Kind, async loop =>
         {
+            if (byPid)
+            {
+                SubprocessSuite.UseSigChldImplementation(loop);
+            }
+
             var portable = new ProcessSubprocessTransportFactory();
             var options = new SubprocessOptions { StandardError = SubprocessStdio.DevNull };
             var own = new List<(ISubprocessTransport Transport, SubprocessRecorder Recorder, int Code)>();
@@ -42,7 +56,7 @@ public abstract class SubprocessCoexistenceTests : LoopSuite
                     plain.Add((Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"read x; exit {70 + i}"]) { RedirectStandardInput = true })!, 70 + i));
                 }
 
-                Assert.IsNotType<ProcessSubprocessTransport>(own[0].Transport);
+                Assert.Equal(byPid || PosixSpawn.PidFdUnavailable, Assert.IsType<PidFdSubprocessTransport>(own[0].Transport).WatchedByPid);
                 Assert.IsType<ProcessSubprocessTransport>(ported[0].Transport);
 
                 // And one of each killed, among the others' exits.

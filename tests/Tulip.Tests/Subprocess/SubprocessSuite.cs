@@ -43,6 +43,12 @@ public enum SubprocessFeatures
 
     /// <summary>The System.Diagnostics.Process one (ProcessSubprocessTransportFactory).</summary>
     Process = None,
+
+    /// <summary>
+    /// The posix_spawn one watching by pid through SIGCHLD (no pidfd): all of it, but a foreign reaping cannot be
+    /// staged, as the SIGCHLD watch reaps on a thread-pool thread, not the loop's, and may reap before the test does.
+    /// </summary>
+    SigChld = All & ~SurvivesForeignReaping,
 }
 
 /// <summary>
@@ -96,6 +102,18 @@ public abstract class SubprocessSuite : LoopSuite
     /// <summary>Registers <see cref="ProcessSubprocessTransportFactory"/> on <paramref name="loop"/>.</summary>
     internal static void UseProcessImplementation(BaseEventLoop loop) =>
         loop.Transports.Register<ISubprocessTransportFactory>(new ProcessSubprocessTransportFactory());
+
+    /// <summary>Registers the posix_spawn implementation with every child watched by pid through SIGCHLD, as where pidfd_open is refused.</summary>
+    internal static void UseSigChldImplementation(BaseEventLoop loop) =>
+        loop.Transports.Register<ISubprocessTransportFactory>(PidFdSubprocessTransportFactory.WithoutPidFd);
+
+    /// <summary>How many signals the transport sent its child (both implementations count them; for "a finished child is never signalled").</summary>
+    internal static int SignalsSentTo(ISubprocessTransport transport) => transport switch
+    {
+        PidFdSubprocessTransport pidfd => pidfd.SignalsSent,
+        ProcessSubprocessTransport process => process.SignalsSent,
+        _ => throw new NotSupportedException($"No signal count for a {transport.GetType().Name}."),
+    };
 }
 
 /// <summary>

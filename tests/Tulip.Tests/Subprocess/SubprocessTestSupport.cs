@@ -130,10 +130,9 @@ internal static class SubprocessTestUtil
     }
 
     /// <summary>The pids of this process's children (zombies included) whose command line holds <paramref name="argument"/>.</summary>
-    /// <remarks>A zombie's command line is gone, so every zombie "sleep" child counts, except those in <paramref name="zombiesBefore"/>:
-    /// pass what <see cref="ZombieSleepChildren"/> gave before the child was started, so that another test's zombie
-    /// (a child whose loop closed before it exited) is not taken for this one's.</remarks>
-    public static List<int> ChildrenWithArgument(string argument, IReadOnlySet<int>? zombiesBefore = null)
+    /// <remarks>A zombie's command line is gone, so every zombie "sleep" child counts: any test's zombie fails the test (no
+    /// implementation may leave one, not even for a child whose loop closed before it exited).</remarks>
+    public static List<int> ChildrenWithArgument(string argument)
     {
         var found = new List<int>();
         string me = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -150,7 +149,7 @@ internal static class SubprocessTestUtil
                 if (fields[1] == me && (fields[0] == "Z" || File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(argument, StringComparison.Ordinal)))
                 {
                     // A zombie has no command line left: count every zombie child of ours that has this test's name.
-                    if (fields[0] != "Z" || (File.ReadAllText(Path.Combine(dir, "comm")).StartsWith("sleep", StringComparison.Ordinal) && zombiesBefore?.Contains(pid) != true))
+                    if (fields[0] != "Z" || File.ReadAllText(Path.Combine(dir, "comm")).StartsWith("sleep", StringComparison.Ordinal))
                     {
                         found.Add(pid);
                     }
@@ -165,8 +164,30 @@ internal static class SubprocessTestUtil
         return found;
     }
 
-    /// <summary>This process's zombie children named "sleep" now: the baseline for <see cref="ChildrenWithArgument"/>.</summary>
-    public static HashSet<int> ZombieSleepChildren() => [.. ChildrenWithArgument("\0never-in-a-command-line\0")];
+    /// <summary>
+    /// A shell command that exits with <paramref name="code"/> once the file <c>Trigger</c> exists (the test creates it): a child
+    /// that exits when the test says, with no pipe and no help from the loop, so the test can let it exit while the loop does
+    /// not run. Delete the trigger afterwards.
+    /// </summary>
+    public static (string Command, string Trigger) ExitOnTrigger(int code)
+    {
+        string trigger = Path.Combine(Path.GetTempPath(), $"tulip-exit-{Guid.NewGuid():N}");
+        return ($"while [ ! -e '{trigger}' ]; do sleep 0.01; done; exit {code}", trigger);
+    }
+
+    /// <summary>Lets the <see cref="ExitOnTrigger"/> child exit, and waits on this thread (not the loop's) until it has: a zombie, or reaped by the runtime.</summary>
+    public static void TriggerExitAndWait(string trigger, int pid)
+    {
+        File.WriteAllText(trigger, "");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // A hang guard only.
+        while (IsReaped(pid) && File.Exists($"/proc/{pid}/stat") && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            Thread.Sleep(5);
+        }
+
+        Assert.False(IsReaped(pid) && File.Exists($"/proc/{pid}/stat"), $"child {pid} did not exit");
+    }
 
     /// <summary>/proc/PID/stat's fields after the command: [0] state, [1] ppid, [2] pgrp, [3] session.</summary>
     public static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');

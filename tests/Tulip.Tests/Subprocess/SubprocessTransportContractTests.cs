@@ -224,6 +224,24 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
     }
 
     [Fact]
+    public void TheChild_IsRunByTheImplementationBound()
+    {
+        Run(Kind, async loop =>
+        {
+            var r = await RunToEnd(loop, "true", []);
+            if (Features == SubprocessFeatures.Process)
+            {
+                Assert.IsType<ProcessSubprocessTransport>(r.Transport);
+                return;
+            }
+
+            // Watched by pid when the binding forces it, or where this system refused pidfd_open.
+            bool byPid = Features == SubprocessFeatures.SigChld || PosixSpawn.PidFdUnavailable;
+            Assert.Equal(byPid, Assert.IsType<PidFdSubprocessTransport>(r.Transport).WatchedByPid);
+        });
+    }
+
+    [Fact]
     public void Close_KillsARunningChild_AndReapsIt()
     {
         Run(Kind, async loop =>
@@ -622,7 +640,6 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
         Run(Kind, async loop =>
         {
             string marker = $"100.{Environment.CurrentManagedThreadId}{Random.Shared.Next(1000, 9999)}";
-            var zombiesBefore = ZombieSleepChildren();
             SubprocessRecorder? recorder = null;
             using var cts = new CancellationTokenSource();
             await Assert.ThrowsAsync<CancelledError>(async () => await loop.SubprocessExecAsync(() =>
@@ -631,7 +648,7 @@ public abstract class SubprocessTransportContractTests : SubprocessSuite
                 cts.Cancel();
                 return recorder;
             }, "sleep", [marker], cancellationToken: cts.Token));
-            Assert.True(await Eventually(() => ChildrenWithArgument(marker, zombiesBefore).Count == 0, 30_000), "the child was not reaped");
+            Assert.True(await Eventually(() => ChildrenWithArgument(marker).Count == 0, 30_000), "the child was not reaped");
             Assert.Empty(recorder!.Events);
         });
     }
@@ -727,3 +744,17 @@ public sealed class EpollProcessSubprocessTransportTests() : ProcessSubprocessTr
 public sealed class PollProcessSubprocessTransportTests() : ProcessSubprocessTransportContractTests(LoopKinds.Poll);
 
 public sealed class ProactorProcessSubprocessTransportTests() : ProcessSubprocessTransportContractTests(LoopKinds.Proactor);
+
+/// <summary>The same contract with every child watched by pid through SIGCHLD (the posix_spawn implementation where pidfd_open is refused).</summary>
+public abstract class SigChldSubprocessTransportContractTests(LoopKind kind) : SubprocessTransportContractTests(kind)
+{
+    protected override SubprocessFeatures Features => SubprocessFeatures.SigChld;
+
+    protected override void Prepare(BaseEventLoop loop) => UseSigChldImplementation(loop);
+}
+
+public sealed class EpollSigChldSubprocessTransportTests() : SigChldSubprocessTransportContractTests(LoopKinds.Epoll);
+
+public sealed class PollSigChldSubprocessTransportTests() : SigChldSubprocessTransportContractTests(LoopKinds.Poll);
+
+public sealed class ProactorSigChldSubprocessTransportTests() : SigChldSubprocessTransportContractTests(LoopKinds.Proactor);
