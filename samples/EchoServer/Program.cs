@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Threading;
 using System.Runtime.InteropServices;
 using System.Net.Sockets;
 using Tulip;
@@ -18,6 +19,8 @@ namespace Tulip.Samples.EchoServer;
 /// connections and managed heap after a full collection: the evidence in docs/PERFORMANCE.md.
 /// TULIP_ECHO_METRICS=1 listens to every instrument of the Tulip meter (<see cref="EchoMetrics"/>), as an
 /// exporter would, to show what a listener costs beside the figures without one.
+/// TULIP_ECHO_LOOPS=N (N &gt; 1; protocol and buffered modes) serves the port from an <see cref="EventLoopGroup"/>
+/// of N loops on N threads, a SO_REUSEPORT listener each: the loop-per-core figures of docs/PERFORMANCE.md.
 /// </remarks>
 internal static class Program
 {
@@ -55,6 +58,18 @@ internal static class Program
             return 2;
         }
 
+        string? loops = Environment.GetEnvironmentVariable("TULIP_ECHO_LOOPS");
+        if (loops is not null && loops != "1")
+        {
+            if (!int.TryParse(loops, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || factory is null)
+            {
+                Console.Error.WriteLine($"echo-server: TULIP_ECHO_LOOPS='{loops}' must be a number of loops, 1 or more, in protocol or buffered mode.");
+                return 2;
+            }
+
+            return ServeFromGroup(n, factory, loopFactory, port, mode);
+        }
+
         bool stats = Environment.GetEnvironmentVariable("TULIP_ECHO_STATS") == "1";
         using var metrics = Environment.GetEnvironmentVariable("TULIP_ECHO_METRICS") == "1" ? new EchoMetrics() : null;
         using var loop = loopFactory();
@@ -72,6 +87,16 @@ internal static class Program
 
             await server.ServeForeverAsync();
         });
+        return 0;
+    }
+
+    /// <summary>Serves the port from <paramref name="loops"/> loops (TULIP_ECHO_LOOPS) until the process is ended.</summary>
+    private static int ServeFromGroup(int loops, Func<IBaseProtocol> factory, Func<IEventLoop> loopFactory, int port, string mode)
+    {
+        var group = new EventLoopGroup(loops, loopFactory);
+        group.StartServerAsync(factory, "127.0.0.1", port, new ServerOptions { Backlog = Backlog }).GetAwaiter().GetResult();
+        Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {loops} loops of {KindOf(group.Loops[0])})");
+        Thread.Sleep(Timeout.Infinite); // ended by a signal, as the single-loop server is
         return 0;
     }
 
