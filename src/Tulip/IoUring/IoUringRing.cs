@@ -451,9 +451,14 @@ internal sealed unsafe class IoUringRing : IDisposable
     }
 
     /// <summary>Why io_uring_setup failed, as an exception that says what to do.</summary>
-    internal static Exception Unavailable(int errno)
+    internal static Exception Unavailable(int errno) => Unavailable(errno, ReadDisabledSysctl());
+
+    /// <summary>
+    /// <see cref="Unavailable(int)"/> with the value of <see cref="DisabledSysctl"/> given (null: not
+    /// readable), so that each message can be tested on a machine where io_uring works.
+    /// </summary>
+    internal static Exception Unavailable(int errno, string? sysctl)
     {
-        string? sysctl = ReadDisabledSysctl();
         const string Instead = "Use the epoll loop (TULIP_LOOP=epoll), which the automatic choice falls back to.";
         return errno switch
         {
