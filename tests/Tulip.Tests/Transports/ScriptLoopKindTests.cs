@@ -96,6 +96,7 @@ public sealed class ScriptLoopKindTests
     [InlineData("poll")]
     [InlineData("epoll")]
     [InlineData("proactor")]
+    [InlineData("io_uring")]
     public void Udp_echo_server_without_a_loop_argument_uses_TULIP_LOOP(string kind)
     {
         int port = FreePort(SocketType.Dgram);
