@@ -57,7 +57,12 @@ internal sealed class IoUringSelector : ISelector
     /// <exception cref="PlatformNotSupportedException">io_uring is not available here (the message says why and what to use).</exception>
     public IoUringSelector(uint entries = 256)
     {
-        _ring = new IoUringRing(entries, Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG);
+        // COOP_TASKRUN: completions are posted when this thread next enters the kernel rather than by
+        // interrupting it, and TASKRUN_FLAG says when that is due, so a Select with nothing to submit
+        // and nothing due costs no system call. SUBMIT_ALL: an entry the kernel refuses at submission
+        // does not stop the rest of the batch. Those this kernel lacks are dropped by the ring.
+        _ring = new IoUringRing(entries,
+            Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG | Interop.IoUring.SETUP_SUBMIT_ALL);
     }
 
     public string Name => SelectorFactory.IoUring;

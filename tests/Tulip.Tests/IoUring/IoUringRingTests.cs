@@ -163,6 +163,45 @@ public sealed class IoUringRingTests
     }
 
     [Fact]
+    public void Entries_left_by_a_batch_the_kernel_cut_short_go_with_the_next_submission()
+    {
+        // Without IORING_SETUP_SUBMIT_ALL the kernel stops a batch at an entry it refuses at submission
+        // (an unknown opcode: EINVAL) and leaves the rest in the ring; they must not be forgotten.
+        using var ring = new IoUringRing(8);
+        Assert.Equal(0u, ring.SetupFlags & Interop.IoUring.SETUP_SUBMIT_ALL);
+        for (int i = 0; i < 4; i++)
+        {
+            ref IoUringSqe sqe = ref ring.GetSqe();
+            sqe.Opcode = i == 1 ? (byte)250 : Interop.IoUring.OP_NOP;
+            sqe.UserData = (ulong)i;
+        }
+
+        Assert.Equal(2, ring.Submit()); // the NOP and the refused entry
+        Assert.Equal(2u, ring.Queued);
+        Assert.Equal(2, ring.Submit());
+        Assert.Equal(0u, ring.Queued);
+        var all = AllCompletions(ring, 4);
+        Assert.Equal([0UL, 1UL, 2UL, 3UL], all.Select(c => c.UserData));
+        Assert.Equal(-Interop.Errno.EINVAL, all[1].Res);
+    }
+
+    [Fact]
+    public void With_SUBMIT_ALL_a_refused_entry_does_not_stop_the_batch()
+    {
+        using var ring = new IoUringRing(8, Interop.IoUring.SETUP_SUBMIT_ALL);
+        for (int i = 0; i < 4; i++)
+        {
+            ref IoUringSqe sqe = ref ring.GetSqe();
+            sqe.Opcode = i == 1 ? (byte)250 : Interop.IoUring.OP_NOP;
+            sqe.UserData = (ulong)i;
+        }
+
+        Assert.Equal(4, ring.Submit());
+        Assert.Equal(0u, ring.Queued);
+        Assert.Equal([0UL, 1UL, 2UL, 3UL], AllCompletions(ring, 4).Select(c => c.UserData));
+    }
+
+    [Fact]
     public void Dispose_closes_the_ring_fd_and_later_calls_fail_as_disposed()
     {
         var ring = new IoUringRing(8);
