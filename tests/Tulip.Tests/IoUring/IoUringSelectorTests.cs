@@ -60,6 +60,71 @@ public sealed class IoUringSelectorTests
     }
 
     [Fact]
+    public void More_ready_fds_than_the_ring_holds_are_all_reported()
+    {
+        // 16 submission and 32 completion entries for 100 ready fds: the arms are submitted in batches
+        // as the submission ring fills, and the completions beyond 32 wait in the kernel's overflow list.
+        const int Count = 100;
+        using var selector = new IoUringSelector(entries: 16);
+        Assert.Equal(32u, selector.Ring.CompletionEntries);
+        var wakeups = new List<Wakeup>();
+        try
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                var w = new Wakeup();
+                wakeups.Add(w);
+                w.Signal();
+                selector.Add(w.ReadFd, SelectorEvents.Read, (ulong)i);
+            }
+
+            var seen = new HashSet<ulong>();
+            var buffer = new SelectorEvent[8]; // fewer than are ready: the rest wait for the next Select
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (seen.Count < Count)
+            {
+                Assert.True(watch.Elapsed < Patience, $"only {seen.Count} of {Count} fds were reported");
+                int n = selector.Select(buffer, (int)Patience.TotalMilliseconds);
+                for (int i = 0; i < n; i++)
+                {
+                    Assert.Equal(SelectorEvents.Read, buffer[i].Events);
+                    Assert.InRange(buffer[i].Token, 0UL, (ulong)(Count - 1));
+                    seen.Add(buffer[i].Token);
+                }
+            }
+
+            Assert.Equal(0u, selector.Ring.OverflowCount);
+            foreach (var w in wakeups)
+            {
+                selector.Remove(w.ReadFd);
+            }
+        }
+        finally
+        {
+            foreach (var w in wakeups)
+            {
+                w.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public unsafe void Dispose_with_polls_armed_lets_go_of_their_files()
+    {
+        using var pipe = new NativePipe();
+        var selector = new IoUringSelector();
+        selector.Add(pipe.WriteFd, SelectorEvents.Read, 1);
+        Assert.Empty(Poll(selector)); // armed, and never fires while the read end is open
+        selector.Dispose(); // closing the ring cancels what is in flight
+        pipe.CloseWrite();
+
+        // The ring is torn down by the kernel after its fd closed, not within close(2): a bounded wait.
+        var pfd = new Interop.PollFd { Fd = pipe.ReadFd, Events = POLLIN };
+        Assert.Equal(1, Interop.Poll(&pfd, 1, (int)Patience.TotalMilliseconds));
+        Assert.True((pfd.REvents & POLLHUP) != 0, $"revents {pfd.REvents}: the write end is still open");
+    }
+
+    [Fact]
     public void Select_without_deadline_is_ended_by_a_wakeup_from_another_thread()
     {
         using var selector = new IoUringSelector();
