@@ -16,6 +16,8 @@ namespace Tulip.Samples.EchoServer;
 /// TULIP_ECHO_STATS=1 makes it print, once a second to stderr, how many reads it echoed and how many
 /// managed bytes were allocated meanwhile (see <see cref="EchoStats"/>), and on SIGUSR1 its open
 /// connections and managed heap after a full collection: the evidence in docs/PERFORMANCE.md.
+/// TULIP_ECHO_METRICS=1 listens to every instrument of the Tulip meter (<see cref="EchoMetrics"/>), as an
+/// exporter would, to show what a listener costs beside the figures without one.
 /// </remarks>
 internal static class Program
 {
@@ -54,6 +56,7 @@ internal static class Program
         }
 
         bool stats = Environment.GetEnvironmentVariable("TULIP_ECHO_STATS") == "1";
+        using var metrics = Environment.GetEnvironmentVariable("TULIP_ECHO_METRICS") == "1" ? new EchoMetrics() : null;
         using var loop = loopFactory();
         loop.RunUntilComplete(async () =>
         {
@@ -261,5 +264,38 @@ internal static class EchoStats
         s_time = loop.Time();
         s_processBytes = GC.GetTotalAllocatedBytes(precise: true);
         s_threadBytes = GC.GetAllocatedBytesForCurrentThread();
+    }
+}
+
+/// <summary>
+/// A listener on every instrument of the Tulip meter (TULIP_ECHO_METRICS=1), as an OpenTelemetry
+/// exporter would be: it takes each measurement, and collects the observable ones once a second.
+/// With it the loop also times every callback (slow callbacks, loop lag are listened to).
+/// </summary>
+internal sealed class EchoMetrics : IDisposable
+{
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private readonly System.Threading.Timer _collect;
+    private long _measurements;
+
+    public EchoMetrics()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == Tulip.Diagnostics.TulipMetrics.MeterName)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, _, _, _) => System.Threading.Interlocked.Increment(ref _measurements));
+        _listener.SetMeasurementEventCallback<double>((_, _, _, _) => System.Threading.Interlocked.Increment(ref _measurements));
+        _listener.Start();
+        _collect = new System.Threading.Timer(_ => _listener.RecordObservableInstruments(), null, 1000, 1000);
+    }
+
+    public void Dispose()
+    {
+        _collect.Dispose();
+        _listener.Dispose();
     }
 }

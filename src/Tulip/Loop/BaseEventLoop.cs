@@ -87,6 +87,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         Logger = (loggerFactory ?? StderrLoggerFactory.Instance).CreateLogger("Tulip");
         _debug = Environment.GetEnvironmentVariable("TULIP_DEBUG") == "1";
         _executor = System.Threading.Tasks.TaskScheduler.Default;
+        RegisterMetrics();
     }
 
     /// <summary>Where the loop logs: the default exception handler, slow callbacks in debug mode.</summary>
@@ -371,6 +372,7 @@ public abstract partial class BaseEventLoop : IEventLoop
         _executorShutDown = true;
         CloseSignalHandlers();
         CloseCore();
+        UnregisterMetrics();
     }
 
     /// <summary>Closes the loop.</summary>
@@ -427,9 +429,11 @@ public abstract partial class BaseEventLoop : IEventLoop
 
         // Run only what is ready now; what these callbacks schedule runs next iteration.
         int ntodo = _ready.Count;
-        if (_debug)
+        MetricIterations++;
+        MetricCallbacks += ntodo;
+        if (_debug || Diagnostics.TulipMetrics.TimingWanted)
         {
-            RunReadyDebug(ntodo);
+            RunReadyTimed(ntodo);
             return;
         }
 
@@ -447,11 +451,21 @@ public abstract partial class BaseEventLoop : IEventLoop
         }
     }
 
-    private void RunReadyDebug(int ntodo)
+    /// <summary>
+    /// The ready callbacks, each timed: in debug mode (slow ones are logged) and while the metrics of
+    /// slow callbacks or loop lag are listened to (counted, recorded).
+    /// </summary>
+    private void RunReadyTimed(int ntodo)
     {
+        var lag = Diagnostics.TulipMetrics.Lag;
         for (int i = 0; i < ntodo; i++)
         {
             var item = _ready.Dequeue();
+            if (ReferenceEquals(item.Callback, s_runTimer) && lag.Enabled && item.Arg1 is TimerHandle due)
+            {
+                lag.Record(Math.Max(0, Time() - due.When), MetricTags);
+            }
+
             long start = Stopwatch.GetTimestamp();
             try
             {
@@ -463,7 +477,13 @@ public abstract partial class BaseEventLoop : IEventLoop
             }
 
             double took = (Stopwatch.GetTimestamp() - start) * s_secondsPerTick;
-            if (took >= SlowCallbackDuration && Logger.IsEnabled(LogLevel.Warning))
+            if (took < SlowCallbackDuration)
+            {
+                continue;
+            }
+
+            MetricSlowCallbacks++;
+            if (_debug && Logger.IsEnabled(LogLevel.Warning))
             {
                 string where = item.Arg1 is Handle { SourceTraceback: { } tb } ? $"; created at:\n{tb}" : string.Empty;
                 Logger.LogWarning("Executing {Callback} took {Seconds:F3} seconds{Where}", DescribeItem(item), took, where);

@@ -5,6 +5,9 @@ namespace Tulip;
 
 public sealed partial class ProactorEventLoop
 {
+    /// <inheritdoc/>
+    internal override string MetricKind => "proactor";
+
     /// <summary>
     /// One line of the loop's completion hand-off: completions queued and not drained, whether the
     /// wake-up is set or taken, the operations outstanding and the ready callbacks. For a hang guard to

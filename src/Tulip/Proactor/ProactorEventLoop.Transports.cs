@@ -181,6 +181,7 @@ public sealed partial class ProactorEventLoop
                             Exception = new SocketException((int)error),
                             Socket = _listener,
                         });
+                        Diagnostics.TulipMetrics.AcceptBackedOff(_loop);
                         _retry = _loop.CallLater(AcceptRetryDelay, static a => a.Start(), this);
                         return false;
                     default:

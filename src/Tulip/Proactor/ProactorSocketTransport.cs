@@ -453,6 +453,11 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
+        if (_heldOffset == 0)
+        {
+            _loop.MetricBytesReceived += n; // once per receive, not again when a held one resumes
+        }
+
         if (!ReceiveDelivery.Deliver(this, _bufferedProtocol, _streamProtocol, _readBuffer!, ref _heldOffset, n))
         {
             // Paused mid-chunk (the rest stays held), closing, or failed (the transport is ending).
@@ -533,6 +538,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             int n = _socket.Send(data, SocketFlags.None, out SocketError error);
             if (error == SocketError.Success)
             {
+                _loop.MetricBytesSent += n;
                 if (n == data.Length)
                 {
                     return;
@@ -613,6 +619,8 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
                 {
                     sent = 0;
                 }
+
+                _loop.MetricBytesSent += sent;
 
                 foreach (var segment in segments)
                 {
@@ -715,6 +723,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
         // writes from ResumeWriting then finds a send pending and buffers, rather than starting a
         // second send on the same operation (or sending the same bytes twice).
         _sendStart += _send.BytesTransferred;
+        _loop.MetricBytesSent += _send.BytesTransferred;
         if (_sendStart < _sendEnd)
         {
             SendInFlight();
@@ -730,7 +739,14 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
             return;
         }
 
+        // ResumeWriting may write again (and then Close or WriteEof, as a pipe adapter's last flush
+        // does): what it wrote is pending now, and the close or EOF waits for that send instead.
         _flow.MaybeResume(0);
+        if (HasPendingWrites || _life.IsConnectionLost)
+        {
+            return;
+        }
+
         _sendFile?.Drained?.TrySetResult(default);
         if (_life.IsClosing)
         {

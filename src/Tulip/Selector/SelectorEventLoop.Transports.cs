@@ -128,6 +128,7 @@ public partial class SelectorEventLoop
 
         private void RestAndRetry()
         {
+            Diagnostics.TulipMetrics.AcceptBackedOff(_loop);
             _loop.SetReader(_fd, null, cancelReplaced: false);
             _retry?.Cancel();
             _retry = _loop.CallLater(AcceptRetryDelay, static a => a.Resume(), this);

@@ -68,6 +68,9 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <summary>The selector backend in use: "epoll", "poll" or "io_uring".</summary>
     public string SelectorName => _selector.Name;
 
+    /// <inheritdoc/>
+    internal override string MetricKind => SelectorName;
+
     /// <summary>Registered fds, those an open transport owns while it watches nothing included (for tests and diagnostics).</summary>
     internal int RegistrationCount => _registrations.Count;
 

@@ -268,7 +268,14 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
         fixed (byte* p = buffer)
         {
             nint n = Interop.Recv(_fd, p, (nuint)buffer.Length, 0);
-            errno = n < 0 ? Interop.GetErrnoAfterFailure() : 0;
+            if (n < 0)
+            {
+                errno = Interop.GetErrnoAfterFailure();
+                return -1;
+            }
+
+            errno = 0;
+            _loop.MetricBytesReceived += n;
             return (int)n;
         }
     }
@@ -278,7 +285,14 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
         fixed (byte* p = data)
         {
             nint n = Interop.Send(_fd, p, (nuint)data.Length, Interop.MSG_NOSIGNAL);
-            errno = n < 0 ? Interop.GetErrnoAfterFailure() : 0;
+            if (n < 0)
+            {
+                errno = Interop.GetErrnoAfterFailure();
+                return -1;
+            }
+
+            errno = 0;
+            _loop.MetricBytesSent += n;
             return (int)n;
         }
     }
@@ -486,7 +500,13 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
             {
                 nint n = Interop.SendMsg(_fd, &message, Interop.MSG_NOSIGNAL);
                 errno = n < 0 ? Interop.GetLastErrno() : 0;
-                if (n >= 0 || errno != Interop.Errno.EINTR)
+                if (n >= 0)
+                {
+                    _loop.MetricBytesSent += n;
+                    return n;
+                }
+
+                if (errno != Interop.Errno.EINTR)
                 {
                     return n;
                 }
@@ -568,7 +588,15 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
 
         DropBuffer();
         _loop.SetWriter(_fd, null, cancelReplaced: false);
+        // ResumeWriting may write again (and then Close or WriteEof, as a pipe adapter's last flush
+        // does): what the socket did not take is buffered now, and the close or EOF waits for it
+        // (asyncio's _write_ready looks at the buffer after _maybe_resume_protocol for this reason).
         MaybeResumeProtocol();
+        if (_buffer is not null || _life.IsConnectionLost)
+        {
+            return;
+        }
+
         _sendFile?.Drained?.TrySetResult(default);
         if (_life.IsClosing)
         {

@@ -435,6 +435,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         _handshakeTimer?.Cancel();
         _handshakeTimer = null;
         _state = State.Wrapped;
+        Diagnostics.TulipMetrics.HandshakeFinished(_loop, IsServerSide, null);
         FlushBacklog();
         _appConnected = true;
         if (_callConnectionMade)
@@ -487,6 +488,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         _handshakeTimer?.Cancel();
         _handshakeTimer = null;
         var error = AsHandshakeError(exception);
+        Diagnostics.TulipMetrics.HandshakeFinished(_loop, IsServerSide, error);
         if (_waiter is { } waiter)
         {
             waiter.TrySetException(error);

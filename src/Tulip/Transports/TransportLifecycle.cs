@@ -243,6 +243,7 @@ public sealed class TransportLifecycle
         IsConnectionLost = true;
         _transport.OnForceClose(null);
         IsClosed = true;
+        CountClosed();
         _transport.OnConnectionLost();
     }
 
@@ -311,6 +312,11 @@ public sealed class TransportLifecycle
         }
 
         IsStarted = true;
+        if (_transport is ITransport)
+        {
+            Diagnostics.TulipMetrics.ConnectionOpened(_loop);
+        }
+
         _transport.OnStarted(state, null);
     }
 
@@ -340,8 +346,18 @@ public sealed class TransportLifecycle
         finally
         {
             IsClosed = true;
+            CountClosed();
             _transport.OnForceClose(error);
             _transport.OnConnectionLost();
+        }
+    }
+
+    /// <summary>A stream connection that was counted open is closed now (the Tulip meter).</summary>
+    private void CountClosed()
+    {
+        if (IsStarted && _transport is ITransport)
+        {
+            Diagnostics.TulipMetrics.ConnectionClosed(_loop);
         }
     }
 }

@@ -343,6 +343,44 @@ public abstract class PipeTransportContractTests : LoopSuite
         });
     }
 
+    /// <summary>
+    /// The writer writes again from ResumeWriting and closes at once (a pipe adapter's last flush): the
+    /// resume comes from the "buffer empty" path (low-water mark 0), and the close waits for the new backlog.
+    /// </summary>
+    [Fact]
+    public void WritePipe_WriteAndCloseFromResumeWriting_EveryByteArrives()
+    {
+        const int Part = 300_000; // more than a pipe holds, so each part is partly buffered
+        Run(Kind, async loop =>
+        {
+            using var pipe = new NativePipe(Interop.O_CLOEXEC);
+            var (rt, reader) = await loop.ConnectReadPipeAsync(() => new PipeRecorder(loop), pipe.TakeRead());
+            var writer = new PipeRecorder(loop);
+            var (wt, _) = await loop.ConnectWritePipeAsync(() => writer, pipe.TakeWrite());
+            wt.SetWriteBufferLimits(high: 64 * 1024, low: 0);
+            var data = Pattern(2 * Part);
+            bool refilled = false;
+            writer.OnResume = () =>
+            {
+                if (!refilled)
+                {
+                    refilled = true;
+                    wt.Write(data.AsSpan(Part));
+                    wt.Close();
+                }
+            };
+            wt.Write(data.AsSpan(0, Part));
+            Assert.Equal(1, writer.PauseCount);
+            Assert.Null(await writer.Lost);
+            Assert.Null(await reader.Lost);
+            Assert.True(refilled, "ResumeWriting was never called");
+            Assert.Equal(data.Length, reader.ReceivedCount);
+            Assert.Equal(data, reader.Received);
+            Assert.Empty(reader.Errors);
+            Assert.Empty(writer.Errors);
+        });
+    }
+
     [Fact]
     public void WritePipe_SetWriteBufferLimits_Validated()
     {

@@ -360,4 +360,112 @@ public abstract class SocketStreamTransportContractTests : StreamTransportContra
         {
         }
     }
+
+    /// <summary>
+    /// A protocol that writes again from <c>ResumeWriting</c> and then closes (or writes EOF), as a
+    /// pipe adapter does when its last flush comes in as the buffer drains: everything it wrote
+    /// reaches the peer, before the FIN. The resume comes from the transport's own "buffer empty"
+    /// path (low-water mark 0), the one that then looks at IsClosing: it must see the new backlog.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WriteAndCloseFromResumeWriting_AllBytesArriveBeforeTheEnd(bool writeEof)
+    {
+        Run(Kind, async loop =>
+        {
+            // Far more than a loopback socket takes in one send, so the refill is buffered.
+            const int Refill = 16 << 20;
+            RefillOnResumeProtocol? serving = null;
+            await using var server = await loop.CreateServerAsync(
+                () => serving = new RefillOnResumeProtocol(loop, Refill, writeEof), s_loopback, 0);
+            var (transport, client) = await loop.CreateConnectionAsync(() => new PeerProtocol(loop, pauseReading: true), "127.0.0.1", PortOf(server));
+            Assert.True(await Eventually(() => serving is not null));
+            Assert.True(await serving!.Paused, "the server's first writes should fill the connection while the client does not read");
+            transport.ResumeReading();
+
+            Assert.True(await client.Eof);
+            Assert.Null(await client.Lost);
+            Assert.Null(await serving.Lost);
+            Assert.Empty(client.Errors);
+            Assert.Equal(serving.Written, client.ReceivedCount);
+            Assert.True(serving.Written > Refill);
+            byte[] received = client.Received;
+            for (int i = 0; i < received.Length; i++)
+            {
+                if (received[i] != RefillOnResumeProtocol.ByteAt(i))
+                {
+                    Assert.Fail($"byte {i} of {received.Length} is {received[i]}, expected {RefillOnResumeProtocol.ByteAt(i)}");
+                }
+            }
+        });
+    }
+
+    /// <summary>Writes until paused, then, on the first ResumeWriting, <c>refill</c> bytes more and Close (or WriteEof).</summary>
+    private sealed class RefillOnResumeProtocol(IEventLoop loop, int refill, bool writeEof) : Protocol
+    {
+        private const int Chunk = 64 * 1024;
+        private ITransport _transport = null!;
+        private bool _paused;
+        private bool _refilled;
+
+        public Future<bool> Paused { get; } = loop.CreateFuture<bool>();
+
+        public Future<Exception?> Lost { get; } = loop.CreateFuture<Exception?>();
+
+        public long Written { get; private set; }
+
+        public static byte ByteAt(long offset) => (byte)(offset % 251);
+
+        public override void ConnectionMade(IBaseTransport transport)
+        {
+            _transport = (ITransport)transport;
+            _transport.SetWriteBufferLimits(high: Chunk, low: 0);
+            // A bound far above any kernel buffer, so a transport that never pauses fails the test, not the run.
+            while (!_paused && Written < (256 << 20))
+            {
+                WriteMore(Chunk);
+            }
+
+            Paused.TrySetResult(_paused);
+        }
+
+        public override void PauseWriting() => _paused = true;
+
+        public override void ResumeWriting()
+        {
+            _paused = false;
+            if (_refilled)
+            {
+                return;
+            }
+
+            _refilled = true;
+            WriteMore(refill);
+            if (writeEof)
+            {
+                _transport.WriteEof();
+            }
+            else
+            {
+                _transport.Close();
+            }
+        }
+
+        public override bool EofReceived() => false;
+
+        public override void ConnectionLost(Exception? exception) => Lost.TrySetResult(exception);
+
+        private void WriteMore(int count)
+        {
+            var data = new byte[count];
+            for (int i = 0; i < count; i++)
+            {
+                data[i] = ByteAt(Written + i);
+            }
+
+            Written += count;
+            _transport.Write(data);
+        }
+    }
 }

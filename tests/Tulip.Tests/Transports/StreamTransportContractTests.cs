@@ -439,8 +439,4 @@ public sealed class ProactorStreamTransportTests() : SocketStreamTransportContra
 /// Tulip.Testing's in-memory loop against the socket-free half of the contract: the fake behaves
 /// as the real loops do (STYLE §10), with no socket.
 /// </summary>
-/// <summary>
-/// Tulip.Testing's in-memory loop against the socket-free half of the contract: the fake behaves
-/// as the real loops do (STYLE §10), with no socket.
-/// </summary>
 public sealed class MemoryStreamTransportTests() : StreamTransportContractTests(LoopKinds.Memory);

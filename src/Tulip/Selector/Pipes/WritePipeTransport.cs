@@ -319,8 +319,9 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
 
         DropBuffer();
         SetWriter(null);
+        // ResumeWriting may write again and then Close: the close then waits for what it buffered.
         MaybeResumeProtocol();
-        if (Lifecycle.IsClosing)
+        if (Lifecycle.IsClosing && _buffer is null && !Lifecycle.IsConnectionLost)
         {
             Lifecycle.ScheduleConnectionLost(null);
         }
