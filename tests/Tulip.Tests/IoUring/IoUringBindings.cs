@@ -6,6 +6,12 @@
 // A suite added later is named by LoopKindsTests.EverySuiteIsBoundToEveryLoopKind until its line is
 // added here. The io_uring bindings alone: dotnet test --filter "FullyQualifiedName~.IoUring".
 
+namespace Tulip.Tests.Diagnostics
+{
+    // Diagnostics/MetricsTests.cs
+    public sealed class IoUringMetricsTests() : MetricsTests(LoopKinds.IoUring);
+}
+
 namespace Tulip.Tests.Extras
 {
     using Tulip.Extras;
@@ -95,6 +101,12 @@ namespace Tulip.Tests.Queues
 
     // Queues/QueueLoopContractTests.cs
     public sealed class IoUringQueueLoopTests() : QueueLoopContractTests(LoopKinds.IoUring);
+}
+
+namespace Tulip.Tests.Samples
+{
+    // Samples/MetricsSampleTests.cs
+    public sealed class IoUringMetricsSampleTests() : MetricsSampleTests(LoopKinds.IoUring);
 }
 
 namespace Tulip.Tests.Streams
