@@ -10,7 +10,7 @@ namespace Tulip.Samples.EchoServer;
 
 /// <summary>
 /// A TCP echo server on 127.0.0.1:PORT: the server half of the benchmark contract in
-/// scripts/echo-server (see ../shared/bench/README.md). Usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|proactor].
+/// scripts/echo-server (see ../shared/bench/README.md). Usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|io_uring|proactor].
 /// Without the loop argument it runs on the loop kind TULIP_LOOP names (epoll when unset).
 /// </summary>
 /// <remarks>
@@ -32,7 +32,7 @@ internal static class Program
     {
         if (args.Length is < 1 or > 3 || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
         {
-            Console.Error.WriteLine("usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|proactor]");
+            Console.Error.WriteLine("usage: EchoServer PORT [protocol|buffered|streams] [epoll|poll|io_uring|proactor]");
             return 2;
         }
 

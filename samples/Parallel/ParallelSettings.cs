@@ -25,7 +25,7 @@ internal sealed record ParallelSettings
 
 
         Runs each line of standard input as a shell command (/bin/sh -c LINE; empty lines are skipped),
-        at most N at once, on the Tulip loop TULIP_LOOP names (epoll, poll or proactor).
+        at most N at once, on the Tulip loop TULIP_LOOP names (epoll, poll, io_uring or proactor).
 
           -j N, --jobs N       run at most N jobs at once (N >= 1; default: the number of cores)
           --timeout SECONDS    send a job's process group SIGTERM after SECONDS, then SIGKILL 2 s

@@ -5,7 +5,7 @@ namespace Tulip.Samples;
 
 /// <summary>
 /// How the sample servers behind scripts/ choose their loop, one rule for all of them (compiled into
-/// each): a loop argument (epoll, poll, proactor), or without one the kind
+/// each): a loop argument (epoll, poll, io_uring, proactor), or without one the kind
 /// TULIP_LOOP names (<see cref="EventLoopKinds.FromEnvironment"/>). A refusal is a message on stderr
 /// and false, which the caller turns into exit status 2.
 /// </summary>

@@ -8,7 +8,7 @@ namespace Tulip.Samples.UdpEchoServer;
 
 /// <summary>
 /// A UDP echo server on 127.0.0.1:PORT: each datagram goes back to its sender, whole. Usage:
-/// UdpEchoServer PORT [epoll|poll|proactor]. Run through scripts/udp-echo-server. Without the loop
+/// UdpEchoServer PORT [epoll|poll|io_uring|proactor]. Run through scripts/udp-echo-server. Without the loop
 /// argument it runs on the loop kind TULIP_LOOP names (epoll when unset).
 /// </summary>
 internal static class Program
@@ -17,7 +17,7 @@ internal static class Program
     {
         if (args.Length is < 1 or > 2 || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
         {
-            Console.Error.WriteLine("usage: UdpEchoServer PORT [epoll|poll|proactor]");
+            Console.Error.WriteLine("usage: UdpEchoServer PORT [epoll|poll|io_uring|proactor]");
             return 2;
         }
 

@@ -148,6 +148,14 @@ public static class LoopKinds
     public static LoopKind Poll { get; } = Selector("poll", reportsClosedFds: true);
 
     /// <summary>
+    /// The selector loop over io_uring poll requests (issue 14's first step; the completion backend is
+    /// to come). Its bindings are in IoUring/IoUringBindings.cs. A closed fd is reported when its poll
+    /// fires and cannot be re-armed (EBADF), as poll's POLLNVAL; the kernel never reports one whose poll
+    /// is still armed (the poll holds the file), so it does not claim <c>reportsClosedFds</c>.
+    /// </summary>
+    public static LoopKind IoUring { get; } = Selector("io_uring", reportsClosedFds: false);
+
+    /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in
     /// <see cref="All"/> since issue 12: every contract suite is bound to it but DuplexPipeSocketTests, marked
     /// NotYetOnLoopKind for an intermittent hang there. The readiness-only tests
@@ -171,7 +179,7 @@ public static class LoopKinds
         ownFds: static _ => [], registrations: static _ => 0, serverClients: static server => ((MemoryServer)server).Clients.Count);
 
     /// <summary>Every real loop: each contract suite is bound to each of these.</summary>
-    public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll, Proactor];
+    public static IReadOnlyList<LoopKind> All { get; } = [Epoll, Poll, IoUring, Proactor];
 
     /// <summary>The names of <see cref="All"/>, as theory data (<c>[MemberData(nameof(LoopKinds.Names), MemberType = typeof(LoopKinds))]</c>).</summary>
     public static TheoryData<string> Names => new(All.Select(k => k.Name));

@@ -130,5 +130,7 @@ public sealed class LoopKindsTests(ITestOutputHelper output)
         return suite.Kind;
     }
 
-    private static string Capitalized(string name) => char.ToUpperInvariant(name[0]) + name[1..];
+    // The property and class-name spelling of a kind's name: "epoll" -> "Epoll", "io_uring" -> "IoUring".
+    private static string Capitalized(string name) =>
+        string.Concat(name.Split('_', StringSplitOptions.RemoveEmptyEntries).Select(part => char.ToUpperInvariant(part[0]) + part[1..]));
 }

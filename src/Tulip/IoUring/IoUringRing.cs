@@ -62,8 +62,8 @@ internal sealed unsafe class IoUringRing : IDisposable
     private readonly IoUringCqe* _cqes;
     private readonly uint* _cqOverflow;
 
-    // The tail of entries queued here and not yet published to the kernel; _sqTail's value is what
-    // was published. The kernel consumes published entries inside io_uring_enter.
+    // The tail of entries queued here, published to the kernel (_sqTail) at the next submission. With
+    // no submission thread the kernel consumes entries (advances _sqHead) only inside io_uring_enter.
     private uint _localTail;
 
     /// <summary>Makes a ring of at least <paramref name="entries"/> submission entries (rounded up to a power of two).</summary>
@@ -175,8 +175,15 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// <summary>The IORING_SETUP_* flags the ring was made with (those asked for that the kernel accepted).</summary>
     public uint SetupFlags => _flags;
 
-    /// <summary>Entries queued by <see cref="GetSqe"/> and not yet submitted.</summary>
-    public uint Queued => _localTail - Volatile.Read(ref *_sqTail);
+    /// <summary>
+    /// Entries queued by <see cref="GetSqe"/> that the kernel has not consumed yet: those not published,
+    /// and those published by a call the kernel refused (EAGAIN, EBUSY) or cut short, which the next
+    /// submission hands over again.
+    /// </summary>
+    /// <remarks>Measured from the kernel's head, not from the published tail: counting only what was
+    /// never published would leave refused entries in the ring with no later call asking the kernel to
+    /// take them (<c>io_uring_enter</c> takes at most <c>to_submit</c> entries from its head).</remarks>
+    public uint Queued => _localTail - Volatile.Read(ref *_sqHead);
 
     /// <summary>Completions the kernel has posted that were not read yet (the ring's part only).</summary>
     public uint ReadyCompletions => Volatile.Read(ref *_cqTail) - *_cqHead;
@@ -319,7 +326,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     {
         ThrowIfDisposed();
         uint toSubmit = Queued;
-        if (toSubmit != 0)
+        if (toSubmit != 0 && *_sqTail != _localTail)
         {
             // Publish the queued entries: the kernel reads them after this release.
             Volatile.Write(ref *_sqTail, _localTail);
@@ -451,9 +458,14 @@ internal sealed unsafe class IoUringRing : IDisposable
     }
 
     /// <summary>Why io_uring_setup failed, as an exception that says what to do.</summary>
-    internal static Exception Unavailable(int errno)
+    internal static Exception Unavailable(int errno) => Unavailable(errno, ReadDisabledSysctl());
+
+    /// <summary>
+    /// <see cref="Unavailable(int)"/> with the value of <see cref="DisabledSysctl"/> given (null: not
+    /// readable), so that each message can be tested on a machine where io_uring works.
+    /// </summary>
+    internal static Exception Unavailable(int errno, string? sysctl)
     {
-        string? sysctl = ReadDisabledSysctl();
         const string Instead = "Use the epoll loop (TULIP_LOOP=epoll), which the automatic choice falls back to.";
         return errno switch
         {

@@ -57,7 +57,12 @@ internal sealed class IoUringSelector : ISelector
     /// <exception cref="PlatformNotSupportedException">io_uring is not available here (the message says why and what to use).</exception>
     public IoUringSelector(uint entries = 256)
     {
-        _ring = new IoUringRing(entries, Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG);
+        // COOP_TASKRUN: completions are posted when this thread next enters the kernel rather than by
+        // interrupting it, and TASKRUN_FLAG says when that is due, so a Select with nothing to submit
+        // and nothing due costs no system call. SUBMIT_ALL: an entry the kernel refuses at submission
+        // does not stop the rest of the batch. Those this kernel lacks are dropped by the ring.
+        _ring = new IoUringRing(entries,
+            Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG | Interop.IoUring.SETUP_SUBMIT_ALL);
     }
 
     public string Name => SelectorFactory.IoUring;
@@ -142,16 +147,24 @@ internal sealed class IoUringSelector : ISelector
         }
 
         ref Slot slot = ref _slots[fd];
-        bool wasArmed = slot.Armed;
         Disarm(fd, ref slot);
         slot.Generation++;
         slot.Registered = false;
         slot.Token = 0;
         slot.Identity = default;
-        if (wasArmed)
+        if (_ring.Queued != 0)
         {
-            // The armed poll holds the file: remove it now, not at the next Select, so that a caller
-            // that closes the fd next really closes the file (a peer sees the FIN at once).
+            // An armed poll holds its file: the caller closes the fd next, and the file must really
+            // close then (a peer sees the FIN or the pipe's EOF at once), so the POLL_REMOVE goes to the
+            // kernel now, not at the next Select. Outside Select the only entries queued are such
+            // removals, and one may be this fd's even when its poll is not armed any more: a Modify
+            // (interest Read|Write to Write, as a write pipe's close does before removing the writer)
+            // queued the removal of the old poll, and the new one was not armed yet. Submitting only
+            // when this call disarmed left that removal queued; the loop then skipped Select (no
+            // registrations left), the file stayed open, and a reader of the pipe waited for an EOF
+            // that never came (the hang of PipeTransportContractTests.WritePipe_Abort_DropsTheBuffer).
+            // The cancelled poll lets go of the file in task work of the thread that armed it (the loop
+            // thread, which runs it before this io_uring_enter returns to it).
             _ring.Submit();
         }
     }

@@ -50,7 +50,7 @@ public static class EventLoop
     /// </summary>
     /// <remarks>
     /// The loop comes from <paramref name="loopFactory"/>, or else from the policy, whose default
-    /// makes the kind the environment variable <c>TULIP_LOOP</c> names (epoll, poll or proactor; the best
+    /// makes the kind the environment variable <c>TULIP_LOOP</c> names (epoll, poll, io_uring or proactor; the best
     /// available when unset; see <see cref="EventLoopKinds"/>). Ctrl-C while <paramref name="main"/>
     /// runs cancels it and, once it has cleaned up, throws <see cref="KeyboardInterruptException"/>
     /// (unhandled: exit status 130); a second Ctrl-C ends the process at once. SIGTERM keeps .NET's

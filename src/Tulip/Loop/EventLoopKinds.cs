@@ -14,10 +14,13 @@ namespace Tulip;
 /// <remarks>
 /// <para>
 /// The kinds today are <c>epoll</c> (a <see cref="SelectorEventLoop"/> on epoll(7), Linux only),
-/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2), Linux only too) and <c>proactor</c> (a
-/// <see cref="ProactorEventLoop"/> on .NET's asynchronous sockets, everywhere). Names are matched without regard to
-/// case. When <c>TULIP_LOOP</c> is unset or empty, the best kind available is used: epoll on
-/// Linux, the proactor elsewhere (the selector loop runs on Tulip's Linux interop, poll included).
+/// <c>poll</c> (a <see cref="SelectorEventLoop"/> on poll(2), Linux only too), <c>io_uring</c> (a
+/// <see cref="SelectorEventLoop"/> whose readiness comes from poll requests on an io_uring ring, Linux
+/// 5.11 or later where io_uring is not disabled; the completion backend of issue 14 is not written yet)
+/// and <c>proactor</c> (a <see cref="ProactorEventLoop"/> on .NET's asynchronous sockets, everywhere).
+/// Names are matched without regard to case. When <c>TULIP_LOOP</c> is unset or empty, the best kind
+/// available is used: epoll on Linux, the proactor elsewhere (the selector loop runs on Tulip's Linux
+/// interop, poll included); io_uring is never chosen by itself.
 /// </para>
 /// <para>
 /// asyncio has no such variable (its policy always makes the platform's default loop); the
@@ -32,6 +35,13 @@ public static class EventLoopKinds
 
     private const string ProactorName = "proactor";
 
+    /// <summary>Why the io_uring kind cannot be made here: the probe's own message (which says why and
+    /// what to use instead), or that it needs Linux.</summary>
+    private static string IoUringUnavailable() =>
+        LinuxInterop.IsAvailable
+            ? Tulip.IoUring.IoUringRing.UnavailableReason?.Message ?? "io_uring is available."
+            : "The 'io_uring' loop kind needs Linux (and Tulip's Linux interop).";
+
     // Every kind, best first: the first one available on the platform is the default. A new loop
     // joins every program, sample and script (and the error message) by one line here.
     private static readonly Kind[] s_kinds =
@@ -41,19 +51,28 @@ public static class EventLoopKinds
             static loop => IsSelectorLoop(loop, SelectorFactory.Epoll)),
         new(SelectorFactory.Poll, static () => LinuxInterop.IsAvailable, static () => NewSelectorLoop(SelectorFactory.Poll),
             static loop => IsSelectorLoop(loop, SelectorFactory.Poll)),
+        // Issue 14's first step: the selector loop over io_uring poll requests. Asking whether it is
+        // available makes one small ring (once per process), so the default is found without asking.
+        new(SelectorFactory.IoUring, static () => LinuxInterop.IsAvailable && Tulip.IoUring.IoUringRing.IsAvailable,
+            static () => NewSelectorLoop(SelectorFactory.IoUring), static loop => IsSelectorLoop(loop, SelectorFactory.IoUring),
+            WhyNot: IoUringUnavailable),
         new(ProactorName, static () => true, static () => new ProactorEventLoop(), static loop => loop is ProactorEventLoop),
     ];
 
 
-    /// <summary>Every kind's name, available on this platform or not, best first (<c>epoll</c>, <c>poll</c>, <c>proactor</c>).</summary>
+    private static readonly Lazy<IReadOnlyList<string>> s_availableNames = new(static () =>
+        Array.AsReadOnly(s_kinds.Where(static k => k.IsAvailable()).Select(static k => k.Name).ToArray()));
+
+    /// <summary>Every kind's name, available on this platform or not, best first (<c>epoll</c>, <c>poll</c>, <c>io_uring</c>, <c>proactor</c>).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = Array.AsReadOnly(s_kinds.Select(static k => k.Name).ToArray());
 
     /// <summary>The names of the kinds this platform can make, best first; the first is <see cref="DefaultName"/>.</summary>
-    public static IReadOnlyList<string> AvailableNames { get; } =
-        Array.AsReadOnly(s_kinds.Where(static k => k.IsAvailable()).Select(static k => k.Name).ToArray());
+    /// <remarks>The first ask makes one small io_uring ring, to see whether io_uring works here.</remarks>
+    public static IReadOnlyList<string> AvailableNames => s_availableNames.Value;
 
     /// <summary>The kind used when none is named: the best available (<c>epoll</c> on Linux, <c>proactor</c> elsewhere).</summary>
-    public static string DefaultName => AvailableNames[0];
+    /// <remarks>Found without probing io_uring when a kind before it is available.</remarks>
+    public static string DefaultName => s_kinds.First(static k => k.IsAvailable()).Name;
 
     /// <summary>The factory that makes a new, open loop of the kind <paramref name="name"/> (case-insensitive).</summary>
     /// <param name="name">One of <see cref="KnownNames"/>.</param>
@@ -69,7 +88,7 @@ public static class EventLoopKinds
 
     /// <summary>
     /// The kind of <paramref name="loop"/> by name, as <see cref="GetFactory"/> and <c>TULIP_LOOP</c> spell it
-    /// (<c>epoll</c>, <c>poll</c>, <c>proactor</c>), whoever made it; null for a loop of no kind here
+    /// (<c>epoll</c>, <c>poll</c>, <c>io_uring</c>, <c>proactor</c>), whoever made it; null for a loop of no kind here
     /// (a test loop, a third party's). For the "serving on ... (epoll)" lines of programs and for tests
     /// that check which kind was chosen.
     /// </summary>
@@ -123,7 +142,8 @@ public static class EventLoopKinds
                 return kind.IsAvailable()
                     ? kind.Create
                     : throw new PlatformNotSupportedException(
-                        $"The '{kind.Name}' loop kind is not available on this platform; available: {string.Join(", ", AvailableNames)}.");
+                        $"The '{kind.Name}' loop kind is not available {(kind.WhyNot is null ? "on this platform" : "here: " + kind.WhyNot())}; " +
+                        $"available: {string.Join(", ", AvailableNames)}.");
             }
         }
 
@@ -137,6 +157,7 @@ public static class EventLoopKinds
     private static bool IsSelectorLoop(IEventLoop loop, string selector) =>
         OperatingSystem.IsLinux() && loop is SelectorEventLoop s && s.SelectorName == selector;
 
-    /// <summary>One loop kind: its name, whether this platform has it, how to make one, and how to recognise one.</summary>
-    private sealed record Kind(string Name, Func<bool> IsAvailable, Func<IEventLoop> Create, Func<IEventLoop, bool> Is);
+    /// <summary>One loop kind: its name, whether this platform has it, how to make one, how to recognise one,
+    /// and, for a kind that depends on more than the platform, why it is not available.</summary>
+    private sealed record Kind(string Name, Func<bool> IsAvailable, Func<IEventLoop> Create, Func<IEventLoop, bool> Is, Func<string>? WhyNot = null);
 }

@@ -23,7 +23,7 @@ public interface IEventLoopPolicy
 /// <summary>
 /// The default policy: one loop per thread, set with <see cref="SetEventLoop"/>; new loops come from
 /// the loop factory given to the constructor, or else from the kind the environment variable
-/// <c>TULIP_LOOP</c> names (see <see cref="EventLoopKinds"/>): epoll, poll or proactor, the best available when unset.
+/// <c>TULIP_LOOP</c> names (see <see cref="EventLoopKinds"/>): epoll, poll, io_uring or proactor, the best available when unset.
 /// </summary>
 // CA1001: the policy lives as long as the process (it is held by a static); nothing to dispose.
 #pragma warning disable CA1001

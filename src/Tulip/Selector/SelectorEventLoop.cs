@@ -42,10 +42,13 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     private readonly RegistrationTable _registrations = new();
     private uint _generation;
 
-    /// <summary>Creates a loop on the named selector: "epoll", "poll", or null for the platform's best.</summary>
-    /// <param name="selector">The selector backend; null picks epoll on Linux, poll elsewhere.</param>
+    /// <summary>Creates a loop on the named selector: "epoll", "poll", "io_uring", or null for the platform's best.</summary>
+    /// <param name="selector">The selector backend; null picks epoll on Linux, poll elsewhere. "io_uring" is
+    /// readiness through poll requests on an io_uring ring (issue 14's first step, not its completion backend).</param>
     /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
     /// <exception cref="ArgumentException">The selector name is unknown.</exception>
+    /// <exception cref="PlatformNotSupportedException">"io_uring" was asked for where io_uring is disabled or
+    /// missing; the message says which and what to use instead.</exception>
     public SelectorEventLoop(string? selector = null, ILoggerFactory? loggerFactory = null) : base(loggerFactory)
     {
         _selector = SelectorFactory.Create(string.IsNullOrEmpty(selector) ? null : selector);
@@ -62,7 +65,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         }
     }
 
-    /// <summary>The selector backend in use: "epoll" or "poll".</summary>
+    /// <summary>The selector backend in use: "epoll", "poll" or "io_uring".</summary>
     public string SelectorName => _selector.Name;
 
     /// <inheritdoc/>

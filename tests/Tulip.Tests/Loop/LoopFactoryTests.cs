@@ -149,9 +149,9 @@ public sealed class ProactorLoopFactoryTests() : LoopFactoryTests(LoopKinds.Proa
 public sealed class EventLoopKindsTests
 {
     [Fact]
-    public void The_known_kinds_are_epoll_then_poll_then_proactor_and_the_default_is_the_best_available()
+    public void The_known_kinds_are_epoll_then_poll_then_io_uring_then_proactor_and_the_default_is_the_best_available()
     {
-        Assert.Equal(["epoll", "poll", "proactor"], EventLoopKinds.KnownNames);
+        Assert.Equal(["epoll", "poll", "io_uring", "proactor"], EventLoopKinds.KnownNames);
         Assert.Equal(OperatingSystem.IsLinux() ? "epoll" : "proactor", EventLoopKinds.DefaultName);
         Assert.Equal(EventLoopKinds.DefaultName, EventLoopKinds.AvailableNames[0]);
         Assert.Equal("TULIP_LOOP", EventLoopKinds.EnvironmentVariable);
@@ -170,14 +170,14 @@ public sealed class EventLoopKindsTests
     public void An_unknown_TULIP_LOOP_fails_with_the_known_kinds()
     {
         var ex = Assert.Throws<InvalidOperationException>(() => EventLoopKinds.FromEnvironmentValue("foo"));
-        Assert.StartsWith("TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll, proactor.", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll, io_uring, proactor.", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void An_unknown_name_fails_with_the_known_kinds()
     {
         var ex = Assert.Throws<ArgumentException>(() => EventLoopKinds.GetFactory("kqueue"));
-        Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll, proactor.", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("'kqueue' is not a known loop kind; known: epoll, poll, io_uring, proactor.", ex.Message, StringComparison.Ordinal);
         Assert.Equal("name", ex.ParamName);
         Assert.Throws<ArgumentNullException>(() => EventLoopKinds.GetFactory(null!));
     }

@@ -96,6 +96,7 @@ public sealed class ScriptLoopKindTests
     [InlineData("poll")]
     [InlineData("epoll")]
     [InlineData("proactor")]
+    [InlineData("io_uring")]
     public void Udp_echo_server_without_a_loop_argument_uses_TULIP_LOOP(string kind)
     {
         int port = FreePort(SocketType.Dgram);
@@ -119,7 +120,7 @@ public sealed class ScriptLoopKindTests
         var (line, exitCode, stderr) = RunUntil("udp-echo-server", "foo", "udp-echo-server: serving", Port(FreePort(SocketType.Dgram)));
         Assert.Null(line);
         Assert.Equal(2, exitCode);
-        Assert.Contains("udp-echo-server: TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll, proactor", stderr, StringComparison.Ordinal);
+        Assert.Contains("udp-echo-server: TULIP_LOOP='foo' is not a known loop kind; known: epoll, poll, io_uring, proactor", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -51,7 +51,7 @@ public sealed class UdpEchoServerScriptTests
         p.WaitForExit();
         Assert.Equal(2, p.ExitCode);
         Assert.Contains($"unknown backend '{backend}'", stderr);
-        Assert.Contains("expected epoll, poll or proactor", stderr);
+        Assert.Contains("expected epoll, poll, io_uring or proactor", stderr);
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public sealed class UdpEchoServerScriptTests
         string stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
         Assert.Equal(2, p.ExitCode);
-        Assert.Contains("usage: scripts/udp-echo-server PORT [epoll|poll|proactor]", stderr);
+        Assert.Contains("usage: scripts/udp-echo-server PORT [epoll|poll|io_uring|proactor]", stderr);
     }
 
     [Theory]
