@@ -58,6 +58,8 @@ namespace Tulip.Tests.Extras
 
 namespace Tulip.Tests.Loop
 {
+    // Loop/EventLoopGroupTests.cs
+    public sealed class IoUringEventLoopGroupTests() : EventLoopGroupTests(LoopKinds.IoUring);
 
     // Loop/CloseReportsTests.cs
     [Collection(NativeFdCollection.Name)]
@@ -145,6 +147,19 @@ namespace Tulip.Tests.Streams
 
 namespace Tulip.Tests.Subprocess
 {
+    // Subprocess/SubprocessLoopCloseTests.cs
+    public sealed class IoUringSubprocessLoopCloseTests() : SubprocessLoopCloseTests(LoopKinds.IoUring);
+
+    public sealed class IoUringProcessSubprocessLoopCloseTests() : ProcessSubprocessLoopCloseTests(LoopKinds.IoUring);
+
+    public sealed class IoUringSigChldSubprocessLoopCloseTests() : SigChldSubprocessLoopCloseTests(LoopKinds.IoUring);
+
+    // The SIGCHLD watch (no pidfd) bindings of the contract, LoopProcess and resource suites.
+    public sealed class IoUringSigChldLoopProcessTests() : SigChldLoopProcessContractTests(LoopKinds.IoUring);
+
+    public sealed class IoUringSigChldSubprocessResourceTests() : SigChldSubprocessResourceTests(LoopKinds.IoUring);
+
+    public sealed class IoUringSigChldSubprocessTransportTests() : SigChldSubprocessTransportContractTests(LoopKinds.IoUring);
 
     // Subprocess/LoopProcessContractTests.cs
     public sealed class IoUringLoopProcessTests() : LoopProcessContractTests(LoopKinds.IoUring);
