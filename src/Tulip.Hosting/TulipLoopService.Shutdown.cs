@@ -14,8 +14,12 @@ public sealed partial class TulipLoopService
     private const int IterationsAfterHostTimeout = 3;
 
     /// <summary>The graceful shutdown, on the loop thread: stop accepting, drain, close, abort, then the tasks.</summary>
-    private async LoopTask<TulipShutdownReport> ShutdownAsync(IEventLoop loop, List<Server> servers)
+    /// <param name="loop">The loop.</param>
+    /// <param name="servers">Every server started.</param>
+    /// <param name="own">The tasks of the shutdown itself (MainAsync's), which are not cancelled.</param>
+    private async LoopTask<TulipShutdownReport> ShutdownAsync(IEventLoop loop, List<Server> servers, HashSet<Future> own)
     {
+        own.Add(Tasks.CurrentTask()!.AsFuture);
         foreach (var server in servers)
         {
             server.Close(); // stop accepting: the listening sockets close; the connections stay
@@ -68,7 +72,7 @@ public sealed partial class TulipLoopService
             }
         }
 
-        var (cancelled, left) = await CancelTasksAsync(loop);
+        var (cancelled, left) = await CancelTasksAsync(loop, own);
         var report = new TulipShutdownReport(outcome, HostTimedOut, cancelled, left);
         if (_logger.IsEnabled(LogLevel.Information))
         {
@@ -104,10 +108,12 @@ public sealed partial class TulipLoopService
     }
 
     /// <summary>Cancels every task still on the loop (but this one) and awaits them, unless the host's timeout expires.</summary>
-    private async LoopTask<(int Cancelled, int Left)> CancelTasksAsync(IEventLoop loop)
+    private async LoopTask<(int Cancelled, int Left)> CancelTasksAsync(IEventLoop loop, HashSet<Future> own)
     {
-        var current = Tasks.CurrentTask();
-        var tasks = loop.AllTasks().Where(t => !ReferenceEquals(t, current) && !t.Done).Select(static t => t.AsFuture).ToList();
+        // The shutdown's own tasks are left out. ILoopTask views are not compared (two views of one task are
+        // different objects): their futures are.
+        own.Add(Tasks.CurrentTask()!.AsFuture);
+        var tasks = loop.AllTasks().Where(t => !own.Contains(t.AsFuture) && !t.Done).Select(static t => t.AsFuture).ToList();
         if (tasks.Count == 0)
         {
             return (0, 0);

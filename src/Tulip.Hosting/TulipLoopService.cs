@@ -229,7 +229,26 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
                 _stopRequested.TrySetResult(default);
             }
 
-            loop.RunUntilComplete(MainAsync);
+            // MainAsync is made a task from a callback, not by RunUntilComplete(MainAsync): that wraps a
+            // coroutine given before the loop runs in a task of its own, which the shutdown would see among
+            // the loop's tasks and cancel, cancelling MainAsync with it.
+            var finished = new Future<VoidResult>(loop);
+            loop.CallSoon(() => loop.CreateTask(MainAsync).AddDoneCallback(task =>
+            {
+                if (task.Cancelled)
+                {
+                    finished.Cancel();
+                }
+                else if (task.Exception() is { } error)
+                {
+                    finished.SetException(error);
+                }
+                else
+                {
+                    finished.SetResult(default);
+                }
+            }));
+            loop.RunUntilComplete(finished);
             clean = _report is { TasksLeftRunning: 0 };
         }
         catch (Exception ex)
@@ -312,7 +331,7 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
 
         _started.TrySetResult();
         await _stopRequested!;
-        _report = await ShutdownAsync(loop, servers);
+        _report = await ShutdownAsync(loop, servers, new HashSet<Future>(ReferenceEqualityComparer.Instance) { Tasks.CurrentTask()!.AsFuture });
     }
 
     private static string Describe(EndPoint endPoint) => endPoint switch
