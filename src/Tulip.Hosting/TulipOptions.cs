@@ -15,7 +15,9 @@ namespace Tulip.Hosting;
 /// <see cref="DrainTimeout"/> to end by themselves, then each is closed (what it buffered is still sent) and has
 /// <see cref="CloseTimeout"/> to finish sending, then whatever is left is aborted. The loop's tasks are then
 /// cancelled and awaited. The host's shutdown timeout (<c>HostOptions.ShutdownTimeout</c>, the token
-/// <c>StopAsync</c> is given) cuts this short: when it expires the connections still open are aborted at once.
+/// <c>StopAsync</c> is given) cuts this short: when it expires the connections still open are closed and at once
+/// aborted (one with nothing left to send ends with a FIN, one with unsent data with a reset), and cancelled tasks
+/// that have not ended a few loop iterations later are left behind (logged) so that the host can stop.
 /// </para>
 /// </remarks>
 public sealed class TulipOptions
