@@ -56,6 +56,8 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
     private Future<VoidResult>? _hostTimeout;
     private volatile IReadOnlyList<TulipListener> _listeners = [];
     private volatile TulipShutdownReport? _report;
+    // The loop thread's: every server started, for the shutdown (or the close after a failure).
+    private readonly List<Server> _servers = new();
 
     /// <summary>Makes the service; <c>AddTulip</c> does this, and most applications never need to.</summary>
     /// <param name="options">The options (endpoints, loop kind, drain and close periods).</param>
@@ -257,6 +259,7 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
             {
                 _logger.LogCritical(ex, "The Tulip loop failed; stopping the host.");
                 _lifetime?.StopApplication();
+                CloseAfterFailure(loop);
             }
         }
         finally
@@ -281,11 +284,29 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         }
     }
 
+    /// <summary>
+    /// After the loop failed (or was stopped by someone else) while serving: the servers are closed and their
+    /// connections aborted, and the tasks cancelled, as when the host's timeout has expired, so that nothing is
+    /// left listening once the loop closes.
+    /// </summary>
+    private void CloseAfterFailure(IEventLoop loop)
+    {
+        try
+        {
+            _hostTimeout!.TrySetResult(default);
+            _report = loop.RunUntilComplete(() => ShutdownAsync(loop, _servers, new HashSet<Future>(ReferenceEqualityComparer.Instance)));
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Closing the Tulip servers after the loop failed did not finish.");
+        }
+    }
+
     private async LoopTask MainAsync()
     {
         var loop = _loop!;
         var listeners = new List<TulipListener>();
-        var servers = new List<Server>();
+        var servers = _servers;
         foreach (var endpoint in _options.Endpoints)
         {
             var context = new TulipServerContext(_services, loop, endpoint, _stopping.Token);

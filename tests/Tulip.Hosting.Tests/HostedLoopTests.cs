@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Tulip.Hosting;
@@ -280,6 +281,42 @@ public sealed class HostedLoopTests
         Assert.True(host.Tulip().Loop.IsClosed);
         AssertThreadGone(host.Tulip().ThreadName);
         await host.StopAsync().WaitAsync(Patience); // a host stops what failed to start: nothing to do
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds), MemberType = typeof(HostingTestSupport))]
+    public async Task A_loop_that_fails_after_the_start_is_logged_and_stops_the_host(string kind)
+    {
+        var logs = new RecordingLoggerProvider();
+        using var host = BuildHost(kind, o => o.ListenTcp("127.0.0.1", 0).UseStreams(EchoLines), logs);
+        await host.StartAsync().WaitAsync(Patience);
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
+        var loop = host.Tulip().Loop;
+        loop.CallSoonThreadSafe(loop.Stop); // the application stops the loop under the service's feet
+        await stopping.Task.WaitAsync(Patience);
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Critical && e.Message.Contains("The Tulip loop failed", StringComparison.Ordinal));
+        await host.StopAsync().WaitAsync(Patience);
+        Assert.True(loop.IsClosed);
+        Assert.True(await IsRefusedAsync(host.FirstEndPoint()));
+        AssertThreadGone(host.Tulip().ThreadName);
+    }
+
+    [Fact]
+    public async Task Disposing_a_host_that_was_not_stopped_stops_the_loop_at_once()
+    {
+        var host = BuildHost(EventLoopKinds.DefaultName, o => o.ListenTcp("127.0.0.1", 0).UseStreams(EchoLines));
+        await host.StartAsync().WaitAsync(Patience);
+        var tulip = host.Tulip();
+        var endPoint = host.FirstEndPoint();
+        using var client = await ConnectAsync(endPoint);
+        host.Dispose();
+        Assert.True(tulip.Loop.IsClosed);
+        Assert.True(tulip.ShutdownReport!.HostTimeoutExpired);
+        Assert.True(await IsRefusedAsync(endPoint));
+        await ReadToEndAsync(client);
+        AssertThreadGone(tulip.ThreadName);
     }
 
     [Fact]
