@@ -19,6 +19,12 @@ namespace Tulip.Hosting;
 /// aborted (one with nothing left to send ends with a FIN, one with unsent data with a reset), and cancelled tasks
 /// that have not ended a few loop iterations later are left behind (logged) so that the host can stop.
 /// </para>
+/// <para>
+/// Every connection the server accepted before it stopped accepting is served through these phases. One
+/// still in the kernel's listen backlog when the listening socket closes is reset by the kernel, as with
+/// Kestrel or asyncio; a systemd socket (<see cref="ListenSystemd"/>) is not closed there, since systemd keeps
+/// its own copy, so such connections wait for the next instance of the service.
+/// </para>
 /// </remarks>
 public sealed class TulipOptions
 {
