@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Updates the pinned public API of the libraries from the code. See docs/PUBLIC_API.md.
 
-    tools/update-public-api.py              # src/Tulip, src/Tulip.Testing, src/Tulip.Extras
+    tools/update-public-api.py              # src/Tulip, src/Tulip.Testing, src/Tulip.Extras, src/Tulip.Hosting
     tools/update-public-api.py src/Tulip    # one library (its directory or its .csproj)
 
 For each library, in this order:
@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIBRARIES = ["src/Tulip", "src/Tulip.Testing", "src/Tulip.Extras"]
+LIBRARIES = ["src/Tulip", "src/Tulip.Testing", "src/Tulip.Extras", "src/Tulip.Hosting"]
 RS0017 = re.compile(
     r"^(?P<file>\S*PublicAPI\.(?P<kind>Shipped|Unshipped)\.txt)\((?P<line>\d+),\d+\): (?:error|warning) RS0017: "
     r"Symbol '(?P<symbol>.*)' is part of the declared API")

@@ -28,7 +28,7 @@ namespace Tulip;
 /// <c>asyncio.Runner</c>.
 /// </para>
 /// </remarks>
-public static class EventLoopKinds
+public static partial class EventLoopKinds
 {
     /// <summary>The environment variable that selects the loop kind of a program: <c>TULIP_LOOP</c>.</summary>
     public const string EnvironmentVariable = "TULIP_LOOP";

@@ -1,0 +1,155 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.Extensions.Logging;
+
+namespace Tulip.Hosting;
+
+public sealed partial class TulipLoopService
+{
+    // Loop iterations the cancelled tasks get once the host's timeout has expired, before the loop closes
+    // without them: enough for a task to see its CancelledError and run a finally that does not wait on I/O.
+    // Counted in iterations, not time, so it is the same on a loaded machine.
+    private const int IterationsAfterHostTimeout = 3;
+
+    /// <summary>The graceful shutdown, on the loop thread: stop accepting, drain, close, abort, then the tasks.</summary>
+    /// <param name="loop">The loop.</param>
+    /// <param name="servers">Every server started.</param>
+    /// <param name="own">The tasks of the shutdown itself (MainAsync's), which are not cancelled.</param>
+    private async LoopTask<TulipShutdownReport> ShutdownAsync(IEventLoop loop, List<Server> servers, HashSet<Future> own)
+    {
+        own.Add(Tasks.CurrentTask()!.AsFuture);
+        foreach (var server in servers)
+        {
+            server.Close(); // stop accepting: the listening sockets close; the connections stay
+        }
+
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            _logger.LogInformation("Tulip stopping: the servers no longer accept; connections have {Drain} to finish.", Describe(_options.DrainTimeout));
+        }
+
+        try
+        {
+            _stopping.Cancel(); // TulipServerContext.Stopping: its callbacks run here, on the loop thread
+        }
+        catch (AggregateException ex)
+        {
+            _logger.LogError(ex, "A callback registered on TulipServerContext.Stopping failed.");
+        }
+
+        var outcome = TulipShutdownOutcome.Drained;
+        var allClosed = WaitAllClosedAsync(servers);
+        if (!await WaitOrHostTimeoutAsync(allClosed, _options.DrainTimeout))
+        {
+            outcome = TulipShutdownOutcome.Closed;
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                _logger.LogInformation("Tulip stopping: closing the connections still open; they have {Close} to send what they buffered.", Describe(_options.CloseTimeout));
+            }
+
+            foreach (var server in servers)
+            {
+                server.CloseClients();
+            }
+
+            if (!await WaitOrHostTimeoutAsync(allClosed, HostTimedOut ? TimeSpan.Zero : _options.CloseTimeout))
+            {
+                outcome = TulipShutdownOutcome.Aborted;
+                if (_logger.IsEnabled(LogLevel.Warning))
+                {
+                    _logger.LogWarning("Tulip stopping: aborting the connections still open{Why}.",
+                        HostTimedOut ? " (the host's shutdown timeout expired)" : "");
+                }
+
+                foreach (var server in servers)
+                {
+                    server.AbortClients();
+                }
+
+                await allClosed; // an aborted connection's ConnectionLost runs on the next iteration
+            }
+        }
+
+        var (cancelled, left) = await CancelTasksAsync(loop, own);
+        var report = new TulipShutdownReport(outcome, HostTimedOut, cancelled, left);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            _logger.LogInformation("Tulip stopped: connections {Outcome}, {Cancelled} tasks cancelled, {Left} left running{Why}.",
+                outcome, cancelled, left, HostTimedOut ? " (the host's shutdown timeout expired)" : "");
+        }
+        return report;
+    }
+
+    private bool HostTimedOut => _hostTimeout!.Done;
+
+    private static async LoopTask WaitAllClosedAsync(List<Server> servers)
+    {
+        foreach (var server in servers)
+        {
+            await server.WaitClosedAsync();
+        }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="future"/> up to <paramref name="timeout"/> (infinite: no limit) or until the host's
+    /// shutdown timeout expires, whichever is first; true if <paramref name="future"/> is done.
+    /// </summary>
+    private async LoopTask<bool> WaitOrHostTimeoutAsync(Future future, TimeSpan timeout)
+    {
+        if (!future.Done && !HostTimedOut && timeout != TimeSpan.Zero)
+        {
+            double? seconds = timeout == Timeout.InfiniteTimeSpan ? null : timeout.TotalSeconds;
+            await Tasks.Wait([future, _hostTimeout!], seconds, WaitMode.FirstCompleted);
+        }
+
+        return future.Done;
+    }
+
+    /// <summary>Cancels every task still on the loop (but this one) and awaits them, unless the host's timeout expires.</summary>
+    private async LoopTask<(int Cancelled, int Left)> CancelTasksAsync(IEventLoop loop, HashSet<Future> own)
+    {
+        // The shutdown's own tasks are left out. ILoopTask views are not compared (two views of one task are
+        // different objects): their futures are.
+        own.Add(Tasks.CurrentTask()!.AsFuture);
+        var tasks = loop.AllTasks().Where(t => !own.Contains(t.AsFuture) && !t.Done).Select(static t => t.AsFuture).ToList();
+        if (tasks.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        foreach (var task in tasks)
+        {
+            task.Cancel("The host is stopping.");
+        }
+
+        var all = Tasks.Gather(loop, tasks, returnExceptions: true);
+        if (!await WaitOrHostTimeoutAsync(all, Timeout.InfiniteTimeSpan))
+        {
+            for (int i = 0; i < IterationsAfterHostTimeout && !all.Done; i++)
+            {
+                await Tasks.Yield();
+            }
+        }
+
+        int left = 0;
+        foreach (var task in tasks)
+        {
+            if (!task.Done)
+            {
+                left++;
+                _logger.LogWarning("Tulip stopping: the task {Task} did not end after its cancellation, and the loop closes without it.", task);
+            }
+            else if (!task.Cancelled && task.Exception() is { } ex)
+            {
+                loop.CallExceptionHandler(new ExceptionContext("A task failed while the host was stopping") { Exception = ex, Future = task });
+            }
+        }
+
+        return (tasks.Count, left);
+    }
+
+    private static string Describe(TimeSpan period) =>
+        period == Timeout.InfiniteTimeSpan ? "until the host's shutdown timeout" : $"{period.TotalSeconds:0.###} s";
+}
