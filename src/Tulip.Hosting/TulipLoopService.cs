@@ -90,6 +90,18 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
     /// <summary>The name of the loop's thread (<c>tulip-loop-N</c>; also its name in the OS, as <c>/proc/self/task/*/comm</c> shows).</summary>
     public string ThreadName => _threadName;
 
+    /// <summary>True while the loop's thread runs (started and not yet ended); for tests.</summary>
+    internal bool LoopThreadAlive
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _thread?.IsAlive ?? false;
+            }
+        }
+    }
+
     /// <summary>Starts the loop's thread and every endpoint; completes once all listen.</summary>
     /// <param name="cancellationToken">The host's start token: cancelled, the loop is stopped and the call ends cancelled.</param>
     /// <exception cref="InvalidOperationException">The options are not valid (the message says what to change), or the service was started already.</exception>

@@ -53,7 +53,7 @@ public sealed class HostedLoopTests
         Assert.Equal(new TulipShutdownReport(TulipShutdownOutcome.Drained, false, 0, 0), tulip.ShutdownReport);
         Assert.True(tulip.Loop.IsClosed);
         Assert.True(await IsRefusedAsync(endPoint));
-        AssertThreadGone(tulip.ThreadName);
+        AssertThreadGone(tulip);
         Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
         Assert.Contains(logs.Entries, e => e.Category == "Tulip.Hosting" && e.Message.Contains($"on a {kind} loop", StringComparison.Ordinal));
     }
@@ -88,7 +88,7 @@ public sealed class HostedLoopTests
         await host.StopAsync().WaitAsync(Patience);
         Assert.Equal(TulipShutdownOutcome.Drained, host.Tulip().ShutdownReport!.Outcome);
         Assert.False(File.Exists(path));
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Theory]
@@ -128,7 +128,7 @@ public sealed class HostedLoopTests
         Assert.True(await ReadToEndAsync(client));
         await stop.WaitAsync(Patience);
         Assert.Equal(new TulipShutdownReport(TulipShutdownOutcome.Drained, false, 0, 0), host.Tulip().ShutdownReport);
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Theory]
@@ -153,7 +153,7 @@ public sealed class HostedLoopTests
         Assert.Equal(TulipShutdownOutcome.Closed, host.Tulip().ShutdownReport!.Outcome);
         Assert.False(host.Tulip().ShutdownReport!.HostTimeoutExpired);
         Assert.True(await ReadToEndAsync(client)); // a clean end, not a reset
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Theory]
@@ -182,7 +182,7 @@ public sealed class HostedLoopTests
         Assert.Equal(TulipShutdownOutcome.Aborted, report.Outcome);
         Assert.False(report.HostTimeoutExpired);
         Assert.False(await ReadToEndAsync(client)); // what was buffered is dropped: a reset (the transports abort with unsent data by SO_LINGER 0), not the 32 MiB
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Theory]
@@ -216,7 +216,7 @@ public sealed class HostedLoopTests
         Assert.Equal(1, report.TasksLeftRunning);
         Assert.Contains(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("did not end after its cancellation", StringComparison.Ordinal));
         await ReadToEndAsync(client); // it ends (an abort with nothing buffered may end with a FIN on one loop, a reset on another)
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
 
         static async LoopTask Stubborn()
         {
@@ -279,7 +279,7 @@ public sealed class HostedLoopTests
         Assert.Equal(SocketError.AddressAlreadyInUse, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
         Assert.False(File.Exists(path)); // the endpoint started before it was closed
         Assert.True(host.Tulip().Loop.IsClosed);
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
         await host.StopAsync().WaitAsync(Patience); // a host stops what failed to start: nothing to do
     }
 
@@ -300,7 +300,7 @@ public sealed class HostedLoopTests
         await host.StopAsync().WaitAsync(Patience);
         Assert.True(loop.IsClosed);
         Assert.True(await IsRefusedAsync(host.FirstEndPoint()));
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Fact]
@@ -316,7 +316,7 @@ public sealed class HostedLoopTests
         Assert.True(tulip.ShutdownReport!.HostTimeoutExpired);
         Assert.True(await IsRefusedAsync(endPoint));
         await ReadToEndAsync(client);
-        AssertThreadGone(tulip.ThreadName);
+        AssertThreadGone(tulip);
     }
 
     [Fact]

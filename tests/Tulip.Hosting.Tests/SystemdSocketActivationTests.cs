@@ -54,7 +54,7 @@ public sealed class SystemdSocketActivationTests
         });
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().WaitAsync(Patience));
         Assert.Contains("systemd:* found no socket from systemd", error.Message, StringComparison.Ordinal);
-        AssertThreadGone(host.Tulip().ThreadName);
+        AssertThreadGone(host.Tulip());
     }
 
     [Fact]

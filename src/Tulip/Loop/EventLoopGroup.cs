@@ -35,6 +35,7 @@ namespace Tulip;
 public sealed class EventLoopGroup : IAsyncDisposable
 {
     private readonly Member[] _members;
+    private readonly IEventLoop[] _loops;
     private readonly List<GroupServer> _servers = [];
     private readonly ILogger? _logger;
     private readonly object _lock = new();
@@ -68,10 +69,15 @@ public sealed class EventLoopGroup : IAsyncDisposable
 
             throw;
         }
+
+        _loops = Array.ConvertAll(_members, static m => m.Loop);
     }
 
     /// <summary>The loops, in the order of their threads ("tulip-loop-0", "tulip-loop-1", ...).</summary>
-    public IReadOnlyList<IEventLoop> Loops => _members.Select(static m => m.Loop).ToArray();
+    public IReadOnlyList<IEventLoop> Loops => _loops;
+
+    /// <summary>Completes once loop <paramref name="index"/>'s thread has ended (stopped, or failed); for tests.</summary>
+    internal Task WhenLoopEnded(int index) => _members[index].Ended;
 
     /// <summary>The loops that failed, with what ended each; empty while all run.</summary>
     public IReadOnlyList<(IEventLoop Loop, Exception Error)> Failures
@@ -95,7 +101,7 @@ public sealed class EventLoopGroup : IAsyncDisposable
     /// <param name="port">The port; 0 for one the system picks.</param>
     /// <param name="options">Server options for each listener; <see cref="ServerOptions.ReusePort"/> is set, and <see cref="ServerOptions.Socket"/> must be null.</param>
     /// <param name="cancellationToken">Cancels the start: the listeners made so far are closed.</param>
-    /// <exception cref="InvalidOperationException">The group is shutting down.</exception>
+    /// <exception cref="InvalidOperationException">The group is shutting down, or the call came from one of its loops.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> gives a socket: a group listens on its own.</exception>
     public async Task<GroupServer> StartServerAsync(Func<IBaseProtocol> protocolFactory, string host, int port, ServerOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -108,6 +114,7 @@ public sealed class EventLoopGroup : IAsyncDisposable
         }
 
         CheckRunning();
+        CheckNotOnALoop(nameof(StartServerAsync));
         var each = (options ?? new ServerOptions()) with { ReusePort = true };
         var servers = new List<Server>();
         try
@@ -156,11 +163,13 @@ public sealed class EventLoopGroup : IAsyncDisposable
     /// <param name="cancellationToken">Cuts the waiting short (a host's shutdown timeout): what is still open is aborted, and the loops still stop.</param>
     /// <returns>True if every connection finished by itself within the drain; false if some were closed or aborted.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A time is negative.</exception>
+    /// <exception cref="InvalidOperationException">Called from one of the group's loops.</exception>
     public async Task<bool> ShutdownAsync(TimeSpan drain, TimeSpan? closeGrace = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(drain, TimeSpan.Zero);
         var grace = closeGrace ?? TimeSpan.FromSeconds(5);
         ArgumentOutOfRangeException.ThrowIfLessThan(grace, TimeSpan.Zero, nameof(closeGrace));
+        CheckNotOnALoop(nameof(ShutdownAsync));
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {
             foreach (var member in _members)
@@ -261,6 +270,19 @@ public sealed class EventLoopGroup : IAsyncDisposable
         if (Volatile.Read(ref _state) != 0)
         {
             throw new InvalidOperationException("The event loop group is shutting down or shut down: make a new one.");
+        }
+    }
+
+    /// <summary>
+    /// Refuses a call from one of the group's own loops: a shutdown there would wait for its own loop to
+    /// end, and a start would await the loop it runs on, both from inside a callback of it.
+    /// </summary>
+    private void CheckNotOnALoop(string method)
+    {
+        if (EventLoop.TryGetRunningLoop() is { } running && Array.IndexOf(_loops, running) >= 0)
+        {
+            throw new InvalidOperationException(
+                $"EventLoopGroup.{method} was called on one of the group's own loops: call it from another thread (the one that made the group, a host's), never from a loop of the group.");
         }
     }
 

@@ -56,8 +56,14 @@ public abstract class EventLoopGroupTests : LoopSuite
         client.Send("half a li"u8);
 
         var shutdown = group.ShutdownAsync(drain: TimeSpan.FromHours(1));
-        // No more accepting: a new connection is refused once every listener is closed.
-        Assert.True(await Eventually(() => !CanConnect(server.Port)), "the listeners should close first");
+        // No more accepting. The shutdown posted each server's drain, which closes its listener first thing;
+        // a call posted to each loop after it runs once that has happened.
+        foreach (var loop in group.Loops)
+        {
+            Assert.True(await loop.RunCoroutineThreadSafe(static async () => true).WaitAsync(Patience));
+        }
+
+        Assert.False(CanConnect(server.Port), "the listeners should be closed before the connections are waited for");
         Assert.False(shutdown.IsCompleted, "the connection in progress should hold the shutdown");
 
         client.Send("ne\n"u8);
@@ -103,7 +109,7 @@ public abstract class EventLoopGroupTests : LoopSuite
         {
             Assert.NotNull(failing);
             failing.CallSoonThreadSafe(() => throw new InvalidOperationException("boom on loop 1"));
-            Assert.True(await Eventually(() => group.Failures.Count == 1), "the failure should be recorded");
+            await group.WhenLoopEnded(1).WaitAsync(Patience);
             var (loop, error) = Assert.Single(group.Failures);
             Assert.Same(failing, loop);
             Assert.Contains("boom on loop 1", error.ToString());
@@ -139,6 +145,20 @@ public abstract class EventLoopGroupTests : LoopSuite
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => group.StartServerAsync(() => new LineEcho(), "127.0.0.1", 0));
         Assert.Contains("shut", e.Message);
         Assert.True(await group.ShutdownAsync(TimeSpan.Zero)); // idempotent
+    }
+
+    [Fact]
+    public async Task ShutdownFromOneOfItsOwnLoops_IsRefused_SayingWhereToCallIt()
+    {
+        await using var group = new EventLoopGroup(1, () => Kind.Create());
+        var loop = group.Loops[0];
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => loop.RunCoroutineThreadSafe(async () =>
+        {
+            await group.ShutdownAsync(TimeSpan.Zero);
+            return true;
+        }));
+        Assert.Contains("another thread", e.Message);
+        Assert.False(loop.IsClosed); // refused, not half done: the group still runs
     }
 
     private static Socket Connect(int port)
@@ -177,22 +197,6 @@ public abstract class EventLoopGroupTests : LoopSuite
         }
 
         return Encoding.UTF8.GetString(line.ToArray());
-    }
-
-    private static async Task<bool> Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(10);
-        }
-
-        return true;
     }
 
     /// <summary>Echoes each line; ends its side when the peer ends its own.</summary>

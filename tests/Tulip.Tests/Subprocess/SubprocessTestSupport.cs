@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Tulip;
 
@@ -175,17 +176,24 @@ internal static class SubprocessTestUtil
         return ($"while [ ! -e '{trigger}' ]; do sleep 0.01; done; exit {code}", trigger);
     }
 
-    /// <summary>Lets the <see cref="ExitOnTrigger"/> child exit, and waits on this thread (not the loop's) until it has: a zombie, or reaped by the runtime.</summary>
-    public static void TriggerExitAndWait(string trigger, int pid)
+    /// <summary>
+    /// Lets the <see cref="ExitOnTrigger"/> child exit, and waits on this thread (not the loop's) until it has: a
+    /// zombie, or reaped by the runtime. The wait is the exit itself, waitid(P_PID, WEXITED | WNOWAIT), which
+    /// leaves the child unreaped; ECHILD means someone (the runtime's SIGCHLD handling) reaped it already.
+    /// </summary>
+    public static unsafe void TriggerExitAndWait(string trigger, int pid)
     {
         File.WriteAllText(trigger, "");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        // A hang guard only.
-        while (IsReaped(pid) && File.Exists($"/proc/{pid}/stat") && clock.Elapsed < TimeSpan.FromSeconds(60))
+        Interop.SigInfo info;
+        int rc;
+        do
         {
-            Thread.Sleep(5);
+            rc = Interop.WaitId(Interop.P_PID, pid, &info, Interop.WEXITED | Interop.WNOWAIT);
         }
+        while (rc < 0 && Marshal.GetLastPInvokeError() == Interop.Errno.EINTR);
 
+        Assert.True(rc == 0 || Marshal.GetLastPInvokeError() == Interop.Errno.ECHILD,
+            $"waitid on child {pid} failed: errno {Marshal.GetLastPInvokeError()}");
         Assert.False(IsReaped(pid) && File.Exists($"/proc/{pid}/stat"), $"child {pid} did not exit");
     }
 
