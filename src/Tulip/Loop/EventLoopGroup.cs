@@ -92,8 +92,8 @@ public sealed class EventLoopGroup : IAsyncDisposable
     }
 
     /// <summary>
-    /// Serves <paramref name="host"/>:<paramref name="port"/> on every loop: one listener per loop, all
-    /// bound with <c>SO_REUSEPORT</c> to the same address. With port 0 the first loop's listener picks
+    /// Serves <paramref name="host"/>:<paramref name="port"/> on every loop still running (not on one that
+    /// failed): one listener per loop, all bound with <c>SO_REUSEPORT</c> to the same address. With port 0 the first loop's listener picks
     /// the port and the others join it.
     /// </summary>
     /// <param name="protocolFactory">Makes each connection's protocol; called on the loop that accepted it.</param>
@@ -116,10 +116,16 @@ public sealed class EventLoopGroup : IAsyncDisposable
         CheckRunning();
         CheckNotOnALoop(nameof(StartServerAsync));
         var each = (options ?? new ServerOptions()) with { ReusePort = true };
+        var live = _members.Where(m => IsRunning(m.Loop)).ToArray();
+        if (live.Length == 0)
+        {
+            throw new InvalidOperationException("Every loop of the group has failed (see Failures): there is no loop left to serve on; make a new group.");
+        }
+
         var servers = new List<Server>();
         try
         {
-            foreach (var member in _members)
+            foreach (var member in live)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int p = port;
@@ -398,7 +404,7 @@ public sealed class GroupServer
         Port = port;
     }
 
-    /// <summary>Each loop's server, in the order of the group's loops. Use each on its own loop only.</summary>
+    /// <summary>Each running loop's server, in the order of the group's loops. Use each on its own loop only.</summary>
     public IReadOnlyList<Server> Servers { get; }
 
     /// <summary>The port every listener is bound to.</summary>
