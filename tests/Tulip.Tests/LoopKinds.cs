@@ -153,7 +153,15 @@ public static class LoopKinds
     /// fires and cannot be re-armed (EBADF), as poll's POLLNVAL; the kernel never reports one whose poll
     /// is still armed (the poll holds the file), so it does not claim <c>reportsClosedFds</c>.
     /// </summary>
-    public static LoopKind IoUring { get; } = Selector("io_uring", reportsClosedFds: false);
+    public static LoopKind IoUring { get; } = new("io_uring", static lf => new IoUringEventLoop(lf), readiness: true,
+        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
+        registrations: static loop => ((SelectorEventLoop)loop).RegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
+        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
+        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
+        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
+        reportsClosedFds: false,
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes);
 
     /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in

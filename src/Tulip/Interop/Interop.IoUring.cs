@@ -119,6 +119,7 @@ internal static partial class Interop
         internal const uint POLL_ADD_MULTI = 1u << 0;
         internal const uint ASYNC_CANCEL_ALL = 1u << 0;
         internal const uint ASYNC_CANCEL_FD = 1u << 1;
+        internal const uint ASYNC_CANCEL_ANY = 1u << 2;
 
         // CQE flags.
         internal const uint CQE_F_BUFFER = 1u << 0;

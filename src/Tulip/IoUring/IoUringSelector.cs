@@ -38,6 +38,14 @@ internal sealed class IoUringSelector : ISelector
     // user_data of a POLL_REMOVE's own completion, which says nothing the loop needs.
     private const ulong RemoveTag = ulong.MaxValue;
 
+    // user_data of a completion operation (IIoUringOperation): this bit, and the operation's index in
+    // _operations. A poll's user_data is its fd and generation, which never sets the bit (an fd is
+    // below 2^31 and a generation below 2^31 in practice; the bit is checked first).
+    internal const ulong OperationTag = 1UL << 63;
+
+    // user_data of an ASYNC_CANCEL's own completion: ignored as the removal's is.
+    internal const ulong CancelTag = ulong.MaxValue - 1;
+
     private const uint POLLIN = 0x001;
     private const uint POLLOUT = 0x004;
     private const uint POLLERR = 0x008;
@@ -52,6 +60,13 @@ internal sealed class IoUringSelector : ISelector
     // fds whose poll is to be armed at the next Select: added, modified, or fired since.
     private int[] _toArm = new int[64];
     private int _toArmCount;
+
+    // Completion operations (the io_uring loop's transports): index -> operation, with a free list.
+    // An index stays taken while the operation may still get a completion from the kernel.
+    private IIoUringOperation?[] _operations = new IIoUringOperation?[64];
+    private int[] _freeOperations = new int[64];
+    private int _freeOperationCount;
+    private int _operationHighWater;
 
     /// <summary>Creates the ring.</summary>
     /// <exception cref="PlatformNotSupportedException">io_uring is not available here (the message says why and what to use).</exception>
@@ -190,8 +205,13 @@ internal sealed class IoUringSelector : ISelector
         int filled = 0;
         while (filled < events.Length && _ring.TryGetCompletion(out IoUringCqe cqe))
         {
-            if (cqe.UserData == RemoveTag)
+            if ((cqe.UserData & OperationTag) != 0)
             {
+                if (cqe.UserData is not (RemoveTag or CancelTag))
+                {
+                    DispatchOperation(in cqe);
+                }
+
                 continue;
             }
 
@@ -232,6 +252,120 @@ internal sealed class IoUringSelector : ISelector
     }
 
     public void Dispose() => _ring.Dispose();
+
+    /// <summary>Gives <paramref name="operation"/> an index: its completions carry <see cref="OperationUserData"/> of it.</summary>
+    internal int RegisterOperation(IIoUringOperation operation)
+    {
+        int index;
+        if (_freeOperationCount > 0)
+        {
+            index = _freeOperations[--_freeOperationCount];
+        }
+        else
+        {
+            index = _operationHighWater++;
+            if (index == _operations.Length)
+            {
+                Array.Resize(ref _operations, _operations.Length * 2);
+            }
+        }
+
+        _operations[index] = operation;
+        return index;
+    }
+
+    /// <summary>Frees an index once its operation can get no more completions (none is in the kernel).</summary>
+    internal void UnregisterOperation(int index)
+    {
+        if ((uint)index >= (uint)_operationHighWater || _operations[index] is null)
+        {
+            return;
+        }
+
+        _operations[index] = null;
+        if (_freeOperationCount == _freeOperations.Length)
+        {
+            Array.Resize(ref _freeOperations, _freeOperations.Length * 2);
+        }
+
+        _freeOperations[_freeOperationCount++] = index;
+    }
+
+    /// <summary>Operations registered (for tests: 0 once every transport's operations ended).</summary>
+    internal int OperationCount => _operationHighWater - _freeOperationCount;
+
+    /// <summary>The user_data of the operation at <paramref name="index"/>.</summary>
+    internal static ulong OperationUserData(int index) => OperationTag | (uint)index;
+
+    /// <summary>
+    /// Hands every queued entry to the kernel now, reading completions when it refuses more (EBUSY with
+    /// completions held back): an fd is closed only after this, so an entry queued for it never reaches a
+    /// file that reuses its number.
+    /// </summary>
+    internal void SubmitAll()
+    {
+        for (int attempt = 0; _ring.Queued != 0; attempt++)
+        {
+            _ring.Submit();
+            if (_ring.Queued == 0)
+            {
+                return;
+            }
+
+            if (attempt == 16)
+            {
+                throw new System.IO.IOException($"io_uring: {_ring.Queued} submission entries stayed queued after 16 submissions; the kernel takes no more.");
+            }
+
+            // The kernel holds completions back and takes nothing until they are read: read them here
+            // (operations only queue their handlers; readiness results are kept for the next Select).
+            DrainForSubmit();
+        }
+    }
+
+    private void DrainForSubmit()
+    {
+        while (_ring.TryGetCompletion(out IoUringCqe cqe))
+        {
+            if ((cqe.UserData & OperationTag) != 0)
+            {
+                if (cqe.UserData is not (RemoveTag or CancelTag))
+                {
+                    DispatchOperation(in cqe);
+                }
+
+                continue;
+            }
+
+            // A poll fired: re-arm it at the next Select (level-triggered, so it fires again at once).
+            int fd = (int)(uint)cqe.UserData;
+            uint generation = (uint)(cqe.UserData >> 32);
+            if ((uint)fd < (uint)_slots.Length)
+            {
+                ref Slot slot = ref _slots[fd];
+                if (slot.Registered && slot.Armed && slot.Generation == generation)
+                {
+                    slot.Armed = false;
+                    QueueArm(fd, ref slot);
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether entries are queued or completions ready: a Select is due even with no fd registered.</summary>
+    internal bool HasWork => _ring.Queued != 0 || _ring.ReadyCompletions != 0;
+
+    /// <summary>A cleared submission entry for a completion operation (submitted with the next Select).</summary>
+    internal ref IoUringSqe GetSqe() => ref _ring.GetSqe();
+
+    private void DispatchOperation(in IoUringCqe cqe)
+    {
+        int index = (int)(uint)cqe.UserData;
+        if ((uint)index < (uint)_operationHighWater && _operations[index] is { } operation)
+        {
+            operation.OnCompletion(cqe.Res, cqe.Flags);
+        }
+    }
 
     private static SelectorEvents Ready(int result, SelectorEvents interest)
     {

@@ -207,6 +207,8 @@ public abstract partial class BaseEventLoop : IEventLoop
                     break;
                 }
             }
+
+            OnRunStopped();
         }
         finally
         {
@@ -381,6 +383,15 @@ public abstract partial class BaseEventLoop : IEventLoop
     {
         Close();
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// The loop stopped running (on its thread, before <see cref="RunForever"/> returns): a loop that
+    /// queues work for its multiplexer to submit with the next wait (the io_uring loop's sends) hands it
+    /// over now, so what was written before the stop reaches the kernel while the loop is not running.
+    /// </summary>
+    private protected virtual void OnRunStopped()
+    {
     }
 
     /// <summary>One iteration of the loop: see the class remarks.</summary>

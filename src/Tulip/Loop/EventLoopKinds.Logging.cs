@@ -48,8 +48,6 @@ public static partial class EventLoopKinds
         // Every other kind is a SelectorEventLoop over the selector of the kind's name (epoll, poll, ...):
         // the table in EventLoopKinds.cs makes them so. Tulip.Hosting's tests check, for every available kind,
         // that the loop made here is of the kind asked for (NameOf), so a kind that breaks the rule is caught.
-        return () => LinuxInterop.IsAvailable
-            ? new SelectorEventLoop(kind, loggerFactory)
-            : throw new PlatformNotSupportedException($"The '{kind}' loop kind needs Linux.");
+        return () => NewSelectorLoop(kind, loggerFactory);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -51,7 +52,7 @@ public static partial class EventLoopKinds
             static loop => IsSelectorLoop(loop, SelectorFactory.Epoll)),
         new(SelectorFactory.Poll, static () => LinuxInterop.IsAvailable, static () => NewSelectorLoop(SelectorFactory.Poll),
             static loop => IsSelectorLoop(loop, SelectorFactory.Poll)),
-        // Issue 14's first step: the selector loop over io_uring poll requests. Asking whether it is
+        // The io_uring loop (IoUringEventLoop: completion transports, readiness by poll requests). Asking whether it is
         // available makes one small ring (once per process), so the default is found without asking.
         new(SelectorFactory.IoUring, static () => LinuxInterop.IsAvailable && Tulip.IoUring.IoUringRing.IsAvailable,
             static () => NewSelectorLoop(SelectorFactory.IoUring), static loop => IsSelectorLoop(loop, SelectorFactory.IoUring),
@@ -151,8 +152,11 @@ public static partial class EventLoopKinds
     }
 
     // Find checks IsAvailable first; the guard again here is for the platform analyzer (CA1416).
-    private static IEventLoop NewSelectorLoop(string selector) =>
-        LinuxInterop.IsAvailable ? new SelectorEventLoop(selector) : throw new PlatformNotSupportedException($"The '{selector}' loop kind needs Linux.");
+    // The io_uring kind is the IoUringEventLoop (completion transports, readiness through poll requests).
+    internal static IEventLoop NewSelectorLoop(string selector, ILoggerFactory? loggerFactory = null) =>
+        !LinuxInterop.IsAvailable ? throw new PlatformNotSupportedException($"The '{selector}' loop kind needs Linux.")
+        : selector == SelectorFactory.IoUring ? new IoUringEventLoop(loggerFactory)
+        : new SelectorEventLoop(selector, loggerFactory);
 
     private static bool IsSelectorLoop(IEventLoop loop, string selector) =>
         OperatingSystem.IsLinux() && loop is SelectorEventLoop s && s.SelectorName == selector;

@@ -51,7 +51,7 @@ public partial class SelectorEventLoop
         bool fallback = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transport);
-        if (transport is not SelectorSocketTransport socketTransport || !ReferenceEquals(socketTransport.Loop, this))
+        if (transport is not ISelectorSendFileTransport socketTransport || !ReferenceEquals(socketTransport.Loop, this))
         {
             throw new NotSupportedException($"SendFileAsync is not supported for {transport.GetType().Name}: it needs a stream transport made by this loop.");
         }

@@ -37,6 +37,11 @@ public partial class SelectorEventLoop
         Action<ITransport>? connectionLost) =>
         new SelectorSocketTransport(this, socket, protocol, waiter, connectionLost);
 
+    /// <summary>The transport of a connection accepted with accept4(2) (its fd's handle only): a <see cref="SelectorSocketTransport"/>.</summary>
+    private protected virtual ITransport MakeAcceptedTransport(SocketFdHandle connection, EndPoint? local, EndPoint? peer, ulong packedPeer,
+        IBaseProtocol protocol, Action<ITransport> connectionLost) =>
+        new SelectorSocketTransport(this, connection, local, peer, packedPeer, protocol, connectionLost);
+
     /// <inheritdoc/>
     /// <remarks>A <see cref="SelectorDatagramTransport"/>: asyncio's <c>_SelectorDatagramTransport</c>.</remarks>
     protected override IDatagramTransport MakeDatagramTransport(Socket socket, IDatagramProtocol protocol, EndPoint? remote, EndPoint? remoteAsGiven,
@@ -179,7 +184,7 @@ public partial class SelectorEventLoop
         private void AcceptConnection(SocketFdHandle connection, EndPoint? peer, ulong packedPeer)
         {
             IBaseProtocol? protocol = null;
-            SelectorSocketTransport transport;
+            ITransport transport;
             try
             {
                 int fd = (int)connection.DangerousGetHandle();
@@ -190,7 +195,7 @@ public partial class SelectorEventLoop
 
                 var local = SocketAccept.LocalEndPoint(fd, EndPoint);
                 protocol = _protocolFactory();
-                transport = new SelectorSocketTransport(_loop, connection, local, peer, packedPeer, protocol, _connectionLost);
+                transport = _loop.MakeAcceptedTransport(connection, local, peer, packedPeer, protocol, _connectionLost);
             }
             catch (Exception ex)
             {

@@ -49,9 +49,15 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <exception cref="ArgumentException">The selector name is unknown.</exception>
     /// <exception cref="PlatformNotSupportedException">"io_uring" was asked for where io_uring is disabled or
     /// missing; the message says which and what to use instead.</exception>
-    public SelectorEventLoop(string? selector = null, ILoggerFactory? loggerFactory = null) : base(loggerFactory)
+    public SelectorEventLoop(string? selector = null, ILoggerFactory? loggerFactory = null)
+        : this(SelectorFactory.Create(string.IsNullOrEmpty(selector) ? null : selector), loggerFactory)
     {
-        _selector = SelectorFactory.Create(string.IsNullOrEmpty(selector) ? null : selector);
+    }
+
+    /// <summary>A loop on <paramref name="selector"/>, which it owns from here on (disposed if this throws).</summary>
+    private protected SelectorEventLoop(ISelector selector, ILoggerFactory? loggerFactory) : base(loggerFactory)
+    {
+        _selector = selector;
         try
         {
             _wakeup = new Wakeup();
@@ -91,7 +97,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     /// <inheritdoc/>
     protected override void ProcessEvents(double timeout)
     {
-        if (timeout == 0 && _registrations.Count == 0)
+        if (timeout == 0 && _registrations.Count == 0 && !HasCompletionWork)
         {
             // Nothing but the wake-up fd is registered, and the base loop sees thread-safe calls by
             // their flag, not through the wake-up: a zero-timeout poll could only drain the wake-up,
@@ -150,6 +156,12 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
             }
         }
     }
+
+    /// <summary>Whether the selector has work of its own that a zero-timeout iteration must not skip (the io_uring loop's queued entries and operations in flight).</summary>
+    private protected virtual bool HasCompletionWork => false;
+
+    /// <summary>The selector, for a loop that drives more than readiness through it.</summary>
+    private protected ISelector Selector => _selector;
 
     /// <inheritdoc/>
     protected override void WriteToSelf() => _wakeup.Signal();

@@ -28,7 +28,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, IServerClient
+internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport
 {
     private readonly Action<ITransport>? _connectionLost; // the accepting server's bookkeeping, if any
     private readonly StateHandle<SelectorSocketTransport> _readHandle;
@@ -82,6 +82,10 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
 
     /// <inheritdoc/>
     public bool IsServerClient { get; set; }
+
+    SelectorEventLoop ISelectorSendFileTransport.Loop => _loop;
+
+    Socket ISelectorSendFileTransport.Socket => Socket;
 
     private StateHandle<SelectorSocketTransport> WriteHandle =>
         _writeHandle ??= new StateHandle<SelectorSocketTransport>(_loop, static t => t.OnWritable(), this);
@@ -616,7 +620,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     /// <see cref="SendFileSession.Drained"/> completes once what is buffered has been sent.
     /// </summary>
     /// <exception cref="InvalidOperationException">The transport is closing, or a send is already running.</exception>
-    internal SendFileSession BeginSendFile()
+    public SendFileSession BeginSendFile()
     {
         if (_life.IsClosing)
         {
@@ -648,7 +652,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     /// effect now; otherwise reading resumes if it was on, and a <see cref="WriteEof"/> made
     /// meanwhile is carried out.
     /// </summary>
-    internal void EndSendFile(SendFileSession session)
+    public void EndSendFile(SendFileSession session)
     {
         if (!ReferenceEquals(session, _sendFile))
         {

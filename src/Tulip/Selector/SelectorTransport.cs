@@ -175,6 +175,14 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
     {
     }
 
+    /// <summary>
+    /// The fd is about to be closed (the io_uring transports withdraw their operations and hand every
+    /// entry queued for the fd to the kernel first, so none reaches a file that reuses the number).
+    /// </summary>
+    private protected virtual void BeforeCloseFd()
+    {
+    }
+
     /// <summary>Called after ConnectionLost returned and the socket was closed.</summary>
     private protected virtual void OnConnectionLost()
     {
@@ -235,6 +243,7 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
         _loop.SetReader(_fd, null, cancelReplaced: false);
         _loop.SetWriter(_fd, null, cancelReplaced: false);
         DropBuffer();
+        BeforeCloseFd();
         _handleReleased = true;
         // The view first: it does not own the fd, and must not outlive it.
         _socketView?.Dispose();

@@ -1,0 +1,188 @@
+using System;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging;
+using Tulip.IoUring;
+using Tulip.Selectors;
+
+namespace Tulip;
+
+/// <summary>
+/// The io_uring loop (issue 14): one ring per loop, whose completions are read on the loop thread
+/// itself, with no helper thread and no thread hop. TCP and UNIX stream connections are completion
+/// transports (a multishot receive into provided buffers, sends submitted with the loop's wait);
+/// everything readiness-based (<c>AddReader</c>/<c>AddWriter</c>, datagrams, pipes, the <c>Sock*</c>
+/// methods, third-party readiness transports) runs on the same ring through poll requests, so this loop
+/// implements <see cref="IReadinessEventLoop"/> as the selector loop does: it offers both models.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One loop iteration is one <c>io_uring_enter</c>: it submits what the iteration queued (receives to
+/// arm, sends, polls, cancellations) and waits for completions until the next timer. A burst of
+/// writes on many connections therefore costs no system call per write.
+/// </para>
+/// <para>
+/// Where the kernel lacks provided-buffer rings (older than 5.19) the stream transports fall back to
+/// the readiness ones on the same ring. Where io_uring itself is unavailable (disabled by the sysctl,
+/// refused by a seccomp filter, an old kernel) the constructor throws
+/// <see cref="PlatformNotSupportedException"/> saying which and what to use instead; the automatic
+/// loop choice never picks this loop.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("linux")]
+public sealed class IoUringEventLoop : SelectorEventLoop
+{
+    /// <summary>Receive buffers in the provided-buffer ring.</summary>
+    internal const int ReceiveBufferCount = 256;
+
+    /// <summary>Bytes per receive buffer: a completion carries at most this much.</summary>
+    internal const int ReceiveBufferSize = 32 * 1024;
+
+    private readonly IoUringSelector _uring;
+    private readonly IoUringBufferRing? _receiveBuffers;
+    private readonly PinnedBufferPool _sendBuffers = new();
+    // Transports whose receive ended with ENOBUFS, re-armed when a buffer comes back.
+    private readonly List<IoUringSocketTransport> _waitingForBuffers = [];
+    private bool _closed;
+
+    /// <summary>Creates the loop and its ring.</summary>
+    /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
+    /// <exception cref="PlatformNotSupportedException">io_uring is disabled or missing here; the message says which and what to use instead.</exception>
+    public IoUringEventLoop(ILoggerFactory? loggerFactory = null) : this(new IoUringSelector(), loggerFactory)
+    {
+    }
+
+    private IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory) : base(selector, loggerFactory)
+    {
+        _uring = selector;
+        try
+        {
+            _receiveBuffers = new IoUringBufferRing(selector.Ring, groupId: 0, ReceiveBufferCount, ReceiveBufferSize);
+        }
+        catch (PlatformNotSupportedException ex)
+        {
+            // Readiness transports on the same ring instead: slower, and the same behaviour.
+            if (Logger.IsEnabled(LogLevel.Information))
+            {
+                Logger.LogInformation("{Reason} The io_uring loop's stream transports use readiness instead.", ex.Message);
+            }
+        }
+        catch
+        {
+            Close();
+            throw;
+        }
+    }
+
+    /// <summary>Whether stream connections are completion transports (false where the kernel has no provided-buffer rings).</summary>
+    public bool CompletionTransports => _receiveBuffers is not null;
+
+    internal IoUringSelector Uring => _uring;
+
+    internal IoUringBufferRing ReceiveBuffers => _receiveBuffers!;
+
+    internal PinnedBufferPool SendBuffers => _sendBuffers;
+
+    /// <summary>Operations in the kernel (armed receives, sends in flight): for tests, 0 when every transport has ended.</summary>
+    internal int OperationsInKernel { get; set; }
+
+    /// <summary>Receive buffers held by transports (delivered to no protocol yet): for tests.</summary>
+    internal int ReceiveBuffersHeld => _receiveBuffers?.Outstanding ?? 0;
+
+    /// <summary>Operation slots still registered: for tests, 0 once every transport has ended and its completions came.</summary>
+    internal int RegisteredOperations => _uring.OperationCount;
+
+    /// <inheritdoc/>
+    private protected override bool HasCompletionWork => OperationsInKernel != 0 || _uring.HasWork;
+
+    /// <summary>Queues <paramref name="handle"/> on the ready queue (a transport's completion handler).</summary>
+    internal void Schedule(Handle handle) => AddReadyHandle(handle);
+
+    /// <summary>Gives a receive buffer back, and re-arms the receives that ran out of buffers.</summary>
+    internal void ReturnBuffer(ushort id)
+    {
+        _receiveBuffers!.Return(id);
+        if (_waitingForBuffers.Count != 0)
+        {
+            var waiting = _waitingForBuffers.ToArray();
+            _waitingForBuffers.Clear();
+            foreach (var transport in waiting)
+            {
+                transport.BuffersAvailable();
+            }
+        }
+    }
+
+    internal void WaitForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Add(transport);
+
+    internal void StopWaitingForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Remove(transport);
+
+    /// <inheritdoc/>
+    /// <remarks>An <see cref="IoUringSocketTransport"/> (completions), or where the kernel lacks provided-buffer rings the selector loop's readiness transport.</remarks>
+    protected override ITransport MakeSocketTransport(Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost) =>
+        _receiveBuffers is null
+            ? base.MakeSocketTransport(socket, protocol, waiter, connectionLost)
+            : new IoUringSocketTransport(this, socket, protocol, waiter, connectionLost);
+
+    private protected override ITransport MakeAcceptedTransport(SocketFdHandle connection, EndPoint? local, EndPoint? peer, ulong packedPeer,
+        IBaseProtocol protocol, Action<ITransport> connectionLost) =>
+        _receiveBuffers is null
+            ? base.MakeAcceptedTransport(connection, local, peer, packedPeer, protocol, connectionLost)
+            : new IoUringSocketTransport(this, connection, local, peer, packedPeer, protocol, connectionLost);
+
+    /// <inheritdoc/>
+    private protected override void OnRunStopped()
+    {
+        // What the last iteration queued (sends, above all) goes to the kernel now: a caller that stops
+        // the loop and then reads from the peer on its own thread must find the bytes sent.
+        if (!_closed && _uring.HasWork)
+        {
+            _uring.SubmitAll();
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Operations still in the kernel (the receives of connections left open) are cancelled and their
+    /// completions awaited before the ring closes, so no receive can write into a buffer after it is
+    /// freed; if the kernel does not report them all in time the buffers are left allocated rather than freed.
+    /// </remarks>
+    protected override void CloseCore()
+    {
+        _closed = true;
+        bool drained = true;
+        if (_receiveBuffers is not null && OperationsInKernel != 0)
+        {
+            drained = CancelEverything();
+        }
+
+        base.CloseCore();
+        if (drained)
+        {
+            _receiveBuffers?.Dispose();
+        }
+        else if (Logger.IsEnabled(LogLevel.Warning))
+        {
+            Logger.LogWarning("{Count} io_uring operations were still in the kernel when the loop closed: their receive buffers are not freed.", OperationsInKernel);
+        }
+    }
+
+    private bool CancelEverything()
+    {
+        ref IoUringSqe sqe = ref _uring.GetSqe();
+        sqe.Opcode = Interop.IoUring.OP_ASYNC_CANCEL;
+        sqe.Fd = -1;
+        sqe.OpFlags = Interop.IoUring.ASYNC_CANCEL_ANY | Interop.IoUring.ASYNC_CANCEL_ALL;
+        sqe.UserData = IoUringSelector.CancelTag;
+        Span<SelectorEvent> events = stackalloc SelectorEvent[16];
+        // Each wait is bounded; a cancelled receive completes at once, so this takes one or two rounds.
+        for (int round = 0; round < 100 && OperationsInKernel != 0; round++)
+        {
+            _uring.Select(events, 10);
+        }
+
+        return OperationsInKernel == 0;
+    }
+}

@@ -1,0 +1,1116 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Tulip.IoUring;
+
+namespace Tulip;
+
+/// <summary>
+/// A stream transport (TCP or UNIX) on the <see cref="IoUringEventLoop"/>, driven by completions read
+/// on the loop thread: one multishot receive into the loop's provided buffers, and sends submitted
+/// with the loop's next wait (issue 14). No readiness, no recv or send system call of its own.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Reading: a multishot <c>IORING_OP_RECV</c> with buffer select stays armed while the transport
+/// reads; each completion names the buffer the kernel filled, and the transport hands it to the
+/// protocol on the loop's ready queue (in order, never from inside the wait) and gives it back.
+/// <see cref="PauseReading"/> withdraws the receive (<c>ASYNC_CANCEL</c>), so the kernel stops taking
+/// data and TCP's window closes; what arrived before the cancel took effect is copied aside and given
+/// on after <see cref="ResumeReading"/>, so a paused connection holds no ring buffer. The receive
+/// ends by itself on EOF, an error, or an empty buffer ring (ENOBUFS: re-armed once a buffer is back).
+/// </para>
+/// <para>
+/// Writing: <see cref="Write"/> sends at once (send(2)) when nothing is pending, as every loop does, so a
+/// write the socket takes is never buffered; what it refuses is copied into a pinned send buffer and
+/// goes out by one <c>IORING_OP_SEND</c> at a time, submitted with the loop's next <c>io_uring_enter</c>
+/// (the same call that waits), no readiness poll in between. Data written while a send is in flight
+/// waits in a second buffer and goes as one send when it completes. A send that completes in full
+/// with nothing behind it is settled inside the wait, with no ready-queue entry.
+/// </para>
+/// <para>
+/// Closing: before the fd is closed every operation on it is cancelled and every queued entry is
+/// submitted (<see cref="BeforeCloseFd"/>), so nothing queued for this fd can reach a file that reuses
+/// its number; buffers the kernel may still write into or send from are kept until their operation's
+/// last completion. Everything here is owned by the loop thread.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport
+{
+    private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
+
+    private readonly IoUringEventLoop _uring;
+    private readonly Action<ITransport>? _connectionLost;
+    private readonly ReceiveOperation _recv;
+    private readonly SendOperation _send;
+    private readonly StateHandle<IoUringSocketTransport> _recvHandle;
+    private readonly StateHandle<IoUringSocketTransport> _sendHandle;
+
+    private IProtocol? _streamProtocol;
+    private IBufferedProtocol? _bufferedProtocol;
+
+    // ---- receive state ----
+    private bool _readingPaused;    // PauseReading was called, or EOF was received
+    private bool _recvArmed;        // a multishot receive is in the kernel (its last completion not seen yet)
+    private bool _recvCancelled;    // an ASYNC_CANCEL of it was queued
+    private bool _recvScheduled;    // _recvHandle is queued on the loop
+    private bool _waitingForBuffers; // ended with ENOBUFS: the loop re-arms it when a buffer comes back
+    private int _recvEnd = 1;       // 1: no end; 0: EOF; negative: -errno that ended the receive
+    // Completed receives not yet given to the protocol: (buffer id << 32) | length, a small ring.
+    private ulong[] _chunks = new ulong[4];
+    private int _chunkHead;
+    private int _chunkCount;
+    private int _chunkOffset;       // bytes of the first chunk already given (a buffered protocol paused in it)
+    // Bytes received while paused, copied out of the ring's buffers: [_heldStart, _heldEnd) of _held.
+    private byte[]? _held;
+    private int _heldStart;
+    private int _heldEnd;
+
+    // ---- send state ----
+    // In flight: bytes [_sendStart, _sendEnd) of _sending, one send in the kernel (or queued for it).
+    private byte[]? _sending;
+    private int _sendStart;
+    private int _sendEnd;
+    private bool _sendArmed;
+    private int _sendResult;        // the completed send's result, for _sendHandle
+    // Written meanwhile: bytes [0, _bufEnd) of _buffer; null when empty.
+    private byte[]? _buffer;
+    private int _bufEnd;
+
+    private bool _eof;              // WriteEof was called
+    private bool _eofSent;          // shutdown(SHUT_WR) done
+    private bool _lost;             // ConnectionLost ran: completions only release what they held
+    private SendFileSession? _sendFile;
+
+    internal IoUringSocketTransport(IoUringEventLoop loop, Socket socket, IBaseProtocol protocol, Future<VoidResult>? waiter, Action<ITransport>? connectionLost)
+        : base(loop, socket, DroppedWriteWarning)
+    {
+        _uring = loop;
+        _connectionLost = connectionLost;
+        _recv = new ReceiveOperation(this);
+        _send = new SendOperation(this);
+        _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
+        _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
+        SetProtocol(protocol);
+        Register();
+        try
+        {
+            Start(waiter);
+        }
+        catch
+        {
+            Unregister();
+            throw;
+        }
+    }
+
+    /// <summary>A transport for a connection accepted with accept4(2): its fd's handle, with no <see cref="Socket"/> (made only if asked for).</summary>
+    internal IoUringSocketTransport(IoUringEventLoop loop, SocketFdHandle handle, EndPoint? sockname, EndPoint? peername, ulong packedIPv4Peer,
+        IBaseProtocol protocol, Action<ITransport>? connectionLost)
+        : base(loop, handle, sockname, peername, packedIPv4Peer, DroppedWriteWarning)
+    {
+        _uring = loop;
+        _connectionLost = connectionLost;
+        _recv = new ReceiveOperation(this);
+        _send = new SendOperation(this);
+        _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
+        _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
+        SetProtocol(protocol);
+        Register();
+        try
+        {
+            Start(null);
+        }
+        catch
+        {
+            Unregister();
+            throw;
+        }
+    }
+
+    private void Register()
+    {
+        _recv.Index = _uring.Uring.RegisterOperation(_recv);
+        _send.Index = _uring.Uring.RegisterOperation(_send);
+    }
+
+    private void Unregister()
+    {
+        if (!_recvArmed && _recv.Index >= 0)
+        {
+            _uring.Uring.UnregisterOperation(_recv.Index);
+            _recv.Index = -1;
+        }
+
+        if (!_sendArmed && _send.Index >= 0)
+        {
+            _uring.Uring.UnregisterOperation(_send.Index);
+            _send.Index = -1;
+            ReturnSending();
+        }
+    }
+
+    /// <inheritdoc/>
+    public ITransport? PreviousClient { get; set; }
+
+    /// <inheritdoc/>
+    public ITransport? NextClient { get; set; }
+
+    /// <inheritdoc/>
+    public bool IsServerClient { get; set; }
+
+    /// <inheritdoc/>
+    public bool IsReading => !_readingPaused && !_life.IsClosing;
+
+    /// <inheritdoc/>
+    public bool CanWriteEof => true;
+
+    /// <inheritdoc/>
+    private protected override bool HasPendingWrites => _sendArmed || _buffer is not null;
+
+    /// <inheritdoc/>
+    public override void SetProtocol(IBaseProtocol protocol)
+    {
+        StreamProtocolKind.Split(protocol, out var buffered, out var stream);
+        (_bufferedProtocol, _streamProtocol, _protocol) = (buffered, stream, protocol);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"<IoUringSocketTransport fd={_fd} {_life.StateName} buffered={GetWriteBufferSize()}>";
+
+    SelectorEventLoop ISelectorSendFileTransport.Loop => _loop;
+
+    Socket ISelectorSendFileTransport.Socket => Socket;
+
+    /// <summary>
+    /// Bytes that reached this transport and were not given to the protocol yet: received and held
+    /// (paused), plus what the kernel holds. For tests (the loop kinds' "undelivered" probe).
+    /// </summary>
+    internal int UndeliveredBytes
+    {
+        get
+        {
+            int held = _heldEnd - _heldStart - _chunkOffset;
+            for (int i = 0; i < _chunkCount; i++)
+            {
+                held += (int)(uint)_chunks[(_chunkHead + i) & (_chunks.Length - 1)];
+            }
+
+            int kernel = 0;
+            if (!_life.IsConnectionLost)
+            {
+                try
+                {
+                    kernel = Socket.Available;
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                    // Reset or closed: the kernel holds nothing for us.
+                }
+            }
+
+            return held + kernel;
+        }
+    }
+
+    // ---- Lifecycle -------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    private protected override void OnStarted()
+    {
+        if (!_readingPaused)
+        {
+            ArmReceive();
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Unsent data is dropped and the peer gets a reset (SO_LINGER {on, 0}), as asyncio's <c>abort</c>.</remarks>
+    public override void Abort()
+    {
+        if (!_life.IsConnectionLost)
+        {
+            SetLingerReset();
+        }
+
+        _life.ForceClose(null);
+    }
+
+    private unsafe void SetLingerReset()
+    {
+        var linger = new Interop.Linger { OnOff = 1, Seconds = 0 };
+        Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_LINGER, &linger, (uint)sizeof(Interop.Linger));
+    }
+
+    /// <inheritdoc/>
+    private protected override void OnForceClose(Exception? ex) => _sendFile?.Interrupt(ex);
+
+    /// <inheritdoc/>
+    private protected override void BeforeCloseFd()
+    {
+        _lost = true;
+        ReleaseReceived();
+        CancelReceive();
+        if (_sendArmed)
+        {
+            // Graceful closes wait for their sends; this is an abort (or a fatal error): the bytes go.
+            QueueCancel(_send.Index);
+        }
+
+        // Every entry queued for this fd (a receive to arm, a send, the cancels) reaches the kernel
+        // now, while the number still names this socket.
+        _uring.Uring.SubmitAll();
+        Unregister();
+    }
+
+    /// <inheritdoc/>
+    private protected override void OnConnectionLost() => _connectionLost?.Invoke(this);
+
+    // ---- Reading -----------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void PauseReading()
+    {
+        if (_life.IsClosing || _readingPaused)
+        {
+            return;
+        }
+
+        _readingPaused = true;
+        CancelReceive();
+    }
+
+    /// <inheritdoc/>
+    public void ResumeReading()
+    {
+        if (_life.IsClosing || !_readingPaused)
+        {
+            return;
+        }
+
+        _readingPaused = false;
+        if (!_life.IsStarted)
+        {
+            return;
+        }
+
+        if (HasReceived || _recvEnd != 1)
+        {
+            // What is held goes on on the next iteration, not inside this call (asyncio's call_soon).
+            ScheduleReceived();
+        }
+        else
+        {
+            ArmReceive();
+        }
+    }
+
+    private bool HasReceived => _chunkCount != 0 || _heldStart != _heldEnd;
+
+    private void ArmReceive()
+    {
+        if (_recvArmed || _lost || _readingPaused || _life.IsClosing || _recvEnd != 1)
+        {
+            return;
+        }
+
+        var buffers = _uring.ReceiveBuffers;
+        ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
+        sqe.Opcode = Interop.IoUring.OP_RECV;
+        sqe.Fd = _fd;
+        sqe.IoPrio = Interop.IoUring.RECV_MULTISHOT;
+        sqe.Flags = Interop.IoUring.IOSQE_BUFFER_SELECT;
+        sqe.BufIndex = buffers.GroupId;
+        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recv.Index);
+        _recvArmed = true;
+        _recvCancelled = false;
+        _uring.OperationsInKernel++;
+    }
+
+    private void CancelReceive()
+    {
+        if (_recvArmed && !_recvCancelled)
+        {
+            _recvCancelled = true;
+            QueueCancel(_recv.Index);
+        }
+
+        if (_waitingForBuffers)
+        {
+            _waitingForBuffers = false;
+            _uring.StopWaitingForBuffers(this);
+        }
+    }
+
+    private void QueueCancel(int index)
+    {
+        ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
+        sqe.Opcode = Interop.IoUring.OP_ASYNC_CANCEL;
+        sqe.Fd = -1;
+        sqe.Addr = Selectors.IoUringSelector.OperationUserData(index);
+        sqe.UserData = Selectors.IoUringSelector.CancelTag;
+    }
+
+    /// <summary>A receive completion, inside the wait: record it, and have the protocol told on the ready queue.</summary>
+    private void OnReceiveCompletion(int result, uint flags)
+    {
+        var buffers = _uring.ReceiveBuffers;
+        if ((flags & Interop.IoUring.CQE_F_BUFFER) != 0)
+        {
+            ushort id = (ushort)(flags >> Interop.IoUring.CQE_BUFFER_SHIFT);
+            buffers.Taken();
+            if (result > 0 && !_lost && !_life.IsClosing)
+            {
+                PushChunk(id, result);
+            }
+            else
+            {
+                buffers.Return(id);
+            }
+        }
+
+        if ((flags & Interop.IoUring.CQE_F_MORE) == 0)
+        {
+            _recvArmed = false;
+            _uring.OperationsInKernel--;
+            if (_lost)
+            {
+                Unregister();
+                return;
+            }
+
+            if (result == -Interop.ENOBUFS)
+            {
+                // The ring ran dry: re-armed when a buffer comes back (IoUringEventLoop.BufferReturned).
+                if (!_readingPaused && !_life.IsClosing)
+                {
+                    _waitingForBuffers = true;
+                    _uring.WaitForBuffers(this);
+                }
+            }
+            else if (result <= 0 && result != -Interop.ECANCELED)
+            {
+                _recvEnd = result; // EOF, or the error that ended the connection's reading
+            }
+        }
+
+        if (!_lost && (HasReceived || _recvEnd != 1 || (!_recvArmed && !_waitingForBuffers)))
+        {
+            ScheduleReceived();
+        }
+    }
+
+    /// <summary>A buffer came back to the ring after this transport's receive ended with ENOBUFS.</summary>
+    internal void BuffersAvailable()
+    {
+        _waitingForBuffers = false;
+        ArmReceive();
+    }
+
+    private void ScheduleReceived()
+    {
+        if (!_recvScheduled)
+        {
+            _recvScheduled = true;
+            _uring.Schedule(_recvHandle);
+        }
+    }
+
+    private void PushChunk(ushort id, int length)
+    {
+        if (_chunkCount == _chunks.Length)
+        {
+            var bigger = new ulong[_chunks.Length * 2];
+            for (int i = 0; i < _chunkCount; i++)
+            {
+                bigger[i] = _chunks[(_chunkHead + i) & (_chunks.Length - 1)];
+            }
+
+            _chunks = bigger;
+            _chunkHead = 0;
+        }
+
+        _chunks[(_chunkHead + _chunkCount) & (_chunks.Length - 1)] = ((ulong)id << 32) | (uint)length;
+        _chunkCount++;
+    }
+
+    private void PopChunk()
+    {
+        _uring.ReturnBuffer((ushort)(_chunks[_chunkHead] >> 32));
+        _chunkHead = (_chunkHead + 1) & (_chunks.Length - 1);
+        _chunkCount--;
+        _chunkOffset = 0;
+    }
+
+    /// <summary>Gives every ring buffer back (the data dropped): the transport is closing.</summary>
+    private void ReleaseReceived()
+    {
+        while (_chunkCount != 0)
+        {
+            PopChunk();
+        }
+
+        if (_held is { } held)
+        {
+            _held = null;
+            _heldStart = _heldEnd = 0;
+            ArrayPool<byte>.Shared.Return(held);
+        }
+    }
+
+    /// <summary>Copies what is received and not delivered out of the ring's buffers, and gives them back: reading is paused.</summary>
+    private void HoldReceived()
+    {
+        while (_chunkCount != 0)
+        {
+            ulong chunk = _chunks[_chunkHead];
+            var data = _uring.ReceiveBuffers.Span((ushort)(chunk >> 32), (int)(uint)chunk).Slice(_chunkOffset);
+            if (_held is null)
+            {
+                _held = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 4096));
+            }
+            else if (_held.Length - _heldEnd < data.Length)
+            {
+                var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_held.Length * 2, _heldEnd - _heldStart + data.Length));
+                _held.AsSpan(_heldStart, _heldEnd - _heldStart).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_held);
+                _heldEnd -= _heldStart;
+                _heldStart = 0;
+                _held = bigger;
+            }
+
+            data.CopyTo(_held.AsSpan(_heldEnd));
+            _heldEnd += data.Length;
+            PopChunk();
+        }
+    }
+
+    /// <summary>The ready-queue handler: the received bytes to the protocol, in order; then EOF or the error; then re-arm.</summary>
+    private void OnReceived()
+    {
+        _recvScheduled = false;
+        if (_lost)
+        {
+            return;
+        }
+
+        if (_life.IsClosing)
+        {
+            ReleaseReceived();
+            return;
+        }
+
+        if (_heldStart != _heldEnd && !_readingPaused)
+        {
+            if (!Deliver(_held!, ref _heldStart, _heldEnd))
+            {
+                HoldIfPaused();
+                return;
+            }
+
+            ArrayPool<byte>.Shared.Return(_held!);
+            _held = null;
+            _heldStart = _heldEnd = 0;
+        }
+
+        while (_chunkCount != 0 && !_readingPaused)
+        {
+            ulong chunk = _chunks[_chunkHead];
+            int length = (int)(uint)chunk;
+            if (_chunkOffset == 0)
+            {
+                _loop.MetricBytesReceived += length;
+            }
+
+            if (!DeliverChunk((ushort)(chunk >> 32), length))
+            {
+                HoldIfPaused();
+                return;
+            }
+
+            PopChunk();
+        }
+
+        if (_readingPaused)
+        {
+            HoldReceived();
+            return;
+        }
+
+        if (_recvEnd != 1)
+        {
+            int end = _recvEnd;
+            _recvEnd = 2; // reported: nothing more is read (ArmReceive refuses)
+            if (end == 0)
+            {
+                ReadEof();
+            }
+            else if (end < 0)
+            {
+                _life.FatalError(Interop.GetExceptionForErrno(-end, $"recv(fd {_fd})", source: Interop.ErrnoSource.Socket),
+                    "Fatal read error on socket transport");
+            }
+
+            return;
+        }
+
+        ArmReceive();
+    }
+
+    private void HoldIfPaused()
+    {
+        if (_life.IsClosing)
+        {
+            ReleaseReceived();
+        }
+        else if (_readingPaused)
+        {
+            HoldReceived();
+        }
+    }
+
+    private bool DeliverChunk(ushort id, int length)
+    {
+        var data = _uring.ReceiveBuffers.Span(id, length);
+        if (_bufferedProtocol is null)
+        {
+            _chunkOffset = length;
+            try
+            {
+                _streamProtocol!.DataReceived(data);
+            }
+            catch (Exception ex)
+            {
+                _life.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
+                return false;
+            }
+
+            return !_life.IsClosing;
+        }
+
+        return FillBuffered(data, ref _chunkOffset);
+    }
+
+    private bool Deliver(byte[] buffer, ref int start, int end)
+    {
+        if (_bufferedProtocol is null)
+        {
+            int from = start;
+            start = end;
+            try
+            {
+                _streamProtocol!.DataReceived(buffer.AsSpan(from, end - from));
+            }
+            catch (Exception ex)
+            {
+                _life.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
+                return false;
+            }
+
+            return !_life.IsClosing;
+        }
+
+        int offset = 0;
+        bool all = FillBuffered(buffer.AsSpan(start, end - start), ref offset);
+        start += offset;
+        return all;
+    }
+
+    /// <summary>A buffered protocol is filled through GetBuffer/BufferUpdated until <paramref name="data"/> is all given or it pauses.</summary>
+    private bool FillBuffered(ReadOnlySpan<byte> data, ref int offset)
+    {
+        var protocol = _bufferedProtocol!;
+        while (offset < data.Length)
+        {
+            Memory<byte> memory;
+            try
+            {
+                memory = protocol.GetBuffer(data.Length - offset);
+                if (memory.IsEmpty)
+                {
+                    throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
+                }
+            }
+            catch (Exception ex)
+            {
+                _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
+                return false;
+            }
+
+            int n = Math.Min(memory.Length, data.Length - offset);
+            data.Slice(offset, n).CopyTo(memory.Span);
+            offset += n;
+            try
+            {
+                protocol.BufferUpdated(n);
+            }
+            catch (Exception ex)
+            {
+                _life.FatalError(ex, "Fatal error: protocol.BufferUpdated() call failed.");
+                return false;
+            }
+
+            if (_life.IsClosing || (_readingPaused && offset < data.Length))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void ReadEof()
+    {
+        bool keepOpen;
+        try
+        {
+            keepOpen = _bufferedProtocol is { } buffered ? buffered.EofReceived() : _streamProtocol!.EofReceived();
+        }
+        catch (Exception ex)
+        {
+            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
+            return;
+        }
+
+        if (!keepOpen)
+        {
+            Close();
+        }
+        else
+        {
+            _readingPaused = true; // reading is over for good
+        }
+    }
+
+    // ---- Writing -----------------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        if (_eof)
+        {
+            ThrowWriteAfterEof();
+        }
+
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        if (_life.IsClosing)
+        {
+            _life.DropWrite();
+            return;
+        }
+
+        if (!HasPendingWrites)
+        {
+            // Nothing pending: send at once, as every loop does (the kernel has the bytes when Write
+            // returns, if it takes them), and queue only what it refuses.
+            int n = SendNow(data);
+            if (n < 0)
+            {
+                return;
+            }
+
+            if (n == data.Length)
+            {
+                return;
+            }
+
+            data = data.Slice(n);
+        }
+
+        Append(data);
+        StartSend();
+        _flow.MaybePause(GetWriteBufferSize());
+    }
+
+    /// <summary>send(2) now: bytes taken (0 when the socket is full), or -1 after a fatal error.</summary>
+    private unsafe int SendNow(ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            nint n = Interop.Send(_fd, p, (nuint)data.Length, Interop.MSG_NOSIGNAL);
+            if (n >= 0)
+            {
+                _loop.MetricBytesSent += n;
+                return (int)n;
+            }
+        }
+
+        int errno = Interop.GetErrnoAfterFailure();
+        if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR)
+        {
+            return 0;
+        }
+
+        _life.FatalError(Interop.GetExceptionForErrno(errno, $"send(fd {_fd})", source: Interop.ErrnoSource.Socket), "Fatal write error on socket transport");
+        return -1;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The chunks are copied into one send buffer and go to the kernel as one send.</remarks>
+    public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (_eof)
+        {
+            ThrowWriteAfterEof();
+        }
+
+        if (_sendFile is not null)
+        {
+            ThrowSendFileInProgress();
+        }
+
+        if (_life.IsClosing)
+        {
+            _life.DropWrite();
+            return;
+        }
+
+        bool pending = HasPendingWrites;
+        bool any = false;
+        foreach (var chunk in data)
+        {
+            if (!chunk.IsEmpty)
+            {
+                Append(chunk.Span);
+                any = true;
+            }
+        }
+
+        if (!any)
+        {
+            return;
+        }
+
+        if (!pending)
+        {
+            // One send(2) of the gathered chunks, as Write's; only what the socket refuses is queued.
+            int n = SendNow(new ReadOnlySpan<byte>(_buffer, 0, _bufEnd));
+            if (n < 0)
+            {
+                return;
+            }
+
+            if (n == _bufEnd)
+            {
+                _uring.SendBuffers.Return(_buffer!);
+                _buffer = null;
+                _bufEnd = 0;
+                return;
+            }
+
+            (_sending, _sendStart, _sendEnd) = (_buffer, n, _bufEnd);
+            _buffer = null;
+            _bufEnd = 0;
+            SubmitSend();
+            _flow.MaybePause(GetWriteBufferSize());
+            return;
+        }
+
+        StartSend();
+        _flow.MaybePause(GetWriteBufferSize());
+    }
+
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        var pool = _uring.SendBuffers;
+        if (_buffer is null)
+        {
+            _buffer = pool.Rent(data.Length);
+            _bufEnd = 0;
+        }
+        else if (_buffer.Length - _bufEnd < data.Length)
+        {
+            var bigger = pool.Rent(checked(Math.Max(_buffer.Length * 2, _bufEnd + data.Length)));
+            _buffer.AsSpan(0, _bufEnd).CopyTo(bigger);
+            pool.Return(_buffer);
+            _buffer = bigger;
+        }
+
+        data.CopyTo(_buffer.AsSpan(_bufEnd));
+        _bufEnd += data.Length;
+    }
+
+    /// <summary>The buffer becomes the one in flight, when no send is.</summary>
+    private void StartSend()
+    {
+        if (_sendArmed || _buffer is null || _lost)
+        {
+            return;
+        }
+
+        ReturnSending();
+        (_sending, _sendStart, _sendEnd) = (_buffer, 0, _bufEnd);
+        _buffer = null;
+        _bufEnd = 0;
+        SubmitSend();
+    }
+
+    private unsafe void SubmitSend()
+    {
+        ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
+        sqe.Opcode = Interop.IoUring.OP_SEND;
+        sqe.Fd = _fd;
+        // A pinned array (PinnedBufferPool): its address holds until the send's completion.
+        sqe.Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sending!)) + (ulong)_sendStart;
+        sqe.Len = (uint)(_sendEnd - _sendStart);
+        sqe.OpFlags = Interop.MSG_NOSIGNAL;
+        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_send.Index);
+        _sendArmed = true;
+        _uring.OperationsInKernel++;
+    }
+
+    /// <summary>A send completion, inside the wait. The common case (all sent, nothing behind it, nobody to tell) is settled here.</summary>
+    private void OnSendCompletion(int result)
+    {
+        _sendArmed = false;
+        _uring.OperationsInKernel--;
+        if (_lost)
+        {
+            Unregister();
+            return;
+        }
+
+        if (result > 0 && result == _sendEnd - _sendStart && _buffer is null && !_flow.IsPaused && !_life.IsClosing && !_eof && _sendFile is null)
+        {
+            _loop.MetricBytesSent += result;
+            ReturnSending();
+            return;
+        }
+
+        _sendResult = result;
+        _uring.Schedule(_sendHandle);
+    }
+
+    private void OnSent()
+    {
+        if (_lost || _life.IsConnectionLost)
+        {
+            return;
+        }
+
+        int result = _sendResult;
+        if (result < 0)
+        {
+            if (result == -Interop.ECANCELED && _life.IsClosing)
+            {
+                return;
+            }
+
+            _life.FatalError(Interop.GetExceptionForErrno(-result, $"send(fd {_fd})", source: Interop.ErrnoSource.Socket),
+                "Fatal write error on socket transport");
+            return;
+        }
+
+        // As the proactor: the next send starts before the protocol hears of the room, so a protocol
+        // that writes from ResumeWriting finds a send pending and buffers behind it.
+        _sendStart += result;
+        _loop.MetricBytesSent += result;
+        if (_sendStart < _sendEnd)
+        {
+            SubmitSend();
+            MaybeResumeWriting();
+            return;
+        }
+
+        ReturnSending();
+        if (_buffer is not null)
+        {
+            StartSend();
+            MaybeResumeWriting();
+            return;
+        }
+
+        // ResumeWriting may write again (and then Close or WriteEof): that is pending now, and the
+        // close or EOF waits for it.
+        _flow.MaybeResume(0);
+        if (HasPendingWrites || _life.IsConnectionLost)
+        {
+            return;
+        }
+
+        _sendFile?.Drained?.TrySetResult(default);
+        if (_life.IsClosing)
+        {
+            _life.ScheduleConnectionLost(null);
+        }
+        else if (_eof && _sendFile is null)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    private void MaybeResumeWriting()
+    {
+        if (!_life.IsConnectionLost)
+        {
+            _flow.MaybeResume(GetWriteBufferSize());
+        }
+    }
+
+    private void ReturnSending()
+    {
+        if (_sending is { } sending && !_sendArmed)
+        {
+            _sending = null;
+            _sendStart = _sendEnd = 0;
+            _uring.SendBuffers.Return(sending);
+        }
+    }
+
+    /// <inheritdoc/>
+    private protected override void DropBuffer()
+    {
+        if (_buffer is { } buffer)
+        {
+            _buffer = null;
+            _bufEnd = 0;
+            _uring.SendBuffers.Return(buffer);
+        }
+
+        if (_sendArmed)
+        {
+            // The kernel may still send from this array: it goes back with the send's completion; its
+            // bytes count as dropped from now on.
+            _sendStart = _sendEnd;
+        }
+        else
+        {
+            ReturnSending();
+        }
+    }
+
+    /// <inheritdoc/>
+    public void WriteEof()
+    {
+        if (_life.IsClosing || _eof)
+        {
+            return;
+        }
+
+        _eof = true;
+        if (!HasPendingWrites && _sendFile is null)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    private void ShutdownWrite()
+    {
+        if (_eofSent)
+        {
+            return;
+        }
+
+        _eofSent = true;
+        if (Interop.Shutdown(_fd, Interop.SHUT_WR) != 0 && Interop.GetLastErrno() is int errno && errno != Interop.Errno.ENOTCONN)
+        {
+            _life.FatalError(Interop.GetExceptionForErrno(errno, $"shutdown(fd {_fd}, SHUT_WR)", source: Interop.ErrnoSource.Socket),
+                "Fatal error on shutdown(SHUT_WR)");
+        }
+    }
+
+    /// <inheritdoc/>
+    public int GetWriteBufferSize() => (_sendEnd - _sendStart) + _bufEnd;
+
+    /// <inheritdoc/>
+    public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
+
+    /// <inheritdoc/>
+    public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, GetWriteBufferSize());
+
+    // ---- SendFileAsync -----------------------------------------------------------------------
+
+    /// <inheritdoc/>
+    public SendFileSession BeginSendFile()
+    {
+        if (_life.IsClosing)
+        {
+            throw new InvalidOperationException("The transport is closing: SendFileAsync cannot send on it.");
+        }
+
+        if (_sendFile is not null)
+        {
+            throw new InvalidOperationException("SendFileAsync is already running on this transport: await it before starting another.");
+        }
+
+        if (_eof)
+        {
+            throw new InvalidOperationException("Cannot send a file after WriteEof(): the write side is shut down.");
+        }
+
+        _sendFile = new SendFileSession
+        {
+            Drained = HasPendingWrites ? new Future<VoidResult>(_loop) : null,
+            ResumeReading = IsReading,
+        };
+        _life.HoldConnectionLost();
+        PauseReading();
+        return _sendFile;
+    }
+
+    /// <inheritdoc/>
+    public void EndSendFile(SendFileSession session)
+    {
+        if (!ReferenceEquals(session, _sendFile))
+        {
+            return;
+        }
+
+        _sendFile = null;
+        _life.ReleaseConnectionLost();
+        if (_life.IsClosing)
+        {
+            return;
+        }
+
+        if (session.ResumeReading)
+        {
+            ResumeReading();
+        }
+
+        if (_eof && !HasPendingWrites)
+        {
+            ShutdownWrite();
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowSendFileInProgress() =>
+        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowWriteAfterEof() =>
+        throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
+
+    /// <summary>The multishot receive, as the selector sees it.</summary>
+    private sealed class ReceiveOperation(IoUringSocketTransport transport) : IIoUringOperation
+    {
+        public int Index = -1;
+
+        public void OnCompletion(int result, uint flags) => transport.OnReceiveCompletion(result, flags);
+    }
+
+    /// <summary>The send in flight, as the selector sees it.</summary>
+    private sealed class SendOperation(IoUringSocketTransport transport) : IIoUringOperation
+    {
+        public int Index = -1;
+
+        public void OnCompletion(int result, uint flags) => transport.OnSendCompletion(result);
+    }
+}
