@@ -50,11 +50,14 @@ public sealed class LoopKind
     /// <param name="undelivered">Bytes that reached a stream transport of this kind and were not given
     /// to its protocol yet: what the kernel holds for the socket, plus, on a completion loop, what a
     /// completed receive holds while reading is paused.</param>
+    /// <param name="completionWrites">Whether a stream transport's backlog goes out by sends in flight that
+    /// the kernel or runtime still reads from (the proactor, the io_uring loop): its arrays then go back when
+    /// those sends complete, a few iterations after an abort, not at once. Null: the opposite of <paramref name="readiness"/>.</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
         Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null,
         Func<BaseEventLoop, int, bool>? isRegistered = null, bool reportsClosedFds = false,
         Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null,
-        Func<ITransport, int>? undelivered = null)
+        Func<ITransport, int>? undelivered = null, bool? completionWrites = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -69,7 +72,11 @@ public sealed class LoopKind
         ReportsClosedFds = reportsClosedFds;
         _rawSocketTransport = rawSocketTransport;
         _undelivered = undelivered;
+        CompletionWrites = completionWrites ?? !readiness;
     }
+
+    /// <summary>Whether stream writes go out by sends in flight (see the constructor).</summary>
+    public bool CompletionWrites { get; }
 
     /// <summary>Short name: "epoll", "poll", ...</summary>
     public string Name { get; }
@@ -155,13 +162,13 @@ public static class LoopKinds
     /// </summary>
     public static LoopKind IoUring { get; } = new("io_uring", static lf => new IoUringEventLoop(lf), readiness: true,
         ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
-        registrations: static loop => ((SelectorEventLoop)loop).RegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
+        registrations: static loop => ((SelectorEventLoop)loop).WatchingRegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
         useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
         serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
         isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
         reportsClosedFds: false,
         rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
-        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes);
+        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true);
 
     /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in

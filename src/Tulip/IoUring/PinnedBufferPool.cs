@@ -6,7 +6,8 @@ namespace Tulip.IoUring;
 /// <summary>
 /// Send buffers for the io_uring loop's transports: arrays on the pinned object heap, so the address a
 /// submitted send holds stays valid until its completion however the GC runs, kept per power-of-two
-/// size from 4 KiB to 1 MiB and reused, so steady sending allocates nothing. Loop thread only.
+/// size from 4 KiB to 1 MiB and reused, so steady sending allocates nothing. Loop thread only. The arrays
+/// out count in <see cref="WriteBacklog.HeldArraysOnThisThread"/>, as every loop's write backlogs do.
 /// </summary>
 internal sealed class PinnedBufferPool
 {
@@ -20,6 +21,7 @@ internal sealed class PinnedBufferPool
     /// <summary>An array of at least <paramref name="minimumLength"/> bytes (pinned, contents undefined).</summary>
     public byte[] Rent(int minimumLength)
     {
+        WriteBacklog.CountTaken();
         int shift = Math.Max(MinShift, 32 - BitOperations.LeadingZeroCount((uint)Math.Max(minimumLength - 1, 1)));
         if (shift > MaxShift)
         {
@@ -40,6 +42,7 @@ internal sealed class PinnedBufferPool
     /// <summary>Takes an array back (one of <see cref="Rent"/>'s; others are dropped).</summary>
     public void Return(byte[] array)
     {
+        WriteBacklog.CountGiven();
         int length = array.Length;
         if (length < 1 << MinShift || length > 1 << MaxShift || (length & (length - 1)) != 0)
         {

@@ -88,6 +88,9 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         _ => [_wakeup.ReadFd],
     };
 
+    /// <summary>Registered fds the selector watches (with an interest), for tests and diagnostics.</summary>
+    internal int WatchingRegistrationCount => _registrations.CountWatching();
+
     /// <summary>Whether a reader or writer is set for <paramref name="fd"/>, or an open transport owns it.</summary>
     internal bool IsRegistered(int fd) => _registrations.TryGetValue(fd, out _);
 
@@ -436,6 +439,28 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
     }
 
     /// <summary>
+    /// Records that <paramref name="owner"/> owns <paramref name="fd"/> without watching it (the io_uring
+    /// loop's completion transports, which read and write through the ring): the public reader/writer
+    /// calls then refuse the fd as they refuse a readiness transport's. A registration left by a file
+    /// this number named before (closed without RemoveReader/RemoveWriter) is dropped. The claim ends
+    /// when the transport clears its reader and writer at close (<c>SetReader(fd, null)</c>).
+    /// </summary>
+    internal void ClaimFd(int fd, IBaseTransport owner)
+    {
+        if (_registrations.TryGetValue(fd, out var stale))
+        {
+            bool inKernel = stale.Interest != SelectorEvents.None;
+            ForgetStale(fd, stale, stale.Reader ?? stale.Writer);
+            if (inKernel)
+            {
+                _selector.Remove(fd);
+            }
+        }
+
+        _registrations[fd] = new FdRegistration { Generation = NextGeneration(), Owner = owner };
+    }
+
+    /// <summary>
     /// asyncio's <c>_ensure_fd_no_transport</c>: refuses the public reader/writer calls on an fd an open
     /// transport watches, which would take its events or stop them behind its back.
     /// </summary>
@@ -544,6 +569,21 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         {
             Array.Clear(_items);
             Count = 0;
+        }
+
+        /// <summary>Registrations with an interest in the selector (not those kept only for an owning transport). O(n), for tests.</summary>
+        public int CountWatching()
+        {
+            int n = 0;
+            foreach (var item in _items)
+            {
+                if (item is { Interest: not SelectorEvents.None })
+                {
+                    n++;
+                }
+            }
+
+            return n;
         }
     }
 

@@ -111,6 +111,21 @@ internal static class WriteBacklog
         start = end = 0;
     }
 
+    /// <summary>An array a backlog took from elsewhere (the io_uring loop's pinned send buffers), counted as this class's own.</summary>
+    internal static void CountTaken() => t_heldArrays++;
+
+    /// <summary>An array counted by <see cref="CountTaken"/> was given back.</summary>
+    internal static void CountGiven() => t_heldArrays--;
+
+    /// <summary>Throws as <see cref="Append"/> does when <paramref name="pending"/> plus <paramref name="adding"/> bytes would pass <see cref="MaxSize"/>.</summary>
+    internal static void CheckRoom(int pending, int adding)
+    {
+        if (adding > MaxSize - pending)
+        {
+            ThrowTooLarge((long)pending + adding, MaxSize);
+        }
+    }
+
     private static byte[] Take(int size)
     {
         var array = size <= MaxPooledSize ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
