@@ -233,9 +233,9 @@ public abstract partial class TlsContractTests
             await using var server = await RecordingTlsServer(loop, serverSide, pauseReading: true);
             var (transport, client) = await ConnectTls(loop, server);
             SlowPeer(loop, true);
-            var data = Pattern(4 << 20);
-            transport.Write(data);
-            await client.Paused; // the peer does not read: the TLS layer's backlog passed the high mark
+            // The peer does not read: write until the TLS layer's backlog passes the high mark, however
+            // much the kernel's buffers take first (tcp_rmem's maximum varies from machine to machine).
+            var data = await WriteUntilPaused(transport, client);
             transport.Close();
             var peer = await serverSide[0].Made;
             peer.ResumeReading();
@@ -244,6 +244,22 @@ public abstract partial class TlsContractTests
             Assert.Equal(data, serverSide[0].Received);
             Assert.Null(await client.Lost);
         });
+    }
+
+    /// <summary>Writes 1 MiB chunks of a pattern, one per iteration, until <paramref name="client"/> is paused; returns all that was written.</summary>
+    private static async LoopTask<byte[]> WriteUntilPaused(ITransport transport, RecordingProtocol client)
+    {
+        var written = new System.IO.MemoryStream();
+        var chunk = Pattern(1 << 20);
+        while (!client.Paused.Done)
+        {
+            Assert.True(written.Length < 512L << 20, "512 MiB written to a peer that does not read, and PauseWriting never came");
+            transport.Write(chunk);
+            written.Write(chunk);
+            await Tasks.Sleep(0);
+        }
+
+        return written.ToArray();
     }
 
     [Fact]
@@ -255,8 +271,7 @@ public abstract partial class TlsContractTests
             await using var server = await RecordingTlsServer(loop, serverSide, pauseReading: true);
             var (transport, client) = await ConnectTls(loop, server, ClientSsl(shutdownTimeout: 1));
             SlowPeer(loop, true);
-            transport.Write(Pattern(4 << 20));
-            await client.Paused;
+            await WriteUntilPaused(transport, client);
             var peer = await serverSide[0].Made;
             peer.Write("trailing data"u8);
             peer.Close(); // close_notify behind the data, while our side still has megabytes queued
