@@ -79,7 +79,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private byte[]? _sending;
     private int _sendStart;
     private int _sendEnd;
-    private bool _sendArmed;
+    private bool _sendArmed;        // a send is under way: in the kernel, or its completion not handled yet (OnSent)
+    private bool _sendInKernel;     // the kernel holds the send (and may read _sending) until its completion
     private int _sendResult;        // the completed send's result, for _sendHandle
     // Written meanwhile: bytes [0, _bufEnd) of _buffer; null when empty.
     private byte[]? _buffer;
@@ -151,7 +152,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             _recv.Index = -1;
         }
 
-        if (!_sendArmed && _send.Index >= 0)
+        if (!_sendInKernel && _send.Index >= 0)
         {
             _uring.Uring.UnregisterOperation(_send.Index);
             _send.Index = -1;
@@ -260,7 +261,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _lost = true;
         ReleaseReceived();
         CancelReceive();
-        if (_sendArmed)
+        if (_sendInKernel)
         {
             // Graceful closes wait for their sends; this is an abort (or a fatal error): the bytes go.
             QueueCancel(_send.Index);
@@ -902,26 +903,32 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         sqe.OpFlags = Interop.MSG_NOSIGNAL;
         sqe.UserData = Selectors.IoUringSelector.OperationUserData(_send.Index);
         _sendArmed = true;
+        _sendInKernel = true;
         _uring.OperationsInKernel++;
     }
 
     /// <summary>A send completion, inside the wait. The common case (all sent, nothing behind it, nobody to tell) is settled here.</summary>
     private void OnSendCompletion(int result)
     {
-        _sendArmed = false;
+        _sendInKernel = false;
         _uring.OperationsInKernel--;
         if (_lost)
         {
+            _sendArmed = false;
             Unregister();
             return;
         }
 
         if (result > 0 && result == _sendEnd - _sendStart && _buffer is null && !_flow.IsPaused && !_life.IsClosing && !_eof && _sendFile is null)
         {
+            _sendArmed = false;
             _loop.MetricBytesSent += result;
             ReturnSending();
             return;
         }
+
+        // _sendArmed stays set until OnSent: a Write meanwhile queues behind the unsent rest, never
+        // sends past it or replaces the array it is in.
 
         _sendResult = result;
         _uring.Schedule(_sendHandle);
@@ -929,6 +936,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void OnSent()
     {
+        _sendArmed = false;
         if (_lost || _life.IsConnectionLost)
         {
             return;
@@ -995,7 +1003,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void ReturnSending()
     {
-        if (_sending is { } sending && !_sendArmed)
+        if (_sending is { } sending && !_sendInKernel)
         {
             _sending = null;
             _sendStart = _sendEnd = 0;
@@ -1013,7 +1021,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             _uring.SendBuffers.Return(buffer);
         }
 
-        if (_sendArmed)
+        if (_sendInKernel)
         {
             // The kernel may still send from this array: it goes back with the send's completion; its
             // bytes count as dropped from now on.
