@@ -58,8 +58,7 @@ public abstract class FromAsyncioTests : LoopSuite
     /// <summary>wordcount.py under /usr/bin/python3 (3.11+, for TaskGroup and timeout), once per test run.</summary>
     private static string RunPythonWordCount()
     {
-        string script = Path.Combine(AppContext.BaseDirectory, "Samples", "FromAsyncio", "wordcount.py");
-        Assert.True(File.Exists(script), $"{script} is missing: Tulip.Tests.csproj copies samples/FromAsyncio/wordcount.py there");
+        string script = FromAsyncioGuideTests.RepositoryFile("samples/FromAsyncio/wordcount.py");
         var psi = new ProcessStartInfo(PythonPeer.Python) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(script);
         using var p = Process.Start(psi)!;
@@ -76,6 +75,36 @@ public abstract class FromAsyncioTests : LoopSuite
         p.WaitForExit();
         Assert.True(p.ExitCode == 0, $"wordcount.py exited {p.ExitCode}: {stderr.Result}");
         return stdout.Result;
+    }
+}
+
+/// <summary>docs/COMING_FROM_ASYNCIO.md shows the two programs the tests run, verbatim, so the page cannot go stale.</summary>
+public sealed class FromAsyncioGuideTests
+{
+    [Theory]
+    [InlineData("samples/FromAsyncio/wordcount.py", "python")]
+    [InlineData("samples/FromAsyncio/WordCount.cs", "csharp")]
+    public void TheGuideShowsTheSampleVerbatim(string sample, string language)
+    {
+        string guide = File.ReadAllText(RepositoryFile("docs/COMING_FROM_ASYNCIO.md")).ReplaceLineEndings("\n");
+        string code = File.ReadAllText(RepositoryFile(sample)).ReplaceLineEndings("\n");
+        Assert.True(guide.Contains($"```{language}\n{code}```\n", StringComparison.Ordinal),
+            $"docs/COMING_FROM_ASYNCIO.md does not show {sample} as it is: paste the file into its ```{language} block");
+    }
+
+    /// <summary>A file of the repository the tests were built from (found by walking up to Tulip.slnx).</summary>
+    internal static string RepositoryFile(string relativePath)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tulip.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.True(dir is not null, $"no Tulip.slnx above {AppContext.BaseDirectory}: the tests run from the repository's build output");
+        string path = Path.Combine(dir!.FullName, relativePath);
+        Assert.True(File.Exists(path), $"{path} is missing");
+        return path;
     }
 }
 
