@@ -90,6 +90,18 @@ public sealed class FromKestrelFramesTests
         Assert.Contains("closed in the middle of a frame (11 bytes of it had come)", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("samples/FromKestrel/Frames.cs")]
+    [InlineData("samples/FromKestrel/UpperHandler.cs")]
+    [InlineData("samples/FromKestrel/FrameDemo.cs")]
+    public void TheGuideShowsTheSampleVerbatim(string sample)
+    {
+        string guide = File.ReadAllText(FromAsyncioGuideTests.RepositoryFile("docs/COMING_FROM_KESTREL.md")).ReplaceLineEndings("\n");
+        string code = File.ReadAllText(FromAsyncioGuideTests.RepositoryFile(sample)).ReplaceLineEndings("\n");
+        Assert.True(guide.Contains($"```csharp\n{code}```\n", StringComparison.Ordinal),
+            $"docs/COMING_FROM_KESTREL.md does not show {sample} as it is: paste the file into its ```csharp block");
+    }
+
     [Fact]
     public void WritingAPayloadOverTheLimit_IsRefused()
     {
