@@ -6,6 +6,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -75,7 +76,7 @@ public abstract partial class BaseEventLoop
             static (loop, socket, protocol, remotes, waiter) => loop.MakeDatagramTransport(socket, protocol, remotes.Remote, remotes.AsGiven, waiter));
         if (Debug && Logger.IsEnabled(LogLevel.Debug))
         {
-            Logger.LogDebug("Datagram endpoint local={Local} remote={Remote} created: {Transport}", socket.LocalEndPoint, remote, transport);
+            Log.DatagramEndpointCreated(Logger, socket.LocalEndPoint, remote, transport);
         }
 
         return CloseIfCancelPending((transport, protocol));
@@ -291,7 +292,7 @@ public abstract partial class BaseEventLoop
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // The directory may allow creating the socket but not this check: bind says what is wrong.
-            Logger.LogError(ex, "Unable to check or remove stale UNIX socket {Path}", path);
+            Log.StaleUnixSocketCheckFailed(Logger, ex, path);
         }
     }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -50,7 +51,7 @@ public abstract partial class BaseEventLoop
     public void DefaultExceptionHandler(ExceptionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        Logger.LogError(context.Exception, "{Context}", context.ToString());
+        Log.UnhandledLoopError(Logger, context.Exception, context.ToString());
     }
 
     // The ready-queue callback of a report from another thread; Close recognises queued reports by it.
@@ -104,8 +105,7 @@ public abstract partial class BaseEventLoop
             var level = _debug ? LogLevel.Warning : LogLevel.Debug;
             if (Logger.IsEnabled(level))
             {
-                Logger.Log(level, "Closing the event loop dropped {Count} callbacks scheduled from other threads (CallSoonThreadSafe, " +
-                    "continuations) that had not run yet; run the loop until they are done before closing it", dropped);
+                Log.ThreadSafeCallbacksDroppedAtClose(Logger, level, dropped);
             }
         }
     }

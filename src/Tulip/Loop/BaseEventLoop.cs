@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Threading;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Tulip.Diagnostics;
 using Tulip.Internal;
 
 namespace Tulip;
@@ -364,7 +365,7 @@ public abstract partial class BaseEventLoop : IEventLoop
 
         if (_debug && Logger.IsEnabled(LogLevel.Debug) && (_ready.Count > 0 || _timers.Count > _cancelledTimers))
         {
-            Logger.LogDebug("Closing event loop with {Ready} ready callbacks and {Timers} timers pending", _ready.Count, _timers.Count - _cancelledTimers);
+            Log.LoopClosingWithPendingCallbacks(Logger, _ready.Count, _timers.Count - _cancelledTimers);
         }
 
         DeliverReportsAtClose(fromOtherThreads);
@@ -498,7 +499,7 @@ public abstract partial class BaseEventLoop : IEventLoop
             if (_debug && Logger.IsEnabled(LogLevel.Warning))
             {
                 string where = item.Arg1 is Handle { SourceTraceback: { } tb } ? $"; created at:\n{tb}" : string.Empty;
-                Logger.LogWarning("Executing {Callback} took {Seconds:F3} seconds{Where}", DescribeItem(item), took, where);
+                Log.SlowCallback(Logger, DescribeItem(item), took, where);
             }
         }
     }

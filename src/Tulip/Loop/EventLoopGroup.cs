@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -304,7 +305,10 @@ public sealed class EventLoopGroup : IAsyncDisposable
 
     private void OnFailed(Member member, Exception error)
     {
-        _logger?.LogError(error, "Event loop {Index} of the group failed and stopped; the other loops go on", member.Index);
+        if (_logger is not null)
+        {
+            Log.GroupLoopFailed(_logger, error, member.Index);
+        }
     }
 
     /// <summary>One loop of the group and its thread.</summary>

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Tulip.Selectors;
 using System.Runtime.Versioning;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -409,8 +410,7 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         reg.Owner = null;
         if (stale is not null && Debug && Logger.IsEnabled(LogLevel.Warning))
         {
-            Logger.LogWarning("fd {Fd} was closed while {Handle} still watched it, and the number is being registered again: " +
-                "the stale callback was dropped. Call RemoveReader/RemoveWriter before closing an fd.", fd, stale);
+            Log.StaleFdRegistrationDropped(Logger, fd, stale);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 using System.Threading;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -251,7 +252,7 @@ internal sealed class PidFdSubprocessTransport : SubprocessTransport
 
         if (killed && Loop is BaseEventLoop { Debug: true } loop)
         {
-            loop.Logger.LogWarning("The loop closed before child {Pid} of {Transport} exited: the child was killed", Pid, this);
+            Log.ChildKilledAtLoopClose(loop.Logger, Pid, this);
         }
     }
 
@@ -261,9 +262,10 @@ internal sealed class PidFdSubprocessTransport : SubprocessTransport
         (Loop as BaseEventLoop)?.RemoveCloseHook(this);
         if (exit.Errno == Interop.Errno.ECHILD)
         {
-            (Loop as BaseEventLoop)?.Logger.LogWarning(
-                "Child {Pid} was reaped by someone else (the runtime reaps every child when SIGCHLD was ignored at start-up, or as pid 1); reporting return code {Code}",
-                Pid, UnknownReturnCode);
+            if (Loop is BaseEventLoop { Logger: var logger })
+            {
+                Log.ChildReapedElsewhere(logger, Pid, UnknownReturnCode);
+            }
         }
         else if (exit.Errno != 0)
         {

@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -540,13 +541,9 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
                 // the connection is gone: log without the address
             }
 
-            LogHandshakeFailed(logger, IsServerSide ? "client" : "server", peer ?? "(unknown)", error.Message);
+            Log.TlsHandshakeFailed(logger, IsServerSide ? "client" : "server", peer ?? "(unknown)", error.Message);
         }
     }
-
-    [LoggerMessage(EventId = 1101, EventName = "TlsHandshakeFailed", Level = LogLevel.Information,
-        Message = "TLS handshake with {Side} {Peer} failed: {Reason}")]
-    private static partial void LogHandshakeFailed(ILogger logger, string side, object peer, string reason);
 
     // ---- writing ---------------------------------------------------------------------------------
 
@@ -704,13 +701,9 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
     {
         if (++_droppedWrites == DroppedWriteLogThreshold && _baseLoop?.Logger is { } logger && logger.IsEnabled(LogLevel.Warning))
         {
-            LogWritesDropped(logger, DroppedWriteLogThreshold);
+            Log.TlsWriteAfterClose(logger, DroppedWriteLogThreshold);
         }
     }
-
-    [LoggerMessage(EventId = 1102, EventName = "TlsWriteAfterClose", Level = LogLevel.Warning,
-        Message = "{Count} writes to a closed TLS transport were dropped: stop writing once it is closing.")]
-    private static partial void LogWritesDropped(ILogger logger, int count);
 
     internal void SetWriteLimits(int? high, int? low)
     {

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -159,7 +160,7 @@ public sealed class TransportLifecycle
         }
         else if (_loop.Debug && BaseLoop is { Logger: var logger } && logger.IsEnabled(LogLevel.Debug))
         {
-            logger.LogDebug(error, "{Transport}: {Message}", _transport, message);
+            Log.TransportOSError(logger, error, _transport, message);
         }
 
         ForceClose(error);
@@ -255,7 +256,7 @@ public sealed class TransportLifecycle
     {
         if (_droppedWrites >= DroppedWriteLogThreshold && BaseLoop is { Logger: var logger })
         {
-            logger.LogWarning("{Warning}", _droppedWriteWarning);
+            Log.WriteAfterClose(logger, _droppedWriteWarning);
         }
 
         _droppedWrites++;

@@ -123,6 +123,9 @@ namespace Tulip.Tests.Streams
     // Streams/FromAsyncioTests.cs
     public sealed class IoUringFromAsyncioTests() : FromAsyncioTests(LoopKinds.IoUring);
 
+    // Streams/FromKestrelTests.cs
+    public sealed class IoUringFromKestrelTests() : FromKestrelTests(LoopKinds.IoUring);
+
     // Streams/StreamConnectionTests.cs
     public sealed class IoUringStreamConnectionTests() : StreamConnectionTests(LoopKinds.IoUring);
 

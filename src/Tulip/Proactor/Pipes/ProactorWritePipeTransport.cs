@@ -5,6 +5,7 @@ using System.IO;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -367,7 +368,7 @@ internal sealed class ProactorWritePipeTransport : ProactorPipeTransport, IWrite
 
         if (Loop.Debug && Loop.Logger.IsEnabled(LogLevel.Debug))
         {
-            Loop.Logger.LogDebug("{Transport} was closed by the peer", this);
+            Log.WritePipeClosedByPeer(Loop.Logger, this);
         }
 
         if (HasPendingWrites && GetWriteBufferSize() > 0)

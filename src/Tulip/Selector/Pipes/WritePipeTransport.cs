@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using Microsoft.Extensions.Logging;
 using System.Runtime.Versioning;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -332,7 +333,7 @@ internal sealed class WritePipeTransport : PipeTransport, IWriteTransport
     {
         if (Loop.Debug && Loop is BaseEventLoop { Logger: var logger } && logger.IsEnabled(LogLevel.Debug))
         {
-            logger.LogDebug("{Transport} was closed by the peer", this);
+            Log.WritePipeClosedByPeer(logger, this);
         }
 
         if (_buffer is not null)
