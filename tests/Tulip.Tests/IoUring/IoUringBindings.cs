@@ -269,6 +269,9 @@ namespace Tulip.Tests.Transports
     // Transports/ServerShutdownTests.cs
     public sealed class IoUringServerShutdownTests() : ServerShutdownTests(LoopKinds.IoUring);
 
+    // Transports/SockValueMethodTests.cs
+    public sealed class IoUringSockValueMethodTests(ITestOutputHelper output) : SockValueMethodTests(LoopKinds.IoUring, output);
+
     // Transports/StreamResourceTests.cs
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringStreamResourceTests() : StreamResourceTests(LoopKinds.IoUring);
