@@ -6,7 +6,7 @@ using System.Threading.Tasks;
 namespace Tulip;
 
 // The .NET-shaped forms of sock_recv and sock_sendall: ValueTasks over operations the loop reuses
-// (SocketValueOperation), for loops that receive and send in a hot loop of their own. The base loop
+// (LoopValueOperation), for loops that receive and send in a hot loop of their own. The base loop
 // has no sockets; the multiplexers override them, each its own way (readiness, completion).
 public abstract partial class BaseEventLoop
 {

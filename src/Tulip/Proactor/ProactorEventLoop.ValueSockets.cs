@@ -81,7 +81,7 @@ public sealed partial class ProactorEventLoop
     // release but its registrations, which the runtime drops as each call completes; a pooled
     // operation lives as long as its loop and is collected with it.
 #pragma warning disable CA1001
-    private abstract class RuntimeOperation : SocketValueOperation
+    private abstract class RuntimeOperation : LoopValueOperation
 #pragma warning restore CA1001
     {
         private static readonly Action<object?, object?> s_deliver = static (op, _) => ((RuntimeOperation)op!).Deliver();

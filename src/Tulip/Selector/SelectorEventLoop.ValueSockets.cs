@@ -105,7 +105,7 @@ public partial class SelectorEventLoop
     }
 
     /// <summary>A receive waiting for its fd to be readable.</summary>
-    private sealed class RecvOperation : SocketValueOperation
+    private sealed class RecvOperation : LoopValueOperation
     {
         private readonly SelectorEventLoop _loop;
         private readonly Handle _readable;
@@ -171,7 +171,7 @@ public partial class SelectorEventLoop
     }
 
     /// <summary>A send waiting for room in its fd's send buffer.</summary>
-    private sealed class SendOperation : SocketValueOperation
+    private sealed class SendOperation : LoopValueOperation
     {
         private readonly SelectorEventLoop _loop;
         private readonly Handle _writable;

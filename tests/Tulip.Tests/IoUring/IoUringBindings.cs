@@ -283,6 +283,9 @@ namespace Tulip.Tests.Transports
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.IoUring);
 
+    // Transports/TransportDisposeAsyncTests.cs
+    public sealed class IoUringTransportDisposeAsyncTests() : TransportDisposeAsyncTests(LoopKinds.IoUring);
+
     // Transports/UnixAndSockMethodTests.cs
     public sealed class IoUringUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.IoUring);
 

@@ -7,11 +7,12 @@ using System.Threading.Tasks.Sources;
 namespace Tulip;
 
 /// <summary>
-/// One socket operation of the <c>Sock*ValueAsync</c> methods that had to wait, handed out as a
-/// <see cref="ValueTask{TResult}"/> (or <see cref="ValueTask"/>) over this reusable source: a loop
-/// keeps a few in a pool, so the steady state of a receive or a send allocates nothing (Kestrel's
-/// <c>SocketAwaitableEventArgs</c> pattern). The loop kinds derive from it with their way of waiting
-/// (fd readiness, a runtime operation).
+/// A wait on the loop handed out as a <see cref="ValueTask{TResult}"/> (or <see cref="ValueTask"/>)
+/// over this source, with a loop await's cancellation: the socket operations of the
+/// <c>Sock*ValueAsync</c> methods that had to wait, which a loop keeps in a pool so the steady state
+/// of a receive or a send allocates nothing (Kestrel's <c>SocketAwaitableEventArgs</c> pattern), and
+/// <see cref="FutureValueOperation"/>, a loop future awaited as a <see cref="ValueTask"/> (the
+/// <see cref="IAsyncDisposable"/> forms). Subclasses say how they wait (fd readiness, a runtime operation, a future).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -35,19 +36,19 @@ namespace Tulip;
 /// is posted to. A loop task's continuation only queues its next step, so nothing runs re-entrantly.
 /// </para>
 /// </remarks>
-internal abstract class SocketValueOperation : IValueTaskSource<int>, IValueTaskSource
+internal abstract class LoopValueOperation : IValueTaskSource<int>, IValueTaskSource
 {
     private static readonly Action<object?, object?> s_cancelOnLoop = static (op, token) =>
-        ((SocketValueOperation)op!).CancelOnLoop((CancellationToken)token!);
+        ((LoopValueOperation)op!).CancelOnLoop((CancellationToken)token!);
 
     private static readonly Action<object?, CancellationToken> s_tokenFired = static (state, token) =>
     {
-        var op = (SocketValueOperation)state!;
+        var op = (LoopValueOperation)state!;
         op._loop.ScheduleFromAnyThread(s_cancelOnLoop, op, token);
     };
 
     private static readonly Action<object?, object?> s_runContinuationLater = static (op, _) =>
-        ((SocketValueOperation)op!).InvokeContinuation();
+        ((LoopValueOperation)op!).InvokeContinuation();
 
     private readonly BaseEventLoop _loop;
 
@@ -81,7 +82,7 @@ internal abstract class SocketValueOperation : IValueTaskSource<int>, IValueTask
         Task,
     }
 
-    protected SocketValueOperation(BaseEventLoop loop) => _loop = loop;
+    protected LoopValueOperation(BaseEventLoop loop) => _loop = loop;
 
     /// <summary>The token of the current use, for the <see cref="ValueTask"/> handed out.</summary>
     public short Version => _version;
@@ -190,7 +191,7 @@ internal abstract class SocketValueOperation : IValueTaskSource<int>, IValueTask
         CheckVersion(token);
         if (_continuation is not null)
         {
-            throw new InvalidOperationException("This ValueTask is already awaited: await a Sock*ValueAsync result once (call AsTask() to share it).");
+            throw new InvalidOperationException("This ValueTask is already awaited: await a ValueTask once (call AsTask() to share it).");
         }
 
         if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
@@ -228,7 +229,7 @@ internal abstract class SocketValueOperation : IValueTaskSource<int>, IValueTask
         CheckVersion(token);
         if (_phase != Phase.Done)
         {
-            throw new InvalidOperationException("The Sock*ValueAsync operation has not completed: await it instead of reading its result.");
+            throw new InvalidOperationException("The operation behind this ValueTask has not completed: await it instead of reading its result.");
         }
 
         int result = _result;
@@ -279,7 +280,7 @@ internal abstract class SocketValueOperation : IValueTaskSource<int>, IValueTask
         if (token != _version)
         {
             throw new InvalidOperationException(
-                "This ValueTask of a Sock*ValueAsync call was already awaited: a ValueTask is awaited once (call AsTask() to await it more than once).");
+                "This ValueTask was already awaited: a ValueTask is awaited once (call AsTask() to await it more than once).");
         }
     }
 
