@@ -35,6 +35,12 @@ public class MemoryEventLoop : TestEventLoop
     {
     }
 
+    /// <summary>Creates the loop on <paramref name="timeProvider"/>'s clock; see <see cref="TestEventLoop(TimeProvider, Action{TimeSpan}?, double, ILoggerFactory?)"/>.</summary>
+    public MemoryEventLoop(TimeProvider timeProvider, Action<TimeSpan>? advance = null, double startTime = 0, ILoggerFactory? loggerFactory = null)
+        : base(timeProvider, advance, startTime, loggerFactory)
+    {
+    }
+
     /// <summary>Every connection made so far, oldest first.</summary>
     public IReadOnlyList<ConnectedPair> Connections => _connections;
 

@@ -45,7 +45,7 @@ namespace Tulip.Testing;
 /// All members are for the thread that runs the loop, except the thread-safe ones of the base loop.
 /// </para>
 /// </remarks>
-public class TestEventLoop : BaseEventLoop
+public partial class TestEventLoop : BaseEventLoop
 {
     /// <summary>Timers due within a nanosecond of now run now: far below any timeout a test sets, far above the rounding of sums of seconds.</summary>
     private const double VirtualResolution = 1e-9;
@@ -72,16 +72,30 @@ public class TestEventLoop : BaseEventLoop
     /// <summary>Creates a loop whose clock reads <paramref name="startTime"/> until the test moves it.</summary>
     /// <param name="startTime">The initial reading of <see cref="Time"/>, in seconds. Defaults to 0.</param>
     /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
-    public TestEventLoop(double startTime = 0, ILoggerFactory? loggerFactory = null) : base(loggerFactory)
+    public TestEventLoop(double startTime = 0, ILoggerFactory? loggerFactory = null)
+        : this(CheckStartTime(startTime), loggerFactory, null, null)
     {
-        if (!double.IsFinite(startTime))
+    }
+
+    private TestEventLoop(double startTime, ILoggerFactory? loggerFactory, TimeProvider? clock, Action<TimeSpan>? advanceClock)
+        : base(loggerFactory)
+    {
+        _now = startTime;
+        if (clock is not null)
         {
-            throw new ArgumentOutOfRangeException(nameof(startTime), "The start time must be a finite number of seconds.");
+            _clock = clock;
+            _advanceClock = advanceClock;
+            _clockOrigin = clock.GetTimestamp();
+            _secondsPerTimestamp = 1.0 / clock.TimestampFrequency;
+            _clockResolution = Math.Max(VirtualResolution, _secondsPerTimestamp);
         }
 
-        _now = startTime;
         SetExceptionHandler(static (loop, context) => ((TestEventLoop)loop).RecordError(context));
     }
+
+    private static double CheckStartTime(double startTime) => double.IsFinite(startTime)
+        ? startTime
+        : throw new ArgumentOutOfRangeException(nameof(startTime), startTime, "The start time must be a finite number of seconds.");
 
     /// <summary>
     /// True (the default) to let <c>RunUntilComplete</c> and <c>RunForever</c> jump the clock to
@@ -117,11 +131,14 @@ public class TestEventLoop : BaseEventLoop
     /// <summary>The due time of the earliest timer that is not cancelled, or null when none is scheduled.</summary>
     public double? NextTimerAt => NextTimerDue;
 
-    /// <summary>The virtual clock, in seconds: moves only by <see cref="Advance(double)"/>, <see cref="AdvanceToNext"/> and auto-advance.</summary>
-    public override double Time() => _now;
+    /// <summary>
+    /// The virtual clock, in seconds: moves only by <see cref="Advance(double)"/>, <see cref="AdvanceToNext"/> and auto-advance;
+    /// on a loop made with a <see cref="System.TimeProvider"/>, the provider's time since the loop was made (plus the start time).
+    /// </summary>
+    public override double Time() => _clock is null ? _now : ClockTime();
 
     /// <inheritdoc/>
-    protected override double ClockResolution => VirtualResolution;
+    protected override double ClockResolution => _clock is null ? VirtualResolution : _clockResolution;
 
     /// <summary>Forgets the collected <see cref="UnhandledErrors"/> (a test that expected them calls it after checking).</summary>
     public void ClearUnhandledErrors()
@@ -136,7 +153,7 @@ public class TestEventLoop : BaseEventLoop
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is running, closed, or never became idle within <see cref="MaxIterations"/>.</exception>
     /// <exception cref="UnhandledLoopErrorsException">An error reached the exception handler (see <see cref="FailOnUnhandledErrors"/>).</exception>
-    public void RunUntilIdle() => Drive(Mode.UntilIdle, _now);
+    public void RunUntilIdle() => Drive(Mode.UntilIdle, Time());
 
     /// <summary>
     /// Moves the clock <paramref name="seconds"/> forward, stopping at each timer that falls due on
@@ -153,7 +170,8 @@ public class TestEventLoop : BaseEventLoop
             throw new ArgumentOutOfRangeException(nameof(seconds), seconds, "Advance by a finite, non-negative number of seconds.");
         }
 
-        Drive(Mode.UntilTime, _now + seconds);
+        RequireMovableClock(nameof(Advance));
+        Drive(Mode.UntilTime, Time() + seconds);
     }
 
     /// <summary>As <see cref="Advance(double)"/>, with a <see cref="TimeSpan"/>.</summary>
@@ -167,13 +185,14 @@ public class TestEventLoop : BaseEventLoop
     /// <exception cref="UnhandledLoopErrorsException">An error reached the exception handler (see <see cref="FailOnUnhandledErrors"/>).</exception>
     public bool AdvanceToNext()
     {
+        RequireMovableClock(nameof(AdvanceToNext));
         RunUntilIdle();
         if (NextTimerDue is not double due)
         {
             return false;
         }
 
-        Drive(Mode.UntilTime, Math.Max(_now, due));
+        Drive(Mode.UntilTime, Math.Max(Time(), due));
         return true;
     }
 
@@ -219,7 +238,7 @@ public class TestEventLoop : BaseEventLoop
         }
 
         double? next = NextTimerDue;
-        if (next is double dueNow && dueNow < _now + VirtualResolution)
+        if (next is double dueNow && dueNow < Time() + ClockResolution)
         {
             return;
         }
@@ -232,43 +251,57 @@ public class TestEventLoop : BaseEventLoop
             case Mode.UntilTime:
                 if (next is double due && due <= _target)
                 {
-                    _now = Math.Max(_now, due);
+                    MoveClockTo(due);
                     return;
                 }
 
-                _now = Math.Max(_now, _target);
+                MoveClockTo(_target);
                 Stop();
                 return;
             default:
-                if (AutoAdvance && next is double jump)
+                if (AutoAdvance && CanMoveClock && next is double jump)
                 {
-                    _now = Math.Max(_now, jump);
+                    MoveClockTo(jump);
                     return;
                 }
 
-                WaitForThreadSafeCall(next is not null);
+                WaitForThreadSafeCall(next);
                 return;
         }
     }
 
-    private void WaitForThreadSafeCall(bool haveTimer)
+    private void WaitForThreadSafeCall(double? nextTimer)
     {
         var deadline = IdleTimeout;
+        // On a provider's clock the next timer falls due when the provider says so (another thread
+        // advancing a FakeTimeProvider, or real time passing): a provider timer wakes the wait then.
+        using var clockWake = ArmClockWake(nextTimer);
         lock (_wakeLock)
         {
             while (!_woken && !HasReadyCallbacks)
             {
                 if (!Monitor.Wait(_wakeLock, deadline))
                 {
-                    throw new TimeoutException(
-                        $"The {GetType().Name} has nothing to run{(haveTimer ? " and AutoAdvance is off, so its timers never fall due" : " and no timer")}, " +
-                        $"and no call came from another thread within IdleTimeout ({IdleTimeout}): the run would wait forever. " +
-                        "Move time with Advance/AdvanceToNext, turn AutoAdvance on, or check what the code waits for.");
+                    throw new TimeoutException(IdleMessage(nextTimer is not null));
                 }
             }
 
             _woken = false;
         }
+    }
+
+    private string IdleMessage(bool haveTimer)
+    {
+        if (_clock is not null)
+        {
+            return $"The {GetType().Name} has nothing to run{(haveTimer ? $", its next timer is not yet due on {_clock.GetType().Name}'s clock" : " and no timer")}, " +
+                $"and neither a call from another thread nor the provider's time came within IdleTimeout ({IdleTimeout}): the run would wait forever. " +
+                "Advance the provider (FakeTimeProvider.Advance/SetUtcNow) and then run the loop, give the loop an advance callback so it can move the provider itself, or check what the code waits for.";
+        }
+
+        return $"The {GetType().Name} has nothing to run{(haveTimer ? " and AutoAdvance is off, so its timers never fall due" : " and no timer")}, " +
+            $"and no call came from another thread within IdleTimeout ({IdleTimeout}): the run would wait forever. " +
+            "Move time with Advance/AdvanceToNext, turn AutoAdvance on, or check what the code waits for.";
     }
 
     /// <summary>Wakes a free run waiting for a thread-safe call: a monitor, since there is no fd to write to.</summary>

@@ -116,6 +116,9 @@ internal abstract class MessageTransport : IMessageTransport, ITransportLifecycl
         MaybePauseProtocol();
     }
 
+    /// <summary>Closes (buffered data is still sent) and completes once ConnectionLost has run and the fd is closed (<see cref="TransportLifecycle.CloseAndWaitAsync"/>).</summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => _life.CloseAndWaitAsync();
+
     /// <inheritdoc/>
     public void Close() => _life.Close(hasPendingWrites: QueuedBytes > 0);
 

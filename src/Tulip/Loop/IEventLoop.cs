@@ -382,6 +382,44 @@ public interface IEventLoop : IDisposable
     /// <summary>Sends all of <paramref name="data"/>.</summary>
     LoopTask SockSendAllAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// <see cref="SockRecvAsync"/> as a .NET <see cref="ValueTask{TResult}"/>: receives up to
+    /// <paramref name="buffer"/>.Length bytes from a non-blocking socket; 0 at EOF. Allocates nothing
+    /// when the bytes are there, nor in the steady state when it waits (the loop reuses the operation).
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Call it on the loop thread and await it once, right away (as any <see cref="ValueTask{TResult}"/>;
+    /// <c>AsTask()</c> to keep it). It is not a loop task: it cannot be given to <see cref="Tasks"/>
+    /// combinators as a future, and <see cref="SockRecvAsync"/> is the form that is one.
+    /// </para>
+    /// <para>
+    /// Cancellation: <paramref name="cancellationToken"/> cancels this receive only; the cancellation
+    /// of the loop task that called it (<c>Cancel()</c>, a timeout, a task group) cancels it too. A
+    /// cancelled receive is withdrawn before it took any byte, and the await throws
+    /// <see cref="CancelledError"/> (an <see cref="OperationCanceledException"/>); bytes that arrived
+    /// first are returned instead, never lost. One receive at a time per socket (a readiness loop refuses a second while one waits).
+    /// </para>
+    /// </remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    /// <exception cref="InvalidOperationException">Not on the loop thread, the loop is closed, a transport owns the socket, or (on a readiness loop) a receive is already waiting on it.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask<int> SockRecvValueAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SockSendAllAsync"/> as a .NET <see cref="ValueTask"/>: sends all of
+    /// <paramref name="data"/>. Allocates nothing when the kernel takes it at once, nor in the steady
+    /// state when it waits for room.
+    /// </summary>
+    /// <remarks>As <see cref="SockRecvValueAsync"/>: the loop thread, one await, cancelled by the token or
+    /// the calling task; a cancelled send stops between writes (what the kernel took is sent). One send at a time per socket (a readiness loop refuses a second while one waits).</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    /// <exception cref="InvalidOperationException">Not on the loop thread, the loop is closed, a transport owns the socket, or (on a readiness loop) a send is already waiting on it.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask SockSendAllValueAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+
     /// <summary>Connects a non-blocking socket.</summary>
     LoopTask SockConnectAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default);
 

@@ -139,6 +139,9 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
+    /// <summary>Closes (buffered data is still sent) and completes once ConnectionLost has run and the fd is closed (<see cref="TransportLifecycle.CloseAndWaitAsync"/>).</summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => _life.CloseAndWaitAsync();
+
     /// <inheritdoc/>
     /// <remarks>Buffered datagrams are still sent; then the socket closes and <see cref="IBaseProtocol.ConnectionLost"/> is called with null.</remarks>
     public void Close()

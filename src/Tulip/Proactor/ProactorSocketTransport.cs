@@ -149,6 +149,9 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     // ---- Lifecycle -------------------------------------------------------------------------
 
+    /// <summary>Closes (buffered data is still sent) and completes once ConnectionLost has run and the fd is closed (<see cref="TransportLifecycle.CloseAndWaitAsync"/>).</summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => _life.CloseAndWaitAsync();
+
     /// <inheritdoc/>
     public void Close() => _life.Close(HasPendingWrites);
 

@@ -158,6 +158,9 @@ internal abstract class SelectorTransport : ITransportLifecycleOwner
         }
     }
 
+    /// <summary>Closes (buffered data is still sent) and completes once ConnectionLost has run and the fd is closed (<see cref="TransportLifecycle.CloseAndWaitAsync"/>).</summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => _life.CloseAndWaitAsync();
+
     /// <inheritdoc/>
     public virtual void Close() => _life.Close(HasPendingWrites);
 

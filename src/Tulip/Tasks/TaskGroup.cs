@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.ExceptionServices;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace Tulip;
 
@@ -35,9 +36,15 @@ namespace Tulip;
 /// Prefer <c>RunAsync</c> when the body can throw.
 /// </description></item>
 /// </list>
+/// <para>
+/// The group is an <see cref="IAsyncDisposable"/> too, for code that holds one: its
+/// <see cref="IAsyncDisposable.DisposeAsync"/> leaves the group as <see cref="DisposeAsync"/> does, as a
+/// <see cref="ValueTask"/> whose await keeps the loop await's cancellation (cancelling the parent while it
+/// waits reaches the group at once). <c>await using</c> binds to the public <see cref="DisposeAsync"/>.
+/// </para>
 /// <para>Members are for the loop thread.</para>
 /// </remarks>
-public sealed class TaskGroup
+public sealed class TaskGroup : IAsyncDisposable
 {
     private static readonly Action<object?, object?> s_onTaskDone = static (task, group) => ((TaskGroup)group!).OnTaskDone((Future)task!);
 
@@ -129,6 +136,13 @@ public sealed class TaskGroup
         Exception? bodyError = _parentControl.Cancelling() > ours ? new CancelledError() : null;
         return ExitAsync(bodyError);
     }
+
+    /// <summary>
+    /// Leaves the group as <see cref="DisposeAsync"/> does, for code that holds an <see cref="IAsyncDisposable"/>
+    /// (see the class remarks); on the loop thread, inside the parent task.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The group is already being left, or not on the loop thread.</exception>
+    ValueTask IAsyncDisposable.DisposeAsync() => FutureValueOperation.Await(DisposeAsync(), cancelFuture: true);
 
     /// <summary>Describes the group.</summary>
     public override string ToString()

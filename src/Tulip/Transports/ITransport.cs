@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading.Tasks;
 
 namespace Tulip;
 
@@ -8,7 +9,14 @@ namespace Tulip;
 /// (<c>CreateConnectionAsync</c>, <c>CreateServerAsync</c>, ...): applications never construct them.
 /// All members are for the loop thread.
 /// </summary>
-public interface IBaseTransport
+/// <remarks>
+/// <c>await using</c> a transport closes it and waits for the end of the connection: the library's
+/// socket, datagram and pipe transports (and any transport that composes <see cref="TransportLifecycle"/>
+/// and returns <see cref="TransportLifecycle.CloseAndWaitAsync"/>) complete their
+/// <see cref="IAsyncDisposable.DisposeAsync"/> once <see cref="IBaseProtocol.ConnectionLost"/> has run and
+/// the fd is closed. A transport that does not implement it gets the default, which only closes.
+/// </remarks>
+public interface IBaseTransport : IAsyncDisposable
 {
     /// <summary>
     /// Optional information: "peername", "sockname", "socket", "sslcontext", "peercert", "pipe",
@@ -30,6 +38,19 @@ public interface IBaseTransport
 
     /// <summary>The protocol that receives the transport's calls.</summary>
     IBaseProtocol GetProtocol();
+
+    /// <summary>
+    /// Closes the transport (<see cref="Close"/>) and, where the transport can tell, waits until the
+    /// connection is over (see the interface remarks); this default only closes.
+    /// </summary>
+    // CA1816: a transport holds no finalizable state of the interface's; SuppressFinalize is the implementer's business.
+#pragma warning disable CA1816
+    ValueTask IAsyncDisposable.DisposeAsync()
+#pragma warning restore CA1816
+    {
+        Close();
+        return default;
+    }
 }
 
 /// <summary>The read side of a stream transport: the PEP's <c>ReadTransport</c>.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Threading.Tasks;
 using System.IO;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -49,6 +50,12 @@ public sealed class TransportLifecycle
     private int _holds;
     private bool _lostDeferred;
     private Exception? _deferredError;
+    // True once CloseAndWaitAsync made a waiter (kept in s_closedWaiters, not in a field: a field here
+    // is 8 B more per connection for what few connections use; the flag fits the object's padding).
+    private bool _closeAwaited;
+
+    /// <summary>The futures of CloseAndWaitAsync calls still waiting, by lifecycle; loop thread (each lifecycle's own).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TransportLifecycle, Future<VoidResult>> s_closedWaiters = new();
 
     /// <summary>Creates the lifecycle of <paramref name="transport"/>: not started, open.</summary>
     /// <param name="loop">The loop the transport runs on: its ready queue runs the protocol calls, its exception handler hears of failures.</param>
@@ -228,6 +235,52 @@ public sealed class TransportLifecycle
     }
 
     /// <summary>
+    /// Closes the transport (<see cref="IBaseTransport.Close"/>: what is buffered is still sent) and
+    /// completes once the connection is over: <see cref="IBaseProtocol.ConnectionLost"/> has run (or,
+    /// for a transport closed before its start, would have) and the fd is closed. What a transport
+    /// composing a lifecycle returns from <see cref="IAsyncDisposable.DisposeAsync"/>.
+    /// </summary>
+    /// <remarks>
+    /// A peer that does not read keeps a graceful close waiting for the buffer to drain: call
+    /// <see cref="IWriteTransport.Abort"/> first to drop it, or cancel the waiting task (the wait
+    /// ends with <see cref="CancelledError"/>; the close goes on). The connection's error, if it broke,
+    /// is the protocol's (in ConnectionLost), not thrown here. On the loop thread.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">Not on the loop thread of a <see cref="BaseEventLoop"/>.</exception>
+    public ValueTask CloseAndWaitAsync()
+    {
+        _transport.Close();
+        if (IsClosed)
+        {
+            return default;
+        }
+
+        if (BaseLoop is not { } loop)
+        {
+            throw new InvalidOperationException($"CloseAndWaitAsync needs a {nameof(BaseEventLoop)}: close the transport and wait for ConnectionLost in its protocol instead.");
+        }
+
+        if (!s_closedWaiters.TryGetValue(this, out var closed))
+        {
+            closed = new Future<VoidResult>(loop);
+            s_closedWaiters.Add(this, closed);
+            _closeAwaited = true;
+        }
+
+        return FutureValueOperation.Await(closed, cancelFuture: false);
+    }
+
+    /// <summary>Completes the waiter of <see cref="CloseAndWaitAsync"/>, if one was made.</summary>
+    private void CompleteCloseWaiter()
+    {
+        if (_closeAwaited && s_closedWaiters.TryGetValue(this, out var closed))
+        {
+            s_closedWaiters.Remove(this);
+            closed.TrySetResult(default);
+        }
+    }
+
+    /// <summary>
     /// Closes the fd now without telling the protocol: for a transport whose creation failed before its
     /// start ran. Calls <see cref="ITransportLifecycleOwner.OnForceClose"/> then
     /// <see cref="ITransportLifecycleOwner.OnConnectionLost"/>; the scheduled start then finds the
@@ -246,6 +299,7 @@ public sealed class TransportLifecycle
         IsClosed = true;
         CountClosed();
         _transport.OnConnectionLost();
+        CompleteCloseWaiter();
     }
 
     /// <summary>
@@ -350,6 +404,7 @@ public sealed class TransportLifecycle
             CountClosed();
             _transport.OnForceClose(error);
             _transport.OnConnectionLost();
+            CompleteCloseWaiter();
         }
     }
 

@@ -272,6 +272,9 @@ namespace Tulip.Tests.Transports
     // Transports/ServerShutdownTests.cs
     public sealed class IoUringServerShutdownTests() : ServerShutdownTests(LoopKinds.IoUring);
 
+    // Transports/SockValueMethodTests.cs
+    public sealed class IoUringSockValueMethodTests(ITestOutputHelper output) : SockValueMethodTests(LoopKinds.IoUring, output);
+
     // Transports/StreamResourceTests.cs
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringStreamResourceTests() : StreamResourceTests(LoopKinds.IoUring);
@@ -282,6 +285,9 @@ namespace Tulip.Tests.Transports
     // Transports/TransportHandleOwnershipTests.cs
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringTransportHandleOwnershipTests() : TransportHandleOwnershipTests(LoopKinds.IoUring);
+
+    // Transports/TransportDisposeAsyncTests.cs
+    public sealed class IoUringTransportDisposeAsyncTests() : TransportDisposeAsyncTests(LoopKinds.IoUring);
 
     // Transports/UnixAndSockMethodTests.cs
     public sealed class IoUringUnixAndSockMethodTests() : UnixAndSockMethodTests(LoopKinds.IoUring);

@@ -90,6 +90,9 @@ internal abstract class ProactorPipeTransport : ITransportLifecycleOwner
     /// <inheritdoc/>
     public IBaseProtocol GetProtocol() => Protocol;
 
+    /// <summary>Closes (buffered data is still sent) and completes once ConnectionLost has run and the fd is closed (<see cref="TransportLifecycle.CloseAndWaitAsync"/>).</summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => Lifecycle.CloseAndWaitAsync();
+
     /// <inheritdoc/>
     public abstract void Close();
 
