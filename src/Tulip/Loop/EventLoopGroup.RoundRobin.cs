@@ -72,12 +72,13 @@ public sealed partial class EventLoopGroup
     /// <summary>
     /// Serves a listening (or bound) stream socket the caller made, a systemd socket say, on every loop
     /// still running, round robin (<see cref="GroupDistribution.RoundRobin"/>): a socket already made
-    /// cannot be bound again per loop. The group takes the socket and closes it when the server closes.
+    /// cannot be bound again per loop. Once the arguments are accepted the socket is the group's: it is
+    /// closed when the server closes, or if the start fails; a call refused at once leaves it to the caller.
     /// </summary>
     /// <param name="protocolFactory">Makes each connection's protocol; called on the loop that serves it.</param>
     /// <param name="socket">A bound or listening stream socket (TCP or UNIX).</param>
     /// <param name="options">Server options (<see cref="ServerOptions.Backlog"/> is the backlog it listens with); <see cref="ServerOptions.Socket"/> must be null.</param>
-    /// <param name="cancellationToken">Cancels the start: the socket is closed.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="InvalidOperationException">The group is shutting down, every loop has failed, or the call came from one of its loops.</exception>
     /// <exception cref="ArgumentException"><paramref name="socket"/> is not a stream socket, or <paramref name="options"/> gives a socket too.</exception>
     public Task<GroupServer> StartServerAsync(Func<IBaseProtocol> protocolFactory, Socket socket, ServerOptions? options = null,
@@ -85,6 +86,11 @@ public sealed partial class EventLoopGroup
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(socket);
+        if (socket.SocketType != SocketType.Stream)
+        {
+            throw new ArgumentException($"A group server needs a stream socket (TCP or UNIX); got a {socket.SocketType} socket.", nameof(socket));
+        }
+
         CheckNoSocket(options, "The socket is the second argument: leave ServerOptions.Socket null.");
         var given = CheckRoundRobinOptions(options);
         var bind = given with { StartServing = false, Ssl = null, Socket = socket };
@@ -140,19 +146,11 @@ public sealed partial class EventLoopGroup
     private async Task<GroupServer> StartRoundRobinAsync(Func<IBaseProtocol> protocolFactory, ServerOptions options,
         Func<IEventLoop, LoopTask<Server>> bind, CancellationToken cancellationToken, Socket? given = null)
     {
-        Member[] live;
-        try
-        {
-            CheckRunning();
-            CheckNotOnALoop(nameof(StartServerAsync));
-            live = LiveMembers();
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-        catch
-        {
-            given?.Dispose(); // the socket was handed to the group: it does not outlive a refused start
-            throw;
-        }
+        // Refused here, a given socket is still the caller's; from the binding on it is the group's.
+        CheckRunning();
+        CheckNotOnALoop(nameof(StartServerAsync));
+        var live = LiveMembers();
+        cancellationToken.ThrowIfCancellationRequested();
 
         var servers = live.Select(m => new RoundRobinServer(m, protocolFactory, options)).ToArray();
         var acceptorServer = servers[0];
@@ -516,6 +514,21 @@ public sealed partial class EventLoopGroup
             _listenersClosed = true;
             foreach (var socket in _listeners)
             {
+                try
+                {
+                    // The dead loop may still hold a reference on the socket's handle (a registration it
+                    // never undid), so that Dispose alone would leave the fd, and the listen, open: on Linux
+                    // shutdown(2) of a listening socket stops the listen at once, and clients are refused.
+                    socket.Shutdown(SocketShutdown.Both);
+                }
+                catch (SocketException)
+                {
+                    // not connected, or the platform refuses shutdown on a listener: Dispose still closes it
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+
                 socket.Dispose();
             }
         }
