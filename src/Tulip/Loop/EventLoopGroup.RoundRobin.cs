@@ -160,7 +160,7 @@ public sealed partial class EventLoopGroup
             var endPoints = await OnLoop(acceptorServer.Loop, async () =>
             {
                 await Tasks.Yield(); // (a coroutine; the start itself is synchronous)
-                return acceptorServer.StartAccepting(binder, servers, options.Backlog);
+                return acceptorServer.StartAccepting(binder, servers, options.Backlog, given is not null);
             }).ConfigureAwait(false);
             var group = new GroupServer(servers, endPoints, GroupDistribution.RoundRobin);
             lock (_lock)
@@ -267,6 +267,7 @@ public sealed partial class EventLoopGroup
         private LoopTask[] _accepting = [];
         private int _next;
         private bool _listenersClosed = true;
+        private bool _listenerGiven; // the caller's (a systemd socket, say): its listen may be shared, so never shut down
 
         public RoundRobinServer(Member member, Func<IBaseProtocol> protocolFactory, ServerOptions options)
         {
@@ -279,7 +280,7 @@ public sealed partial class EventLoopGroup
         public Member Member { get; }
 
         /// <inheritdoc/>
-        public override IReadOnlyList<Socket> Sockets => _listenersClosed ? Array.Empty<Socket>() : _listeners;
+        public override IReadOnlyList<Socket> Sockets => _listenersClosed || _closed ? Array.Empty<Socket>() : _listeners;
 
         /// <inheritdoc/>
         public override IEventLoop Loop => Member.Loop;
@@ -297,8 +298,9 @@ public sealed partial class EventLoopGroup
         }
 
         /// <summary>On the acceptor's loop: listens on what <paramref name="binder"/> bound and starts accepting; returns the addresses.</summary>
-        public IReadOnlyList<EndPoint> StartAccepting(Server binder, RoundRobinServer[] targets, int backlog)
+        public IReadOnlyList<EndPoint> StartAccepting(Server binder, RoundRobinServer[] targets, int backlog, bool given)
         {
+            _listenerGiven = given;
             _binder = binder;
             _listeners = [.. binder.Sockets];
             _targets = targets;
@@ -330,7 +332,11 @@ public sealed partial class EventLoopGroup
                 {
                     connection = await Loop.SockAcceptAsync(listener);
                 }
-                catch (SocketException ex) when (!_closed)
+                catch (Exception ex) when (_closed && ex is not CancelledError)
+                {
+                    return; // the listen was stopped under the accept (shutdown(2) makes accept fail)
+                }
+                catch (SocketException ex)
                 {
                     // Out of fds or memory (EMFILE, ENFILE, ENOBUFS) or a connection reset in the backlog:
                     // wait and try again, as asyncio's ACCEPT_RETRY_DELAY (1 s) does, rather than spin.
@@ -456,9 +462,11 @@ public sealed partial class EventLoopGroup
 
         /// <inheritdoc/>
         /// <remarks>
-        /// On the acceptor's loop the accepting tasks are cancelled and the listener closes once they have
-        /// ended (so no loop watches a closed fd); <see cref="WaitClosedAsync"/> waits for that too. A
-        /// connection handed over after this is closed at once.
+        /// On the acceptor's loop the listen stops at once (shutdown(2) of the listening socket: clients are
+        /// refused from here on; not for a socket the caller gave, whose listen systemd may share), the
+        /// accepting tasks are cancelled, and the socket is closed once they have ended (so no loop watches a
+        /// closed fd); <see cref="WaitClosedAsync"/> waits for that too. A connection handed over after this
+        /// is closed at once.
         /// </remarks>
         public override void Close()
         {
@@ -471,6 +479,7 @@ public sealed partial class EventLoopGroup
             _serveForever?.TrySetResult(default);
             if (_accepting.Length > 0 && !_listenersClosed)
             {
+                StopListening();
                 foreach (var task in _accepting)
                 {
                     task.Cancel();
@@ -512,24 +521,39 @@ public sealed partial class EventLoopGroup
         {
             _closed = true;
             _listenersClosed = true;
+            // The dead loop may still hold a reference on the socket's handle (a registration it never undid),
+            // so that Dispose alone would leave the fd, and the listen, open: stop the listen first.
+            StopListening();
+            foreach (var socket in _listeners)
+            {
+                socket.Dispose();
+            }
+        }
+
+        /// <summary>
+        /// shutdown(2) of the listening sockets: on Linux a listening socket shut down stops listening at once,
+        /// and connection attempts are refused (a UNIX one too). Not for a socket the caller gave.
+        /// </summary>
+        private void StopListening()
+        {
+            if (_listenerGiven)
+            {
+                return;
+            }
+
             foreach (var socket in _listeners)
             {
                 try
                 {
-                    // The dead loop may still hold a reference on the socket's handle (a registration it
-                    // never undid), so that Dispose alone would leave the fd, and the listen, open: on Linux
-                    // shutdown(2) of a listening socket stops the listen at once, and clients are refused.
                     socket.Shutdown(SocketShutdown.Both);
                 }
                 catch (SocketException)
                 {
-                    // not connected, or the platform refuses shutdown on a listener: Dispose still closes it
+                    // the platform refuses shutdown on a listener: closing it still ends the listen
                 }
                 catch (ObjectDisposedException)
                 {
                 }
-
-                socket.Dispose();
             }
         }
 
