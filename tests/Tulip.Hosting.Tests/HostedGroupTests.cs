@@ -196,6 +196,7 @@ public sealed class HostedGroupTests
         var allStopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var logs = new RecordingLoggerProvider();
         int connections = 0;
+        var handlersRunning = new CountdownEvent(2);
         using var host = BuildHost(kind, o =>
         {
             o.LoopCount = 2;
@@ -217,12 +218,14 @@ public sealed class HostedGroupTests
                         allStopping.TrySetResult();
                     }
                 });
+                handlersRunning.Signal();
                 await reader.ReadAsync();
             });
         }, logs);
         await host.StartAsync().WaitAsync(Patience);
         using var first = await ConnectAsync(host.FirstEndPoint());
         using var second = await ConnectAsync(host.FirstEndPoint());
+        Assert.True(handlersRunning.Wait(Patience)); // one on each loop
         using var shutdownTimeout = new CancellationTokenSource();
         var stop = host.StopAsync(shutdownTimeout.Token);
         await allStopping.Task.WaitAsync(Patience);

@@ -173,6 +173,7 @@ public sealed partial class EventLoopGroup
         catch
         {
             given?.Dispose(); // closed already if the binder took it; disposing twice is harmless
+            RoundRobinServer.NothingHandedOver(servers);
             await CloseAllAsync(servers).ConfigureAwait(false);
             throw;
         }
@@ -258,7 +259,12 @@ public sealed partial class EventLoopGroup
         private readonly HashSet<ITransport> _clients = new(ReferenceEqualityComparer.Instance);
         private readonly HashSet<LoopTask> _connecting = new(ReferenceEqualityComparer.Instance);
         private readonly List<Future<VoidResult>> _waiters = [];
-        private bool _closed;
+        // Written on this loop; the acceptor's thread reads it to skip a closed server.
+        private volatile bool _closed;
+        // No more sockets will be handed here: the acceptor's listeners are closed, and what it handed over
+        // before is in this loop's queue ahead of the notice. Until then a closed server still serves what it
+        // is handed (it was accepted while the group server was open); its WaitClosedAsync waits for this too.
+        private volatile bool _handOffsOver;
         private Future<VoidResult>? _serveForever;
         // The acceptor's part, on the first loop's server only.
         private Server? _binder;
@@ -362,20 +368,24 @@ public sealed partial class EventLoopGroup
             for (int tries = 0; tries < n; tries++)
             {
                 int i = (_next + tries) % n;
-                if (_targets[i].Member.TryHand(_targets[i], connection))
+                if (!_targets[i]._closed && _targets[i].Member.TryHand(_targets[i], connection))
                 {
                     _next = (i + 1) % n;
                     return;
                 }
             }
 
-            connection.Dispose(); // every loop has ended: nobody to serve it
+            connection.Dispose(); // every loop has ended or closed its server: nobody to serve it
         }
 
-        /// <summary>On this server's loop: a connection the acceptor handed over; closed if the server is closed.</summary>
+        /// <summary>
+        /// On this server's loop: a connection the acceptor handed over. Served even if this server closed
+        /// meanwhile (it was accepted while the group server was open, and the shutdown waits for it), unless
+        /// the hand-offs were declared over, when it is closed.
+        /// </summary>
         public void Adopt(Socket connection)
         {
-            if (_closed)
+            if (_closed && _handOffsOver)
             {
                 connection.Dispose();
                 return;
@@ -510,6 +520,47 @@ public sealed partial class EventLoopGroup
             _listenersClosed = true;
             _binder?.Close(); // closes the sockets (and removes a UNIX socket file)
             _binder = null;
+            AnnounceHandOffsOver();
+        }
+
+        /// <summary>
+        /// From the acceptor's thread, once it hands nothing more: tells each loop's server, through that loop's
+        /// queue (behind the hand-offs already posted there, so that each is taken first).
+        /// </summary>
+        private void AnnounceHandOffsOver()
+        {
+            foreach (var target in _targets)
+            {
+                if (ReferenceEquals(target, this))
+                {
+                    _handOffsOver = true;
+                    continue;
+                }
+
+                try
+                {
+                    target.Loop.CallSoonThreadSafe(static t => t.OnHandOffsOver(), target);
+                }
+                catch (InvalidOperationException)
+                {
+                    // that loop has closed: nobody waits there
+                }
+            }
+        }
+
+        private void OnHandOffsOver()
+        {
+            _handOffsOver = true;
+            WakeIfClosed();
+        }
+
+        /// <summary>The start failed before anything was accepted: nothing will be handed to any of <paramref name="servers"/>.</summary>
+        public static void NothingHandedOver(IEnumerable<RoundRobinServer> servers)
+        {
+            foreach (var server in servers)
+            {
+                server._handOffsOver = true;
+            }
         }
 
         /// <summary>
@@ -528,6 +579,8 @@ public sealed partial class EventLoopGroup
             {
                 socket.Dispose();
             }
+
+            AnnounceHandOffsOver();
         }
 
         /// <summary>
@@ -620,7 +673,7 @@ public sealed partial class EventLoopGroup
             }
         }
 
-        private bool IsFullyClosed => _closed && _listenersClosed && _clients.Count == 0 && _connecting.Count == 0;
+        private bool IsFullyClosed => _closed && _handOffsOver && _listenersClosed && _clients.Count == 0 && _connecting.Count == 0;
 
         private void WakeIfClosed()
         {
