@@ -13,8 +13,9 @@ using Microsoft.Extensions.Options;
 namespace Tulip.Hosting;
 
 /// <summary>
-/// The hosted service <c>services.AddTulip(...)</c> adds: runs one event loop on a dedicated thread, starts the
-/// endpoints of <see cref="TulipOptions"/> on it when the host starts, and shuts them down gracefully when the
+/// The hosted service <c>services.AddTulip(...)</c> adds: runs one event loop on a dedicated thread (or
+/// <see cref="TulipOptions.LoopCount"/> loops, an <see cref="EventLoopGroup"/>), starts the endpoints of
+/// <see cref="TulipOptions"/> on it (on all of them) when the host starts, and shuts them down gracefully when the
 /// host stops (see <see cref="TulipOptions"/> for the phases). Also registered as itself, for its
 /// <see cref="Loop"/> and <see cref="Listeners"/>.
 /// </summary>

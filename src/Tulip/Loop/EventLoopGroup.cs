@@ -10,10 +10,11 @@ namespace Tulip;
 
 /// <summary>
 /// N event loops on N threads of their own, serving the same endpoints: the way to use more than one core
-/// (a loop is single-threaded by design, as asyncio's and libuv's are). Each server started on the group
-/// is a listener per loop on the same port (<c>SO_REUSEPORT</c>: the kernel spreads the connections
-/// across the listeners by their addresses), so a connection lives on one loop for its whole life and
-/// nothing is shared between loops.
+/// (a loop is single-threaded by design, as asyncio's and libuv's are). A server started on the group
+/// spreads its connections over the loops as <see cref="GroupDistribution"/> says: a listener per loop on
+/// the same port (<c>SO_REUSEPORT</c>: the kernel spreads the connections across the listeners by their
+/// addresses), or one acceptor handing each accepted socket to the next loop in turn. Either way a
+/// connection lives on one loop for its whole life and nothing is shared between loops.
 /// </summary>
 /// <remarks>
 /// <para>
