@@ -272,6 +272,40 @@ public abstract class EventLoopGroupRoundRobinTests : LoopSuite
     }
 
     [Fact]
+    public async Task AConnectionOnItsWayToALoopWhoseServerClosesMeanwhile_IsStillServed()
+    {
+        await using var group = new EventLoopGroup(2, () => Kind.Create());
+        var server = await group.StartServerAsync(() => new LineEcho(), "127.0.0.1", 0, GroupDistribution.RoundRobin);
+        var target = server.Servers[1];
+        using var blocked = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        // Loop 1 is held; behind the hold, its server's Close is queued.
+        target.Loop.CallSoonThreadSafe(() =>
+        {
+            blocked.Set();
+            release.Wait(Patience);
+        });
+        Assert.True(blocked.Wait(Patience));
+        target.Loop.CallSoonThreadSafe(target.Close);
+
+        using var first = Connect(server.Port);
+        Assert.Equal("loop 0", Exchange(first, "loop 0"));
+        using var onItsWay = Connect(server.Port); // handed to loop 1: queued behind the Close
+        using var third = Connect(server.Port);
+        Assert.Equal("loop 0 again", Exchange(third, "loop 0 again")); // accepted after it: so it has been handed over
+
+        release.Set(); // the Close runs, then the connection arrives: accepted while the group server was open, it is served
+        Assert.Equal("still served", Exchange(onItsWay, "still served"));
+        foreach (var client in new[] { first, onItsWay, third })
+        {
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, client.Receive(new byte[1]));
+        }
+
+        Assert.True(await group.ShutdownAsync(TimeSpan.FromMinutes(1)).WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task NothingIsLeftOpen()
     {
         await RunOnce(); // the first run opens what the runtime keeps for the process (the proactor's engine)
