@@ -20,7 +20,8 @@ namespace Tulip.Samples.EchoServer;
 /// TULIP_ECHO_METRICS=1 listens to every instrument of the Tulip meter (<see cref="EchoMetrics"/>), as an
 /// exporter would, to show what a listener costs beside the figures without one.
 /// TULIP_ECHO_LOOPS=N (N &gt; 1; protocol and buffered modes) serves the port from an <see cref="EventLoopGroup"/>
-/// of N loops on N threads, a SO_REUSEPORT listener each: the loop-per-core figures of docs/PERFORMANCE.md.
+/// of N loops on N threads, a SO_REUSEPORT listener each, or with TULIP_ECHO_DISTRIBUTION=roundrobin one
+/// acceptor handing the connections out in turn: the loop-per-core figures of docs/PERFORMANCE.md.
 /// </remarks>
 internal static class Program
 {
@@ -93,9 +94,17 @@ internal static class Program
     /// <summary>Serves the port from <paramref name="loops"/> loops (TULIP_ECHO_LOOPS) until the process is ended.</summary>
     private static int ServeFromGroup(int loops, Func<IBaseProtocol> factory, Func<IEventLoop> loopFactory, int port, string mode)
     {
+        string? given = Environment.GetEnvironmentVariable("TULIP_ECHO_DISTRIBUTION");
+        if (!Enum.TryParse<GroupDistribution>(given ?? nameof(GroupDistribution.ReusePort), ignoreCase: true, out var distribution)
+            || !Enum.IsDefined(distribution))
+        {
+            Console.Error.WriteLine($"echo-server: TULIP_ECHO_DISTRIBUTION='{given}' must be reuseport or roundrobin.");
+            return 2;
+        }
+
         var group = new EventLoopGroup(loops, loopFactory);
-        group.StartServerAsync(factory, "127.0.0.1", port, new ServerOptions { Backlog = Backlog }).GetAwaiter().GetResult();
-        Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {loops} loops of {KindOf(group.Loops[0])})");
+        group.StartServerAsync(factory, "127.0.0.1", port, distribution, new ServerOptions { Backlog = Backlog }).GetAwaiter().GetResult();
+        Console.Error.WriteLine($"echo-server: serving on 127.0.0.1:{port} ({mode}, {loops} loops of {KindOf(group.Loops[0])}, {distribution})");
         Thread.Sleep(Timeout.Infinite); // ended by a signal, as the single-loop server is
         return 0;
     }

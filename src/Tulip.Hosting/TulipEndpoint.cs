@@ -26,7 +26,7 @@ public enum TulipEndpointKind
 /// factory (<see cref="UseProtocol(Func{IBaseProtocol})"/>) or a streams handler
 /// (<see cref="UseStreams(Func{LoopStreamReader, LoopStreamWriter, LoopTask})"/>). Configure it before the host starts.
 /// </summary>
-public sealed class TulipEndpoint
+public sealed partial class TulipEndpoint
 {
     private Func<TulipServerContext, IBaseProtocol>? _protocolFactory;
     private Func<LoopStreamReader, LoopStreamWriter, TulipServerContext, LoopTask>? _streamsHandler;

@@ -13,11 +13,25 @@ public sealed partial class TulipLoopService
     // Counted in iterations, not time, so it is the same on a loaded machine.
     private const int IterationsAfterHostTimeout = 3;
 
+    /// <summary>
+    /// One loop's side of a shutdown: the token its handlers see (<see cref="TulipServerContext.Stopping"/>) and the
+    /// future that says the host's shutdown timeout expired, completed on the loop. Made on the loop thread.
+    /// </summary>
+    private sealed class LoopShutdownState(CancellationTokenSource stopping, Future<VoidResult> hostTimeout)
+    {
+        public CancellationTokenSource Stopping { get; } = stopping;
+
+        public Future<VoidResult> HostTimeout { get; } = hostTimeout;
+
+        public bool HostTimedOut => HostTimeout.Done;
+    }
+
     /// <summary>The graceful shutdown, on the loop thread: stop accepting, drain, close, abort, then the tasks.</summary>
     /// <param name="loop">The loop.</param>
-    /// <param name="servers">Every server started.</param>
+    /// <param name="servers">Every server started on this loop.</param>
     /// <param name="own">The tasks of the shutdown itself (MainAsync's), which are not cancelled.</param>
-    private async LoopTask<TulipShutdownReport> ShutdownAsync(IEventLoop loop, List<Server> servers, HashSet<Future> own)
+    /// <param name="state">This loop's stopping token and host-timeout future.</param>
+    private async LoopTask<TulipShutdownReport> ShutdownAsync(IEventLoop loop, List<Server> servers, HashSet<Future> own, LoopShutdownState state)
     {
         own.Add(Tasks.CurrentTask()!.AsFuture);
         foreach (var server in servers)
@@ -32,7 +46,7 @@ public sealed partial class TulipLoopService
 
         try
         {
-            _stopping.Cancel(); // TulipServerContext.Stopping: its callbacks run here, on the loop thread
+            state.Stopping.Cancel(); // TulipServerContext.Stopping: its callbacks run here, on the loop thread
         }
         catch (AggregateException ex)
         {
@@ -41,7 +55,7 @@ public sealed partial class TulipLoopService
 
         var outcome = TulipShutdownOutcome.Drained;
         var allClosed = WaitAllClosedAsync(servers);
-        if (!await WaitOrHostTimeoutAsync(allClosed, _options.DrainTimeout))
+        if (!await WaitOrHostTimeoutAsync(state, allClosed, _options.DrainTimeout))
         {
             outcome = TulipShutdownOutcome.Closed;
             if (_logger.IsEnabled(LogLevel.Information))
@@ -54,13 +68,13 @@ public sealed partial class TulipLoopService
                 server.CloseClients();
             }
 
-            if (!await WaitOrHostTimeoutAsync(allClosed, HostTimedOut ? TimeSpan.Zero : _options.CloseTimeout))
+            if (!await WaitOrHostTimeoutAsync(state, allClosed, state.HostTimedOut ? TimeSpan.Zero : _options.CloseTimeout))
             {
                 outcome = TulipShutdownOutcome.Aborted;
                 if (_logger.IsEnabled(LogLevel.Warning))
                 {
                     _logger.LogWarning("Tulip stopping: aborting the connections still open{Why}.",
-                        HostTimedOut ? " (the host's shutdown timeout expired)" : "");
+                        state.HostTimedOut ? " (the host's shutdown timeout expired)" : "");
                 }
 
                 foreach (var server in servers)
@@ -72,17 +86,15 @@ public sealed partial class TulipLoopService
             }
         }
 
-        var (cancelled, left) = await CancelTasksAsync(loop, own);
-        var report = new TulipShutdownReport(outcome, HostTimedOut, cancelled, left);
+        var (cancelled, left) = await CancelTasksAsync(loop, own, state);
+        var report = new TulipShutdownReport(outcome, state.HostTimedOut, cancelled, left);
         if (_logger.IsEnabled(LogLevel.Information))
         {
             _logger.LogInformation("Tulip stopped: connections {Outcome}, {Cancelled} tasks cancelled, {Left} left running{Why}.",
-                outcome, cancelled, left, HostTimedOut ? " (the host's shutdown timeout expired)" : "");
+                outcome, cancelled, left, state.HostTimedOut ? " (the host's shutdown timeout expired)" : "");
         }
         return report;
     }
-
-    private bool HostTimedOut => _hostTimeout!.Done;
 
     private static async LoopTask WaitAllClosedAsync(List<Server> servers)
     {
@@ -96,19 +108,19 @@ public sealed partial class TulipLoopService
     /// Waits for <paramref name="future"/> up to <paramref name="timeout"/> (infinite: no limit) or until the host's
     /// shutdown timeout expires, whichever is first; true if <paramref name="future"/> is done.
     /// </summary>
-    private async LoopTask<bool> WaitOrHostTimeoutAsync(Future future, TimeSpan timeout)
+    private static async LoopTask<bool> WaitOrHostTimeoutAsync(LoopShutdownState state, Future future, TimeSpan timeout)
     {
-        if (!future.Done && !HostTimedOut && timeout != TimeSpan.Zero)
+        if (!future.Done && !state.HostTimedOut && timeout != TimeSpan.Zero)
         {
             double? seconds = timeout == Timeout.InfiniteTimeSpan ? null : timeout.TotalSeconds;
-            await Tasks.Wait([future, _hostTimeout!], seconds, WaitMode.FirstCompleted);
+            await Tasks.Wait([future, state.HostTimeout], seconds, WaitMode.FirstCompleted);
         }
 
         return future.Done;
     }
 
     /// <summary>Cancels every task still on the loop (but this one) and awaits them, unless the host's timeout expires.</summary>
-    private async LoopTask<(int Cancelled, int Left)> CancelTasksAsync(IEventLoop loop, HashSet<Future> own)
+    private async LoopTask<(int Cancelled, int Left)> CancelTasksAsync(IEventLoop loop, HashSet<Future> own, LoopShutdownState state)
     {
         // The shutdown's own tasks are left out. ILoopTask views are not compared (two views of one task are
         // different objects): their futures are.
@@ -125,7 +137,7 @@ public sealed partial class TulipLoopService
         }
 
         var all = Tasks.Gather(loop, tasks, returnExceptions: true);
-        if (!await WaitOrHostTimeoutAsync(all, Timeout.InfiniteTimeSpan))
+        if (!await WaitOrHostTimeoutAsync(state, all, Timeout.InfiniteTimeSpan))
         {
             for (int i = 0; i < IterationsAfterHostTimeout && !all.Done; i++)
             {

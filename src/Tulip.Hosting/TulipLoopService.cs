@@ -13,8 +13,9 @@ using Microsoft.Extensions.Options;
 namespace Tulip.Hosting;
 
 /// <summary>
-/// The hosted service <c>services.AddTulip(...)</c> adds: runs one event loop on a dedicated thread, starts the
-/// endpoints of <see cref="TulipOptions"/> on it when the host starts, and shuts them down gracefully when the
+/// The hosted service <c>services.AddTulip(...)</c> adds: runs one event loop on a dedicated thread (or
+/// <see cref="TulipOptions.LoopCount"/> loops, an <see cref="EventLoopGroup"/>), starts the endpoints of
+/// <see cref="TulipOptions"/> on it (on all of them) when the host starts, and shuts them down gracefully when the
 /// host stops (see <see cref="TulipOptions"/> for the phases). Also registered as itself, for its
 /// <see cref="Loop"/> and <see cref="Listeners"/>.
 /// </summary>
@@ -79,7 +80,9 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
 
     /// <summary>The loop, from the host's start until the service is disposed (closed once stopped).</summary>
     /// <exception cref="InvalidOperationException">The host has not started the service yet.</exception>
-    public IEventLoop Loop => _loop ?? throw new InvalidOperationException("The Tulip loop is not started: it starts with the host (IHost.StartAsync or RunAsync).");
+    /// <remarks>With <see cref="TulipOptions.LoopCount"/> above 1, the first of <see cref="Loops"/>.</remarks>
+    public IEventLoop Loop => _loop ?? (_group is { } group ? group.Loops[0] : null)
+        ?? throw new InvalidOperationException("The Tulip loop is not started: it starts with the host (IHost.StartAsync or RunAsync).");
 
     /// <summary>The servers started, in the order of <see cref="TulipOptions.Endpoints"/>; empty until the host has started.</summary>
     public IReadOnlyList<TulipListener> Listeners => _listeners;
@@ -111,9 +114,15 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
     {
         _options.Validate();
         var factory = EventLoopKinds.CreateFactory(_options.LoopKind, _loggerFactory);
+        if (_options.LoopCount > 1)
+        {
+            await StartGroupAsync(factory, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         lock (_gate)
         {
-            if (_thread is not null)
+            if (_thread is not null || _group is not null)
             {
                 throw new InvalidOperationException("The Tulip loop service was started already; a host starts it once.");
             }
@@ -143,6 +152,12 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
     /// <param name="cancellationToken">The host's shutdown timeout: once cancelled, connections still open are aborted at once and tasks are no longer waited for.</param>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (_group is { } group)
+        {
+            await StopGroupAsync(group, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         Thread? thread;
         lock (_gate)
         {
@@ -166,6 +181,15 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
     /// <summary>Stops the loop at once if the host did not (connections aborted, tasks cancelled) and waits for its thread.</summary>
     public void Dispose()
     {
+        if (_group is { } group)
+        {
+            if (Interlocked.Exchange(ref _groupStopped, 1) == 0)
+            {
+                group.DisposeAsync().AsTask().GetAwaiter().GetResult(); // not stopped by the host: abort and end at once
+                DisposeStates();
+            }
+        }
+
         Thread? thread;
         lock (_gate)
         {
@@ -306,7 +330,8 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         try
         {
             _hostTimeout!.TrySetResult(default);
-            _report = loop.RunUntilComplete(() => ShutdownAsync(loop, _servers, new HashSet<Future>(ReferenceEqualityComparer.Instance)));
+            _report = loop.RunUntilComplete(() => ShutdownAsync(loop, _servers, new HashSet<Future>(ReferenceEqualityComparer.Instance),
+                new LoopShutdownState(_stopping, _hostTimeout!)));
         }
         catch (Exception ex)
         {
@@ -364,7 +389,8 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
 
         _started.TrySetResult();
         await _stopRequested!;
-        _report = await ShutdownAsync(loop, servers, new HashSet<Future>(ReferenceEqualityComparer.Instance) { Tasks.CurrentTask()!.AsFuture });
+        _report = await ShutdownAsync(loop, servers, new HashSet<Future>(ReferenceEqualityComparer.Instance) { Tasks.CurrentTask()!.AsFuture },
+            new LoopShutdownState(_stopping, _hostTimeout!));
     }
 
     private static string Describe(EndPoint endPoint) => endPoint switch

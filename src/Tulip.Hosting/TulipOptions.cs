@@ -37,6 +37,27 @@ public sealed class TulipOptions
     /// </summary>
     public string? LoopKind { get; set; }
 
+    /// <summary>
+    /// How many event loops to run, each on a thread of its own (an <see cref="EventLoopGroup"/>); every endpoint is
+    /// served on all of them, and a shutdown runs its phases on each at once. Defaults to 1 (one loop, one thread);
+    /// <see cref="Environment.ProcessorCount"/> uses every core.
+    /// </summary>
+    /// <remarks>
+    /// With more than one, a loop that fails ends alone (logged; the others serve on), where a single loop's failure
+    /// stops the host. TCP addresses are spread as <see cref="Distribution"/> says; a UNIX path, a socket of the
+    /// application's (<see cref="ListenSocket"/>) and the systemd sockets (<see cref="ListenSystemd"/>) always round
+    /// robin from one acceptor: a socket made already cannot be bound again per loop, and <c>SO_REUSEPORT</c> does not
+    /// apply to UNIX sockets. Each handler's <see cref="TulipServerContext"/> is its loop's.
+    /// </remarks>
+    public int LoopCount { get; set; } = 1;
+
+    /// <summary>
+    /// How TCP connections are spread over the loops when <see cref="LoopCount"/> is above 1: a listener per loop
+    /// (<see cref="GroupDistribution.ReusePort"/>, the default) or one acceptor handing them out in turn
+    /// (<see cref="GroupDistribution.RoundRobin"/>).
+    /// </summary>
+    public GroupDistribution Distribution { get; set; } = GroupDistribution.ReusePort;
+
     /// <summary>Turns on the loop's debug mode (<see cref="IEventLoop.Debug"/>). Defaults to false.</summary>
     public bool Debug { get; set; }
 
@@ -125,6 +146,15 @@ public sealed class TulipOptions
         CheckTimeout(DrainTimeout, nameof(DrainTimeout));
         CheckTimeout(CloseTimeout, nameof(CloseTimeout));
         ArgumentNullException.ThrowIfNull(EnvironmentReader, nameof(EnvironmentReader));
+        if (LoopCount < 1)
+        {
+            throw new InvalidOperationException($"TulipOptions.LoopCount is {LoopCount}: give 1 or more (Environment.ProcessorCount for a loop per core).");
+        }
+
+        if (!Enum.IsDefined(Distribution))
+        {
+            throw new InvalidOperationException($"TulipOptions.Distribution is {(int)Distribution}: give GroupDistribution.ReusePort or GroupDistribution.RoundRobin.");
+        }
         foreach (var endpoint in _endpoints)
         {
             if (!endpoint.HasHandler)

@@ -11,10 +11,11 @@ namespace Tulip;
 
 /// <summary>
 /// N event loops on N threads of their own, serving the same endpoints: the way to use more than one core
-/// (a loop is single-threaded by design, as asyncio's and libuv's are). Each server started on the group
-/// is a listener per loop on the same port (<c>SO_REUSEPORT</c>: the kernel spreads the connections
-/// across the listeners by their addresses), so a connection lives on one loop for its whole life and
-/// nothing is shared between loops.
+/// (a loop is single-threaded by design, as asyncio's and libuv's are). A server started on the group
+/// spreads its connections over the loops as <see cref="GroupDistribution"/> says: a listener per loop on
+/// the same port (<c>SO_REUSEPORT</c>: the kernel spreads the connections across the listeners by their
+/// addresses), or one acceptor handing each accepted socket to the next loop in turn. Either way a
+/// connection lives on one loop for its whole life and nothing is shared between loops.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -33,7 +34,7 @@ namespace Tulip;
 /// that aborts at once.
 /// </para>
 /// </remarks>
-public sealed class EventLoopGroup : IAsyncDisposable
+public sealed partial class EventLoopGroup : IAsyncDisposable
 {
     private readonly Member[] _members;
     private readonly IEventLoop[] _loops;
@@ -41,6 +42,8 @@ public sealed class EventLoopGroup : IAsyncDisposable
     private readonly ILogger? _logger;
     private readonly object _lock = new();
     private int _state; // 0 running, 1 shutting down, 2 done
+    // Loop iterations cancelled tasks get when a shutdown's token cut it short (as Tulip.Hosting gives them).
+    private const int IterationsForCancelledTasks = 3;
 
     /// <summary>Starts <paramref name="count"/> loops, each on a thread of its own.</summary>
     /// <param name="count">How many loops: 1 or more; <see cref="Environment.ProcessorCount"/> when null.</param>
@@ -104,26 +107,22 @@ public sealed class EventLoopGroup : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the start: the listeners made so far are closed.</param>
     /// <exception cref="InvalidOperationException">The group is shutting down, or the call came from one of its loops.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> gives a socket: a group listens on its own.</exception>
-    public async Task<GroupServer> StartServerAsync(Func<IBaseProtocol> protocolFactory, string host, int port, ServerOptions? options = null,
+    public Task<GroupServer> StartServerAsync(Func<IBaseProtocol> protocolFactory, string host, int port, ServerOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(host);
-        if (options?.Socket is not null)
-        {
-            throw new ArgumentException("A group makes a listener per loop: give the address, not a socket (ServerOptions.Socket must be null).", nameof(options));
-        }
+        return StartServerAsync(protocolFactory, host, port, GroupDistribution.ReusePort, options, cancellationToken);
+    }
 
+    private async Task<GroupServer> StartReusePortAsync(Func<IBaseProtocol> protocolFactory, IReadOnlyList<string>? hosts, int port, ServerOptions? options,
+        CancellationToken cancellationToken)
+    {
         CheckRunning();
         CheckNotOnALoop(nameof(StartServerAsync));
         var each = (options ?? new ServerOptions()) with { ReusePort = true };
-        var live = _members.Where(m => IsRunning(m.Loop)).ToArray();
-        if (live.Length == 0)
-        {
-            throw new InvalidOperationException("Every loop of the group has failed (see Failures): there is no loop left to serve on; make a new group.");
-        }
-
+        var live = LiveMembers();
         var servers = new List<Server>();
+        var endPoints = new List<System.Net.EndPoint>();
         try
         {
             foreach (var member in live)
@@ -131,25 +130,30 @@ public sealed class EventLoopGroup : IAsyncDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 int p = port;
                 var server = await member.Loop.RunCoroutineThreadSafe(
-                    () => member.Loop.CreateServerAsync(protocolFactory, [host], p, each, cancellationToken), cancellationToken).ConfigureAwait(false);
+                    () => member.Loop.CreateServerAsync(protocolFactory, hosts, p, each, cancellationToken), cancellationToken).ConfigureAwait(false);
                 servers.Add(server);
+                if (endPoints.Count == 0)
+                {
+                    endPoints.AddRange(await OnLoop(server.Loop, async () =>
+                    {
+                        await Tasks.Yield();
+                        return server.Sockets.Select(static s => s.LocalEndPoint!).ToArray();
+                    }).ConfigureAwait(false));
+                }
+
                 if (port == 0)
                 {
-                    port = ((System.Net.IPEndPoint)server.Sockets[0].LocalEndPoint!).Port; // the others join the port the first was given
+                    port = ((System.Net.IPEndPoint)endPoints[0]).Port; // the others join the port the first was given
                 }
             }
         }
         catch
         {
-            foreach (var server in servers)
-            {
-                await OnLoop(server.Loop, async () => await server.DisposeAsync()).ConfigureAwait(false);
-            }
-
+            await CloseAllAsync(servers).ConfigureAwait(false);
             throw;
         }
 
-        var group = new GroupServer(servers, port);
+        var group = new GroupServer(servers, endPoints, GroupDistribution.ReusePort);
         lock (_lock)
         {
             _servers.Add(group);
@@ -218,7 +222,7 @@ public sealed class EventLoopGroup : IAsyncDisposable
 
         foreach (var member in _members)
         {
-            member.Stop();
+            member.Stop(abandonStubbornTasks: cancellationToken.IsCancellationRequested);
         }
 
         foreach (var member in _members)
@@ -318,11 +322,18 @@ public sealed class EventLoopGroup : IAsyncDisposable
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Thread _thread;
         private volatile bool _stopRequested;
+        private volatile bool _abandonStubbornTasks;
+        // Connections the acceptor handed this loop that it has not taken yet; guarded by itself. Closed
+        // (_inboxClosed) once the loop's thread ends, when what is left in it is closed.
+        private readonly Queue<(RoundRobinServer Server, Socket Connection)> _inbox = new();
+        private bool _inboxClosed;
+        private readonly Action _takeHandedOver;
 
         public Member(EventLoopGroup group, int index, Func<IEventLoop> loopFactory)
         {
             _group = group;
             Index = index;
+            _takeHandedOver = TakeHandedOver;
             Loop = loopFactory();
             var started = new ManualResetEventSlim();
             _thread = new Thread(() => Run(started)) { IsBackground = true, Name = $"tulip-loop-{index}" };
@@ -333,14 +344,75 @@ public sealed class EventLoopGroup : IAsyncDisposable
 
         public int Index { get; }
 
+        public EventLoopGroup Group => _group;
+
         public IEventLoop Loop { get; }
 
         public Exception? Error { get; private set; }
 
         public Task Ended => _ended.Task;
 
-        public void Stop()
+        /// <summary>
+        /// From the acceptor's loop: queues <paramref name="connection"/> for <paramref name="server"/> on this
+        /// loop and wakes it; false (the socket is not taken) if this loop has failed or ended.
+        /// </summary>
+        public bool TryHand(RoundRobinServer server, Socket connection)
         {
+            lock (_inbox)
+            {
+                if (_inboxClosed || Error is not null || Loop.IsClosed)
+                {
+                    return false;
+                }
+
+                try
+                {
+                    Loop.CallSoonThreadSafe(_takeHandedOver);
+                }
+                catch (InvalidOperationException)
+                {
+                    return false; // closed meanwhile
+                }
+
+                _inbox.Enqueue((server, connection));
+                return true;
+            }
+        }
+
+        /// <summary>On this loop: serves what the acceptor handed over (each is closed if its server is closed).</summary>
+        private void TakeHandedOver()
+        {
+            while (true)
+            {
+                (RoundRobinServer Server, Socket Connection) item;
+                lock (_inbox)
+                {
+                    if (!_inbox.TryDequeue(out item))
+                    {
+                        return;
+                    }
+                }
+
+                item.Server.Adopt(item.Connection);
+            }
+        }
+
+        /// <summary>The loop's thread ends: sockets still queued for it are closed, not leaked.</summary>
+        private void CloseInbox()
+        {
+            lock (_inbox)
+            {
+                _inboxClosed = true;
+                while (_inbox.TryDequeue(out var item))
+                {
+                    item.Connection.Dispose();
+                }
+            }
+        }
+
+        public void Stop(bool abandonStubbornTasks = false)
+        {
+            _abandonStubbornTasks |= abandonStubbornTasks;
             _stopRequested = true;
             try
             {
@@ -386,31 +458,85 @@ public sealed class EventLoopGroup : IAsyncDisposable
                     // still running after a failure inside RunForever: nothing more to do on this thread
                 }
 
-                _ended.TrySetResult();
+                CloseInbox();
+                try
+                {
+                    _group.OnMemberEnded(this);
+                }
+                finally
+                {
+                    _ended.TrySetResult();
+                }
             }
         }
 
         /// <summary>Runner's end: the tasks still on the loop are cancelled and awaited, then the default executor is shut down.</summary>
         private void CancelRemainingTasks()
         {
+            if (_abandonStubbornTasks)
+            {
+                CancelTasksBriefly();
+                return;
+            }
+
             Runner.CancelAllTasks(Loop);
             Loop.RunUntilComplete(() => Loop.ShutdownDefaultExecutorAsync());
+        }
+
+        /// <summary>
+        /// The shutdown's time ran out: the tasks are cancelled and get a few iterations to end (enough to
+        /// see the CancelledError and run a finally that does not wait on I/O; counted in iterations, not time,
+        /// so it is the same on a loaded machine); those still running are logged and left as the loop closes.
+        /// </summary>
+        private void CancelTasksBriefly()
+        {
+            var tasks = Loop.AllTasks().Where(static t => !t.Done).ToList();
+            foreach (var task in tasks)
+            {
+                task.Cancel("The event loop group is shutting down.");
+            }
+
+            Loop.RunUntilComplete(async () =>
+            {
+                for (int i = 0; i < IterationsForCancelledTasks && tasks.Any(static t => !t.Done); i++)
+                {
+                    await Tasks.Yield();
+                }
+
+                return true;
+            });
+            foreach (var task in tasks.Where(static t => !t.Done))
+            {
+                _group._logger?.LogWarning("Event loop {Index} of the group closes with the task {Task} still running: it did not end after its cancellation", Index, task);
+            }
         }
     }
 }
 
-/// <summary>A server of an <see cref="EventLoopGroup"/>: one listener per loop on the same port.</summary>
+/// <summary>
+/// A server of an <see cref="EventLoopGroup"/>: a <see cref="Server"/> per loop, which serves the connections
+/// that loop gets (<see cref="GroupDistribution.ReusePort"/>: each has a listener of its own;
+/// <see cref="GroupDistribution.RoundRobin"/>: the first holds the one listener, and each serves what it is handed).
+/// </summary>
 public sealed class GroupServer
 {
-    internal GroupServer(IReadOnlyList<Server> servers, int port)
+    internal GroupServer(IReadOnlyList<Server> servers, IReadOnlyList<System.Net.EndPoint> localEndPoints, GroupDistribution distribution)
     {
         Servers = servers;
-        Port = port;
+        LocalEndPoints = localEndPoints;
+        Distribution = distribution;
+        Port = localEndPoints.Count > 0 && localEndPoints[0] is System.Net.IPEndPoint ip ? ip.Port : 0;
     }
 
     /// <summary>Each running loop's server, in the order of the group's loops. Use each on its own loop only.</summary>
     public IReadOnlyList<Server> Servers { get; }
 
-    /// <summary>The port every listener is bound to.</summary>
+    /// <summary>How the connections are spread over the loops.</summary>
+    public GroupDistribution Distribution { get; }
+
+    /// <summary>The addresses listened on, as bound at the start (the port the system chose for port 0); any thread may read them.</summary>
+    public IReadOnlyList<System.Net.EndPoint> LocalEndPoints { get; }
+
+    /// <summary>The TCP port every listener is bound to; 0 for a UNIX socket.</summary>
     public int Port { get; }
 }

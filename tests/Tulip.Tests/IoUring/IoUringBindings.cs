@@ -61,6 +61,10 @@ namespace Tulip.Tests.Loop
     // Loop/EventLoopGroupTests.cs
     public sealed class IoUringEventLoopGroupTests() : EventLoopGroupTests(LoopKinds.IoUring);
 
+    // Loop/EventLoopGroupRoundRobinTests.cs
+    [Collection(NativeFdCollection.Name)]
+    public sealed class IoUringEventLoopGroupRoundRobinTests() : EventLoopGroupRoundRobinTests(LoopKinds.IoUring);
+
     // Loop/CloseReportsTests.cs
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringCloseReportsTests() : CloseReportsTests(LoopKinds.IoUring);
