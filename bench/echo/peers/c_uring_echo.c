@@ -20,7 +20,9 @@
  *
  * usage: c_uring_echo PORT     (listens on 127.0.0.1:PORT, as c_epoll_echo does)
  * build: gcc -O2 -Wall -Wextra -o /tmp/c_uring_echo c_uring_echo.c
- * Sizes can be changed at build time: -DBUF_SIZE=65536 -DBUF_COUNT=1024 -DSQ_ENTRIES=4096. */
+ * Sizes can be changed at build time: -DBUF_SIZE=65536 -DBUF_COUNT=1024 -DSQ_ENTRIES=4096.
+ * Environment: URING_ECHO_SETUP=coop|plain (ring flags, for A/B runs), URING_ECHO_STATS=1 (counts at SIGTERM),
+ * URING_ECHO_VERBOSE=1 (the ring's flags and features at start). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/io_uring.h>
@@ -120,7 +122,10 @@ static void setup_ring(void) {
   };
   struct io_uring_params p;
   ring_fd = -1;
-  for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0] && ring_fd < 0; i++) {
+  /* URING_ECHO_SETUP=coop or =plain starts lower down the list, to measure what the flags buy */
+  const char *want = getenv("URING_ECHO_SETUP");
+  size_t first = want && !strcmp(want, "coop") ? 1 : want && !strcmp(want, "plain") ? 2 : 0;
+  for (size_t i = first; i < sizeof flag_sets / sizeof flag_sets[0] && ring_fd < 0; i++) {
     memset(&p, 0, sizeof p);
     p.flags = flag_sets[i] | IORING_SETUP_CQSIZE;
     p.cq_entries = CQ_ENTRIES;
