@@ -17,7 +17,8 @@ usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... 
               tracepoints over a steady window; NAME=CMD arguments replace the servers (CONNS and SIZE
               in the environment, as for cpu)
   idle        10,000 idle connections held (bench/echo/idle_conns.py): RSS per connection of every
-              server, and Tulip's managed heap per connection, in one run
+              server, and Tulip's managed heap per connection, in one run (NAME=CMD arguments replace
+              the servers; a name starting with tulip is asked for its heap)
   startup     time from process start to the first echoed byte (median of 5)
   cpu         server CPU time (user and system, /proc/PID/stat) per echo, for A/B runs of a hot-path
               change: `run.py cpu base='/tmp/a/EchoServer {port}' new='/tmp/b/EchoServer {port}'`
@@ -440,11 +441,11 @@ def idle():
     out()
     out(f'| server | RSS before | RSS with {n:,} idle | RSS per connection | managed heap before | with {n:,} | managed heap per connection |')
     out('|---|---:|---:|---:|---:|---:|---:|')
-    for name in IDLE_SERVERS:
+    for name, cmd in custom_servers(IDLE_SERVERS):
         port = next_port()
-        is_tulip = name == 'tulip'
+        is_tulip = name.startswith('tulip')  # a Tulip echo server reports its managed heap on SIGUSR1
         with tempfile.TemporaryFile('w+') as err:
-            srv = Server(direct_cmd(name), port, env={'TULIP_ECHO_STATS': '1'} if is_tulip else None,
+            srv = Server(cmd, port, env={'TULIP_ECHO_STATS': '1'} if is_tulip else None,
                          stderr=err if is_tulip else subprocess.DEVNULL)
             client = None
             try:
