@@ -21,7 +21,8 @@
  * usage: c_uring_echo PORT     (listens on 127.0.0.1:PORT, as c_epoll_echo does)
  * build: gcc -O2 -Wall -Wextra -o /tmp/c_uring_echo c_uring_echo.c
  * Sizes can be changed at build time: -DBUF_SIZE=65536 -DBUF_COUNT=1024 -DSQ_ENTRIES=4096.
- * Environment: URING_ECHO_SETUP=coop|plain (ring flags, for A/B runs), URING_ECHO_STATS=1 (counts at SIGTERM),
+ * Environment: URING_ECHO_SETUP=coop|plain (ring flags, for A/B runs), URING_ECHO_FIXED=1 (recv and
+ * send on registered files, slot = fd, registered at accept), URING_ECHO_STATS=1 (counts at SIGTERM),
  * URING_ECHO_VERBOSE=1 (the ring's flags and features at start). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,6 +94,8 @@ static unsigned in_ring;        /* buffers in the kernel's ring, not yet consume
 static unsigned recvs_this_iter;
 #define READY_MIN 32            /* buffers kept in the ring at least, beyond twice the last iteration's receives */
 static int starved_head = -1;
+static int fixed_files;         /* URING_ECHO_FIXED=1: connections are registered files (slot = fd) */
+static int max_fd = MAX_FD;     /* connections with a higher fd are refused */
 
 /* counters, printed at SIGTERM/SIGINT when URING_ECHO_STATS is set */
 static struct { unsigned long enters, cqes, recvs, recv_bytes, sends, short_sends, enobufs, rearms, accepts; } st;
@@ -169,6 +173,16 @@ static void setup_ring(void) {
   if (bufs == MAP_FAILED) die("mmap buffers");
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = BUF_COUNT, .bgid = BGID };
   if (sys_register(IORING_REGISTER_PBUF_RING, &reg, 1) < 0) die("io_uring_register PBUF_RING (kernel before 5.19?)");
+  if (fixed_files) {
+    /* the table may not exceed RLIMIT_NOFILE: raise the soft limit to the hard one, and size by it */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)max_fd) max_fd = (int)rl.rlim_cur;
+    struct io_uring_rsrc_register rr = { .nr = (unsigned)max_fd, .flags = IORING_RSRC_REGISTER_SPARSE };
+    if (sys_register(IORING_REGISTER_FILES2, &rr, sizeof rr) < 0) die("io_uring_register FILES2 (sparse)");
+  }
   for (unsigned i = 0; i < BUF_COUNT; i++) free_stack[free_top++] = (uint16_t)(BUF_COUNT - 1 - i);  /* 0 on top */
   br_tail = 0;
 }
@@ -205,13 +219,19 @@ static void arm_accept(int ls) {
   sqe->user_data = UD(OP_ACCEPT, ls);
 }
 
+/* Registers or unregisters (fd -1) the connection's slot in the file table; per connection, not per echo. */
+static void update_slot(int slot, int fd) {
+  struct io_uring_files_update up = { .offset = (unsigned)slot, .fds = (uint64_t)(uintptr_t)&fd };
+  if (sys_register(IORING_REGISTER_FILES_UPDATE, &up, 1) < 0) die("io_uring_register FILES_UPDATE");
+}
+
 static void arm_recv(int fd) {
   st.rearms++;
   struct io_uring_sqe *sqe = get_sqe();
   sqe->opcode = IORING_OP_RECV;
   sqe->fd = fd;
   sqe->ioprio = IORING_RECV_MULTISHOT;
-  sqe->flags = IOSQE_BUFFER_SELECT;
+  sqe->flags = IOSQE_BUFFER_SELECT | (fixed_files ? IOSQE_FIXED_FILE : 0);
   sqe->buf_group = BGID;
   sqe->user_data = UD(OP_RECV, fd);
   conns[fd].recv_armed = 1;
@@ -223,6 +243,7 @@ static void send_head(int fd) {
   struct io_uring_sqe *sqe = get_sqe();
   sqe->opcode = IORING_OP_SEND;
   sqe->fd = fd;
+  sqe->flags = fixed_files ? IOSQE_FIXED_FILE : 0;
   sqe->addr = (uint64_t)(uintptr_t)(bufs + (size_t)bid * BUF_SIZE + seg_off[bid]);
   sqe->len = seg_len[bid];
   sqe->msg_flags = MSG_NOSIGNAL;
@@ -264,6 +285,7 @@ static void maybe_close(int fd) {
   if (!c->open || !c->eof || c->recv_armed || c->send_inflight || c->starved) return;
   drop_queue(c);
   c->open = 0;
+  if (fixed_files) update_slot(fd, -1);
   close(fd);
 }
 
@@ -339,7 +361,7 @@ static void on_accept(int ls, int res, unsigned flags) {
     }
     return;
   }
-  if (res >= MAX_FD) { close(res); return; }
+  if (res >= max_fd) { close(res); return; }
   int one = 1;
   setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   st.accepts++;
@@ -347,12 +369,14 @@ static void on_accept(int ls, int res, unsigned flags) {
   memset(c, 0, sizeof *c);
   c->head = c->tail = NO_BUF;
   c->open = 1;
+  if (fixed_files) update_slot(res, res);
   arm_recv(res);
 }
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 25000;
   signal(SIGPIPE, SIG_IGN);
+  fixed_files = getenv("URING_ECHO_FIXED") != NULL && strcmp(getenv("URING_ECHO_FIXED"), "0") != 0;
   int stats = getenv("URING_ECHO_STATS") != NULL;
   if (stats) {
     struct sigaction sa_stop = { .sa_handler = on_stop };  /* no SA_RESTART: the enter returns EINTR */
