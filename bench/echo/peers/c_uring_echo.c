@@ -92,7 +92,9 @@ static uint16_t free_stack[BUF_COUNT];
 static unsigned free_top;       /* buffers on the stack */
 static unsigned in_ring;        /* buffers in the kernel's ring, not yet consumed by a receive */
 static unsigned recvs_this_iter;
-#define READY_MIN 32            /* buffers kept in the ring at least, beyond twice the last iteration's receives */
+#ifndef READY_MIN
+#define READY_MIN 2 /* buffers kept in the ring at least, beyond twice the last iteration's receives (2, 8, 32: 2 best) */
+#endif
 static int starved_head = -1;
 static int fixed_files;         /* URING_ECHO_FIXED=1: connections are registered files (slot = fd) */
 static int max_fd = MAX_FD;     /* connections with a higher fd are refused */
