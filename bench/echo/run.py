@@ -3,7 +3,7 @@
 
 usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... [--quick]
 
-  build       build every peer: the C floor (gcc, to /tmp), the .NET peers (dotnet publish, to
+  build       build every peer: the C floors, epoll and io_uring (gcc, to /tmp), the .NET peers (dotnet publish, to
               /tmp/dotnet_echo), the Tulip echo server (.build/echo-server), the Tulip echo server
               published ReadyToRun and trimmed self-contained (/tmp/tulip_echo_r2r, /tmp/tulip_echo_trim),
               and tries Native AOT (/tmp/tulip_echo_aot), reporting the exact error if the toolchain
@@ -12,10 +12,13 @@ usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... 
               100 x 1 KiB and 10 x 64 KiB
   alloc       managed bytes allocated per echoed read in steady state (TULIP_ECHO_STATS=1), protocol
               and buffered, for the same three shapes
-  syscalls    strace -c -f over a run of tulip, tulip buffered, c-epoll and uvloop (10 x 1 KiB), and
-              the same counts taken unperturbed with perf's syscall tracepoints over a steady window
+  syscalls    strace -c -f over a run of tulip (epoll and io_uring loops), tulip buffered, both C floors
+              and uvloop (10 x 1 KiB), and the same counts taken unperturbed with perf's syscall
+              tracepoints over a steady window; NAME=CMD arguments replace the servers (CONNS and SIZE
+              in the environment, as for cpu)
   idle        10,000 idle connections held (bench/echo/idle_conns.py): RSS per connection of every
-              server, and Tulip's managed heap per connection, in one run
+              server, and Tulip's managed heap per connection, in one run (NAME=CMD arguments replace
+              the servers; a name starting with tulip is asked for its heap)
   startup     time from process start to the first echoed byte (median of 5)
   cpu         server CPU time (user and system, /proc/PID/stat) per echo, for A/B runs of a hot-path
               change: `run.py cpu base='/tmp/a/EchoServer {port}' new='/tmp/b/EchoServer {port}'`
@@ -52,14 +55,19 @@ SHARED = shared_dir()
 PEERS_DIR = os.path.join(SHARED, 'peers')
 ECHO_BIN = os.path.join(ROOT, '.build', 'echo-server', 'EchoServer')
 LOADGEN = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'echo-loadgen')
+URING_SRC = os.path.join(ROOT, 'bench', 'echo', 'peers', 'c_uring_echo.c')
+URING_BIN = '/tmp/c_uring_echo'
 
 # name -> server command ({port} is replaced). The first is the baseline of every ratio.
 SERVERS = {
     'c-epoll': '/tmp/c_epoll_echo {port}',
+    # the second floor: the same server on io_uring (bench/echo/peers/c_uring_echo.c, no liburing)
+    'c-io_uring': f'{URING_BIN} {{port}}',
     # scripts/echo-server execs this binary; run directly, so a source edited during a run cannot
     # make the wrapper rebuild between rounds (ensure_tulip builds it once, before the section).
     'tulip': f'{ECHO_BIN} {{port}} protocol epoll',
     'tulip-buffered': f'{ECHO_BIN} {{port}} buffered epoll',
+    'tulip-io_uring': f'{ECHO_BIN} {{port}} protocol io_uring',
     'uvloop': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol uvloop',
     'asyncio': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol asyncio',
     'uvloop-streams': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} streams uvloop',
@@ -97,8 +105,15 @@ def ensure_tulip():
         sys.exit('run.py: the Tulip echo server did not build; run scripts/echo-server to see why')
 
 
+def ensure_uring_floor():
+    """Builds the C io_uring floor when it is missing or older than its source (gcc, no liburing)."""
+    if not os.path.exists(URING_BIN) or os.path.getmtime(URING_BIN) < os.path.getmtime(URING_SRC):
+        run(['gcc', '-O2', '-Wall', '-Wextra', '-o', URING_BIN, URING_SRC], check=True)
+
+
 def build():
     run(['gcc', '-O2', '-o', '/tmp/c_epoll_echo', os.path.join(PEERS_DIR, 'c_epoll_echo.c')], check=True)
+    run(['gcc', '-O2', '-Wall', '-Wextra', '-o', URING_BIN, URING_SRC], check=True)
     run(['gcc', '-O2', '-o', LOADGEN, os.path.join(SHARED, 'loadgen.c')], check=True)
     run(['dotnet', 'publish', '-c', 'Release', '-o', '/tmp/dotnet_echo', os.path.join(PEERS_DIR, 'dotnet_echo'),
          '--nologo', '-v', 'q'], check=True)
@@ -226,25 +241,32 @@ def throughput():
         out('    ' + shlex.join(['echo_bench.py'] + args[2:-len(SERVERS)]) + ' NAME=CMD... (the servers above run.py names)')
         out()
         base = summary['c-epoll'].get('rps')
-        out(f'| server | req/s | MiB/s | p50 µs | p99 µs | vs c-epoll | rounds (req/s) |')
-        out('|---|---:|---:|---:|---:|---:|---|')
+        base2 = summary['c-io_uring'].get('rps')
+        out(f'| server | req/s | MiB/s | p50 µs | p99 µs | vs c-epoll | vs c-io_uring | rounds (req/s) |')
+        out('|---|---:|---:|---:|---:|---:|---:|---|')
         for name in SERVERS:
             s = summary[name]
             if 'error' in s:
-                out(f'| {name} | error: {s["error"]} | | | | | |')
+                out(f'| {name} | error: {s["error"]} | | | | | | |')
                 continue
             rounds_txt = ', '.join(fmt(r) for r in per_round[name])
+            vs2 = f'{s["rps"] / base2:.2f}x' if base2 else '-'
             out(f'| {name} | {fmt(s["rps"])} | {fmt(s["mib_s"], 1)} | {fmt(s["p50_us"])} | {fmt(s["p99_us"])} | '
-                f'{s["rps"] / base:.2f}x | {rounds_txt} |')
+                f'{s["rps"] / base:.2f}x | {vs2} | {rounds_txt} |')
         t = {k: summary[k].get('rps') for k in SERVERS}
-        others = [k for k in SERVERS if k not in ('c-epoll', 'tulip', 'tulip-buffered') and t[k]]
+        ours = ('c-epoll', 'c-io_uring', 'tulip', 'tulip-buffered', 'tulip-io_uring')
+        others = [k for k in SERVERS if k not in ours and t[k]]
         best_other = max(others, key=lambda k: t[k]) if others else None
         out()
-        line = (f'tulip: {t["tulip"] / t["c-epoll"]:.2f}x c-epoll, {t["tulip"] / t["uvloop"]:.2f}x uvloop, '
-                f'{t["tulip"] / t["kestrel"]:.2f}x kestrel')
+
+        def ratio(a, b):
+            return f'{t[a] / t[b]:.2f}x' if t.get(a) and t.get(b) else '-'
+        line = f'tulip: {ratio("tulip", "c-epoll")} c-epoll, {ratio("tulip", "uvloop")} uvloop, {ratio("tulip", "kestrel")} kestrel'
         if best_other:
-            line += f', {t["tulip"] / t[best_other]:.2f}x the best other peer ({best_other})'
-        line += f'; buffered / protocol {t["tulip-buffered"] / t["tulip"]:.2f}x'
+            line += f', {ratio("tulip", best_other)} the best other peer ({best_other})'
+        line += f'; buffered / protocol {ratio("tulip-buffered", "tulip")}'
+        line += (f'; tulip-io_uring: {ratio("tulip-io_uring", "c-epoll")} c-epoll, {ratio("tulip-io_uring", "c-io_uring")}'
+                 f' c-io_uring, {ratio("tulip-io_uring", "tulip")} tulip on epoll; c-io_uring / c-epoll {ratio("c-io_uring", "c-epoll")}')
         out(line)
         out()
 
@@ -289,10 +311,17 @@ def alloc():
 
 # ---- syscalls ------------------------------------------------------------------------------------
 
-SYSCALL_SERVERS = ['tulip', 'tulip-buffered', 'c-epoll', 'uvloop']
+SYSCALL_SERVERS = ['tulip', 'tulip-io_uring', 'tulip-buffered', 'c-epoll', 'c-io_uring', 'uvloop']
 READS = ('read', 'recvfrom', 'recvmsg', 'readv')
 WRITES = ('write', 'sendto', 'sendmsg', 'writev')
 WAITS = ('epoll_wait', 'epoll_pwait', 'epoll_pwait2')
+URING = 'io_uring_enter'  # submits and waits in one call
+
+
+def custom_servers(default):
+    """NAME=CMD arguments if any were given, else the named servers of SERVERS."""
+    custom = [tuple(a.split('=', 1)) for a in sys.argv[1:] if '=' in a and not a.startswith('--')]
+    return custom or [(k, SERVERS[k]) for k in default]
 
 
 def direct_cmd(name):
@@ -310,19 +339,21 @@ def parse_strace(path):
 
 
 def syscalls():
-    conns, size = 10, 1024
+    servers = custom_servers(SYSCALL_SERVERS)
+    conns = int(os.environ.get('CONNS', 10))
+    size = int(os.environ.get('SIZE', 1024))
     duration = 2 if QUICK else 5
     out(f'Load average before: {loadavg()}')
     out()
-    out(f'strace -c -f over a whole run ({conns} connections x 1 KiB, {duration} s of load; start-up and'
+    out(f'strace -c -f over a whole run ({conns} connections x {size} B, {duration} s of load; start-up and'
         ' shutdown included; echoes counted by the load generator):')
     out()
-    out('| server | echoes | read-like | write-like | epoll_wait | epoll_ctl | all syscalls | reads/echo | writes/echo | waits/echo | epoll_ctl/echo |')
-    out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for name in SYSCALL_SERVERS:
+    out('| server | echoes | read-like | write-like | epoll_wait | epoll_ctl | io_uring_enter | all syscalls | reads/echo | writes/echo | waits/echo | epoll_ctl/echo | io_uring_enter/echo | all/echo |')
+    out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for name, cmd in servers:
         port = next_port()
         with tempfile.NamedTemporaryFile(suffix='.strace') as tf:
-            srv = Server(direct_cmd(name), port, prefix=['strace', '-c', '-f', '-o', tf.name])
+            srv = Server(cmd, port, prefix=['strace', '-c', '-f', '-o', tf.name])
             try:
                 srv.wait_echo()
                 res = loadgen(port, conns, size, duration, 0)
@@ -334,23 +365,25 @@ def syscalls():
         w = sum(c.get(k, 0) for k in WRITES)
         wt = sum(c.get(k, 0) for k in WAITS)
         ctl = c.get('epoll_ctl', 0)
+        ur = c.get(URING, 0)
         total = sum(c.values())
-        names = '/'.join(k for k in READS + WRITES if c.get(k))
-        out(f'| {name} ({names}) | {fmt(echoes)} | {fmt(r)} | {fmt(w)} | {fmt(wt)} | {fmt(ctl)} | {fmt(total)} | '
-            f'{r / echoes:.3f} | {w / echoes:.3f} | {wt / echoes:.3f} | {ctl / echoes:.5f} |')
+        names = '/'.join(k for k in READS + WRITES if c.get(k, 0) * 100 >= echoes)  # not the loader's few reads
+        out(f'| {name} ({names or URING}) | {fmt(echoes)} | {fmt(r)} | {fmt(w)} | {fmt(wt)} | {fmt(ctl)} | {fmt(ur)} | '
+            f'{fmt(total)} | {r / echoes:.3f} | {w / echoes:.3f} | {wt / echoes:.3f} | {ctl / echoes:.5f} | '
+            f'{ur / echoes:.3f} | {total / echoes:.3f} |')
     out()
     if shutil.which('perf') is None:
         out('(perf is not installed: the unperturbed counts are skipped; apt-get install -y linux-perf)')
         return
-    events = [f'syscalls:sys_enter_{k}' for k in READS + WRITES + WAITS + ('epoll_ctl',)] + ['raw_syscalls:sys_enter']
+    events = [f'syscalls:sys_enter_{k}' for k in READS + WRITES + WAITS + ('epoll_ctl', URING)] + ['raw_syscalls:sys_enter']
     out(f'perf stat with the syscall tracepoints, attached to the running server for {duration} s of steady load'
         ' (no ptrace, so the server runs at full speed and batches as it does unobserved):')
     out()
-    out('| server | echoes | reads/echo | writes/echo | epoll_wait/echo | epoll_ctl in window | syscalls/echo |')
-    out('|---|---:|---:|---:|---:|---:|---:|')
-    for name in SYSCALL_SERVERS:
+    out('| server | echoes | reads/echo | writes/echo | epoll_wait/echo | epoll_ctl in window | io_uring_enter/echo | syscalls/echo |')
+    out('|---|---:|---:|---:|---:|---:|---:|---:|')
+    for name, cmd in servers:
         port = next_port()
-        srv = Server(direct_cmd(name), port)
+        srv = Server(cmd, port)
         try:
             srv.wait_echo()
             lg = subprocess.Popen(['taskset', '-c', '1', LOADGEN, '127.0.0.1', str(port), str(conns), str(size),
@@ -371,7 +404,7 @@ def syscalls():
         w = sum(c.get(k, 0) for k in WRITES)
         wt = sum(c.get(k, 0) for k in WAITS)
         out(f'| {name} | {fmt(echoes)} | {r / echoes:.3f} | {w / echoes:.3f} | {wt / echoes:.3f} | {c.get("epoll_ctl", 0)} | '
-            f'{c.get("sys_enter", 0) / echoes:.3f} |')
+            f'{c.get(URING, 0) / echoes:.3f} | {c.get("sys_enter", 0) / echoes:.3f} |')
     out()
     out(f'Load average after: {loadavg()}')
     out()
@@ -379,7 +412,7 @@ def syscalls():
 
 # ---- idle connections ----------------------------------------------------------------------------
 
-IDLE_SERVERS = ['tulip', 'uvloop', 'asyncio', 'c-epoll', 'node', 'dotnet-sockets']
+IDLE_SERVERS = ['tulip', 'uvloop', 'asyncio', 'c-epoll', 'c-io_uring', 'node', 'dotnet-sockets']
 
 
 def tulip_heap(srv, err):
@@ -408,11 +441,11 @@ def idle():
     out()
     out(f'| server | RSS before | RSS with {n:,} idle | RSS per connection | managed heap before | with {n:,} | managed heap per connection |')
     out('|---|---:|---:|---:|---:|---:|---:|')
-    for name in IDLE_SERVERS:
+    for name, cmd in custom_servers(IDLE_SERVERS):
         port = next_port()
-        is_tulip = name == 'tulip'
+        is_tulip = name.startswith('tulip')  # a Tulip echo server reports its managed heap on SIGUSR1
         with tempfile.TemporaryFile('w+') as err:
-            srv = Server(direct_cmd(name), port, env={'TULIP_ECHO_STATS': '1'} if is_tulip else None,
+            srv = Server(cmd, port, env={'TULIP_ECHO_STATS': '1'} if is_tulip else None,
                          stderr=err if is_tulip else subprocess.DEVNULL)
             client = None
             try:
@@ -494,8 +527,7 @@ def cpu_ticks(pid):
 
 def cpu():
     """Server CPU time per echo: less sensitive to the other core's load than req/s, for A/B runs."""
-    custom = [a.split('=', 1) for a in sys.argv[1:] if '=' in a and not a.startswith('--')]
-    servers = custom or [(k, SERVERS[k]) for k in ('c-epoll', 'tulip', 'tulip-buffered', 'uvloop')]
+    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-buffered', 'uvloop'))
     conns = int(os.environ.get('CONNS', 10))
     size = int(os.environ.get('SIZE', 1024))
     duration, rounds = (2, 1) if QUICK else (5, 3)
@@ -538,8 +570,7 @@ def cpu():
 
 def instructions():
     """User-space instructions per echo under callgrind: immune to the other engineers' load."""
-    custom = [a.split('=', 1) for a in sys.argv[1:] if '=' in a and not a.startswith('--')]
-    servers = custom or [(k, SERVERS[k]) for k in ('c-epoll', 'tulip', 'tulip-buffered', 'uvloop')]
+    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-buffered', 'uvloop'))
     conns = int(os.environ.get('CONNS', 10))
     size = int(os.environ.get('SIZE', 1024))
     warm, duration = (5, 2) if QUICK else (20, 10)
@@ -591,6 +622,7 @@ def main():
         sys.exit(f'run.py: unknown section {unknown[0]!r}; expected one of {", ".join(SECTIONS)} or all')
     if any(w != 'build' for w in wanted):
         ensure_tulip()
+        ensure_uring_floor()
     for w in wanted:
         out(f'## {w}')
         out()
