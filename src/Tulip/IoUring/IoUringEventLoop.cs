@@ -50,16 +50,21 @@ public sealed class IoUringEventLoop : SelectorEventLoop
     /// <summary>Creates the loop and its ring.</summary>
     /// <param name="loggerFactory">Where the loop logs; stderr if null.</param>
     /// <exception cref="PlatformNotSupportedException">io_uring is disabled or missing here; the message says which and what to use instead.</exception>
-    public IoUringEventLoop(ILoggerFactory? loggerFactory = null) : this(new IoUringSelector(), loggerFactory)
+    public IoUringEventLoop(ILoggerFactory? loggerFactory = null) : this(new IoUringSelector(), loggerFactory, ReceiveBufferCount)
     {
     }
 
-    private IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory) : base(selector, loggerFactory)
+    /// <summary>A loop whose provided-buffer ring has <paramref name="receiveBuffers"/> buffers (a power of two): for tests that run it dry.</summary>
+    internal IoUringEventLoop(int receiveBuffers, ILoggerFactory? loggerFactory = null) : this(new IoUringSelector(), loggerFactory, receiveBuffers)
+    {
+    }
+
+    private IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory, int receiveBuffers) : base(selector, loggerFactory)
     {
         _uring = selector;
         try
         {
-            _receiveBuffers = new IoUringBufferRing(selector.Ring, groupId: 0, ReceiveBufferCount, ReceiveBufferSize);
+            _receiveBuffers = new IoUringBufferRing(selector.Ring, groupId: 0, receiveBuffers, ReceiveBufferSize);
         }
         catch (PlatformNotSupportedException ex)
         {
@@ -116,6 +121,9 @@ public sealed class IoUringEventLoop : SelectorEventLoop
     }
 
     internal void WaitForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Add(transport);
+
+    /// <summary>Receives that ended because the ring had no buffer (ENOBUFS): for tests.</summary>
+    internal long BufferExhaustions { get; set; }
 
     internal void StopWaitingForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Remove(transport);
 

@@ -402,6 +402,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
             if (result == -Interop.ENOBUFS)
             {
+                _uring.BufferExhaustions++;
                 // The ring ran dry: re-armed when a buffer comes back (IoUringEventLoop.ReturnBuffer), or
                 // on the next iteration if some came back since the kernel found none (OnReceived re-arms).
                 if (!_readingPaused && !_life.IsClosing && buffers.Outstanding >= buffers.Count)
