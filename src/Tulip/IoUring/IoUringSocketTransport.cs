@@ -43,7 +43,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner
 {
     private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
 
@@ -146,6 +146,12 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void Unregister()
     {
+        if (!_life.IsStarted)
+        {
+            // The constructor failed: the fd goes back to the caller, unclaimed.
+            _loop.ReleaseFd(_fd, this);
+        }
+
         if (!_recvArmed && _recv.Index >= 0)
         {
             _uring.Uring.UnregisterOperation(_recv.Index);
@@ -592,95 +598,22 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         }
     }
 
-    private bool DeliverChunk(ushort id, int length)
-    {
-        var data = _uring.ReceiveBuffers.Span(id, length);
-        if (_bufferedProtocol is null)
-        {
-            _chunkOffset = length;
-            try
-            {
-                _streamProtocol!.DataReceived(data);
-            }
-            catch (Exception ex)
-            {
-                _life.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
-                return false;
-            }
-
-            return !_life.IsClosing;
-        }
-
-        return FillBuffered(data, ref _chunkOffset);
-    }
+    private bool DeliverChunk(ushort id, int length) =>
+        ReceiveDelivery.Deliver(this, _bufferedProtocol, _streamProtocol, _uring.ReceiveBuffers.Span(id, length), ref _chunkOffset);
 
     private bool Deliver(byte[] buffer, ref int start, int end)
     {
-        if (_bufferedProtocol is null)
-        {
-            int from = start;
-            start = end;
-            try
-            {
-                _streamProtocol!.DataReceived(buffer.AsSpan(from, end - from));
-            }
-            catch (Exception ex)
-            {
-                _life.FatalError(ex, "Fatal error: protocol.DataReceived() call failed.");
-                return false;
-            }
-
-            return !_life.IsClosing;
-        }
-
         int offset = 0;
-        bool all = FillBuffered(buffer.AsSpan(start, end - start), ref offset);
+        bool all = ReceiveDelivery.Deliver(this, _bufferedProtocol, _streamProtocol, buffer.AsSpan(start, end - start), ref offset);
         start += offset;
         return all;
     }
 
-    /// <summary>A buffered protocol is filled through GetBuffer/BufferUpdated until <paramref name="data"/> is all given or it pauses.</summary>
-    private bool FillBuffered(ReadOnlySpan<byte> data, ref int offset)
-    {
-        var protocol = _bufferedProtocol!;
-        while (offset < data.Length)
-        {
-            Memory<byte> memory;
-            try
-            {
-                memory = protocol.GetBuffer(data.Length - offset);
-                if (memory.IsEmpty)
-                {
-                    throw new InvalidOperationException("IBufferedProtocol.GetBuffer() returned an empty buffer.");
-                }
-            }
-            catch (Exception ex)
-            {
-                _life.FatalError(ex, "Fatal error: protocol.GetBuffer() call failed.");
-                return false;
-            }
+    bool IReceiveOwner.ReadingPaused => _readingPaused;
 
-            int n = Math.Min(memory.Length, data.Length - offset);
-            data.Slice(offset, n).CopyTo(memory.Span);
-            offset += n;
-            try
-            {
-                protocol.BufferUpdated(n);
-            }
-            catch (Exception ex)
-            {
-                _life.FatalError(ex, "Fatal error: protocol.BufferUpdated() call failed.");
-                return false;
-            }
+    bool IReceiveOwner.DeliveryStopped => _life.IsClosing;
 
-            if (_life.IsClosing || (_readingPaused && offset < data.Length))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    void IReceiveOwner.DeliveryFailed(Exception error, string message) => _life.FatalError(error, message);
 
     private void ReadEof()
     {

@@ -26,14 +26,19 @@ internal interface IReceiveOwner
 internal static class ReceiveDelivery
 {
     /// <summary>Delivers bytes [<paramref name="offset"/>, <paramref name="count"/>) of <paramref name="buffer"/>; true when all went.</summary>
-    public static bool Deliver(IReceiveOwner owner, IBufferedProtocol? buffered, IProtocol? stream, byte[] buffer, ref int offset, int count)
+    public static bool Deliver(IReceiveOwner owner, IBufferedProtocol? buffered, IProtocol? stream, byte[] buffer, ref int offset, int count) =>
+        Deliver(owner, buffered, stream, new ReadOnlySpan<byte>(buffer, 0, count), ref offset);
+
+    /// <summary>Delivers <paramref name="data"/> from <paramref name="offset"/> on (a receive held elsewhere: the io_uring loop's ring buffers); true when all went.</summary>
+    public static bool Deliver(IReceiveOwner owner, IBufferedProtocol? buffered, IProtocol? stream, ReadOnlySpan<byte> data, ref int offset)
     {
+        int count = data.Length;
         if (buffered is null)
         {
             offset = count;
             try
             {
-                stream!.DataReceived(new ReadOnlySpan<byte>(buffer, 0, count));
+                stream!.DataReceived(data);
             }
             catch (Exception ex)
             {
@@ -62,7 +67,7 @@ internal static class ReceiveDelivery
             }
 
             int n = Math.Min(memory.Length, count - offset);
-            buffer.AsSpan(offset, n).CopyTo(memory.Span);
+            data.Slice(offset, n).CopyTo(memory.Span);
             offset += n;
             try
             {

@@ -460,6 +460,15 @@ public partial class SelectorEventLoop : BaseEventLoop, IReadinessEventLoop
         _registrations[fd] = new FdRegistration { Generation = NextGeneration(), Owner = owner };
     }
 
+    /// <summary>Ends a <see cref="ClaimFd"/> of a transport that never started (its constructor failed).</summary>
+    internal void ReleaseFd(int fd, IBaseTransport owner)
+    {
+        if (_registrations.TryGetValue(fd, out var reg) && ReferenceEquals(reg.Owner, owner) && reg.Interest == SelectorEvents.None)
+        {
+            _registrations.Remove(fd);
+        }
+    }
+
     /// <summary>
     /// asyncio's <c>_ensure_fd_no_transport</c>: refuses the public reader/writer calls on an fd an open
     /// transport watches, which would take its events or stop them behind its back.
