@@ -32,7 +32,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-public sealed class IoUringEventLoop : SelectorEventLoop
+public sealed partial class IoUringEventLoop : SelectorEventLoop
 {
     /// <summary>Receive buffers in the provided-buffer ring.</summary>
     internal const int ReceiveBufferCount = 256;
