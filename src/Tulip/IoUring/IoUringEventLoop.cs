@@ -65,6 +65,7 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
         try
         {
             _receiveBuffers = new IoUringBufferRing(selector.Ring, groupId: 0, receiveBuffers, ReceiveBufferSize);
+            RegisterCompletionPipes();
         }
         catch (PlatformNotSupportedException ex)
         {
