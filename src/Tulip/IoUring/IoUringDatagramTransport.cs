@@ -407,7 +407,6 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
             return;
         }
 
-        _loop.MetricBytesReceived += length;
         try
         {
             _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, length), sender);
@@ -494,7 +493,6 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
             int errno = TrySend(data, destination);
             if (errno == 0)
             {
-                _loop.MetricBytesSent += data.Length;
                 return;
             }
 
@@ -654,11 +652,7 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
 
         ReturnSending();
         _bufferSize -= sent.Length + PerDatagramOverhead;
-        if (result >= 0)
-        {
-            _loop.MetricBytesSent += result;
-        }
-        else if (result != -Interop.ECANCELED)
+        if (result < 0 && result != -Interop.ECANCELED)
         {
             // This datagram is lost; the ones behind it go on (asyncio).
             CallErrorReceived(SendError(-result, sent.Address));
