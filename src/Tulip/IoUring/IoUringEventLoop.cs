@@ -11,9 +11,9 @@ namespace Tulip;
 
 /// <summary>
 /// The io_uring loop (issue 14): one ring per loop, whose completions are read on the loop thread
-/// itself, with no helper thread and no thread hop. TCP and UNIX stream connections are completion
-/// transports (a multishot receive into provided buffers, sends submitted with the loop's wait);
-/// everything readiness-based (<c>AddReader</c>/<c>AddWriter</c>, datagrams, pipes, the <c>Sock*</c>
+/// itself, with no helper thread and no thread hop. TCP and UNIX stream connections, datagram endpoints
+/// and pipes are completion transports (receives and reads armed on the ring, sends and writes submitted
+/// with the loop's wait); everything readiness-based (<c>AddReader</c>/<c>AddWriter</c>, the <c>Sock*</c>
 /// methods, third-party readiness transports) runs on the same ring through poll requests, so this loop
 /// implements <see cref="IReadinessEventLoop"/> as the selector loop does: it offers both models.
 /// </summary>
@@ -32,7 +32,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-public sealed class IoUringEventLoop : SelectorEventLoop
+public sealed partial class IoUringEventLoop : SelectorEventLoop
 {
     /// <summary>Receive buffers in the provided-buffer ring.</summary>
     internal const int ReceiveBufferCount = 256;
@@ -65,6 +65,7 @@ public sealed class IoUringEventLoop : SelectorEventLoop
         try
         {
             _receiveBuffers = new IoUringBufferRing(selector.Ring, groupId: 0, receiveBuffers, ReceiveBufferSize);
+            RegisterCompletionPipes();
         }
         catch (PlatformNotSupportedException ex)
         {
