@@ -77,10 +77,7 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
     private readonly IoUringEventLoop _uring;
     private readonly AddressFamily _family;
     private readonly DatagramAddressing _addressing;
-    private readonly EndPoint _template;
-    private readonly SocketAddress _fromScratch;
-    private readonly Dictionary<SocketAddress, EndPoint> _senders = new(DatagramSenderComparer.Instance);
-    private EndPoint? _unnamed;
+    private readonly DatagramSenders _senders;
     private IDatagramProtocol _datagramProtocol = null!;
 
     private readonly ReceiveOperation _recv;
@@ -122,14 +119,8 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
     {
         _uring = loop;
         _family = socket.AddressFamily;
-        _fromScratch = new SocketAddress(_family, _family switch
-        {
-            AddressFamily.Unix => 110,
-            AddressFamily.InterNetworkV6 => 28,
-            _ => 16,
-        });
         _addressing = new DatagramAddressing(socket, GetExtraInfo("peername") as EndPoint, remote, remoteAsGiven);
-        _template = _addressing.Template;
+        _senders = new DatagramSenders(_family, _addressing.Template);
         _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _sendPoll = new SendPollOperation(this);
@@ -399,75 +390,14 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
 
     private void Deliver(byte[] buffer, int length, int nameLength, bool truncated)
     {
-        EndPoint sender = SenderOf(nameLength);
-        if (truncated || length > buffer.Length)
-        {
-            CallErrorReceived(new SocketException((int)SocketError.MessageSize,
-                $"A datagram of {length} bytes from {DatagramAddressing.Describe(sender)} is larger than the {buffer.Length}-byte receive buffer; it was dropped, not delivered cut short."));
-            return;
-        }
-
-        try
-        {
-            _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, length), sender);
-        }
-        catch (Exception ex)
-        {
-            // One datagram's handler failing does not end the endpoint (asyncio keeps reading).
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.DatagramReceived()")
-            {
-                Exception = ex,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
+        // The kernel wrote the sender's address into the receive's name buffer.
+        var scratch = _senders.Scratch.Span;
+        int size = Math.Min(nameLength, scratch.Length);
+        new ReadOnlySpan<byte>(Scratch + RecvNameOffset, size).CopyTo(scratch);
+        DatagramCalls.Deliver(_loop, this, _datagramProtocol, buffer, length, _senders.SenderOf(size), truncated);
     }
 
-    /// <summary>The <see cref="EndPoint"/> of the address the kernel wrote into the receive's name buffer: cached per sender.</summary>
-    private EndPoint SenderOf(int length)
-    {
-        if (_family == AddressFamily.Unix && length <= 2)
-        {
-            // An unbound UNIX sender has no name (asyncio's None).
-            return _unnamed ??= _template.Create(new SocketAddress(AddressFamily.Unix, 2));
-        }
-
-        int size = Math.Min(length, _fromScratch.Buffer.Length);
-        new ReadOnlySpan<byte>(Scratch + RecvNameOffset, size).CopyTo(_fromScratch.Buffer.Span);
-        _fromScratch.Size = size;
-        if (_senders.TryGetValue(_fromScratch, out var known))
-        {
-            return known;
-        }
-
-        var key = new SocketAddress(_family, size);
-        _fromScratch.Buffer.Span[..size].CopyTo(key.Buffer.Span);
-        var endPoint = _template.Create(key);
-        if (_senders.Count >= DatagramAddressing.AddressCacheLimit)
-        {
-            _senders.Clear();
-        }
-
-        _senders[key] = endPoint;
-        return endPoint;
-    }
-
-    private void CallErrorReceived(Exception error)
-    {
-        try
-        {
-            _datagramProtocol.ErrorReceived(error);
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ErrorReceived()")
-            {
-                Exception = ex,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-    }
+    private void CallErrorReceived(Exception error) => DatagramCalls.ErrorReceived(_loop, this, _datagramProtocol, error);
 
     // ---- Sending -----------------------------------------------------------------------------
 
@@ -739,23 +669,4 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
 
     /// <summary>A datagram waiting for the socket: its payload (a pinned array), where it goes (null: the connected peer), and the address as the caller gave it (for error messages).</summary>
     private readonly record struct PendingDatagram(byte[]? Data, int Length, SocketAddress? Destination, EndPoint? Address);
-}
-
-/// <summary>
-/// Compares raw addresses by their first <see cref="SocketAddress.Size"/> bytes only (a reused receive
-/// buffer's size differs from a cached key's), as the selector loop's datagram transport does.
-/// </summary>
-internal sealed class DatagramSenderComparer : IEqualityComparer<SocketAddress>
-{
-    public static readonly DatagramSenderComparer Instance = new();
-
-    public bool Equals(SocketAddress? x, SocketAddress? y) =>
-        x is not null && y is not null && x.Size == y.Size && x.Buffer.Span[..x.Size].SequenceEqual(y.Buffer.Span[..y.Size]);
-
-    public int GetHashCode(SocketAddress address)
-    {
-        var hash = default(HashCode);
-        hash.AddBytes(address.Buffer.Span[..address.Size]);
-        return hash.ToHashCode();
-    }
 }

@@ -337,22 +337,7 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
                 return;
         }
 
-        EndPoint sender = SenderOf(_recv.RemoteEndPoint);
-        try
-        {
-            _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(_readBuffer, 0, _recv.BytesTransferred), sender);
-        }
-        catch (Exception ex)
-        {
-            // One datagram's handler failing does not end the endpoint (asyncio lets the
-            // exception reach the loop's handler and keeps reading).
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.DatagramReceived()")
-            {
-                Exception = ex,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
+        DatagramCalls.Deliver(_loop, this, _datagramProtocol, _readBuffer!, _recv.BytesTransferred, SenderOf(_recv.RemoteEndPoint));
     }
 
     /// <summary>The one <see cref="EndPoint"/> handed out for the sender the runtime reported.</summary>
@@ -383,22 +368,7 @@ internal sealed class ProactorDatagramTransport : IDatagramTransport, ITransport
         return known;
     }
 
-    private void CallErrorReceived(Exception error)
-    {
-        try
-        {
-            _datagramProtocol.ErrorReceived(error);
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ErrorReceived()")
-            {
-                Exception = ex,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-    }
+    private void CallErrorReceived(Exception error) => DatagramCalls.ErrorReceived(_loop, this, _datagramProtocol, error);
 
     // ---- Sending -----------------------------------------------------------------------------
 

@@ -48,9 +48,6 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
 
     private const int PerDatagramOverhead = DatagramAddressing.PerDatagramOverhead;
 
-    /// <summary>Senders remembered with their <see cref="EndPoint"/>; the cache is emptied when it reaches this size.</summary>
-    private const int AddressCacheLimit = DatagramAddressing.AddressCacheLimit;
-
     private readonly AddressFamily _family;
     private readonly StateHandle<SelectorDatagramTransport> _readHandle;
     private readonly StateHandle<SelectorDatagramTransport> _writeHandle;
@@ -59,12 +56,9 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     private readonly DatagramAddressing _addressing;
 
     // Where recvfrom writes the sender's address; reused for every datagram.
-    private readonly SocketAddress _fromScratch;
     // sender's raw address -> its EndPoint, handed to DatagramReceived (shared between calls).
-    private readonly Dictionary<SocketAddress, EndPoint> _senders = new(RawAddressComparer.Instance);
-    private readonly EndPoint _template;
+    private readonly DatagramSenders _senders;
 
-    private EndPoint? _unnamed;
 
     private IDatagramProtocol _datagramProtocol = null!;
 
@@ -79,14 +73,8 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         : base(loop, socket, "socket.sendto() raised exception: the datagram transport is closed, the datagram was dropped.")
     {
         _family = socket.AddressFamily;
-        _fromScratch = new SocketAddress(_family, _family switch
-        {
-            AddressFamily.Unix => 110,           // sizeof(struct sockaddr_un)
-            AddressFamily.InterNetworkV6 => 28,  // sizeof(struct sockaddr_in6)
-            _ => 16,                             // sizeof(struct sockaddr_in)
-        });
         _addressing = new DatagramAddressing(socket, GetExtraInfo("peername") as EndPoint, remote, remoteAsGiven);
-        _template = _addressing.Template;
+        _senders = new DatagramSenders(_family, _addressing.Template);
 
         _readHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnReadable(), this);
         _writeHandle = new StateHandle<SelectorDatagramTransport>(loop, static t => t.OnWritable(), this);
@@ -136,10 +124,11 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
         byte[] buffer = _family == AddressFamily.Unix ? _loop.DatagramReadBuffer : _loop.ReadBuffer;
         for (int i = 0; i < MaxDatagramsPerEvent && !_life.IsClosing; i++)
         {
-            uint fromLength = (uint)_fromScratch.Buffer.Length;
+            var scratch = _senders.Scratch.Span;
+            uint fromLength = (uint)scratch.Length;
             nint n;
             fixed (byte* data = buffer)
-            fixed (byte* address = _fromScratch.Buffer.Span)
+            fixed (byte* address = scratch)
             {
                 n = Interop.RecvFrom(_fd, data, (nuint)buffer.Length, Interop.MSG_TRUNC | Interop.MSG_DONTWAIT, address, &fromLength);
             }
@@ -158,75 +147,11 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
                 return;
             }
 
-            EndPoint sender = SenderOf((int)fromLength);
-            if (n > buffer.Length)
-            {
-                CallErrorReceived(new SocketException((int)SocketError.MessageSize,
-                    $"A datagram of {n} bytes from {Describe(sender)} is larger than the {buffer.Length}-byte receive buffer; it was dropped, not delivered cut short."));
-                continue;
-            }
-
-            try
-            {
-                _datagramProtocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, (int)n), sender);
-            }
-            catch (Exception ex)
-            {
-                // One datagram's handler failing does not end the endpoint (asyncio lets the
-                // exception reach the loop's handler and keeps reading).
-                _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.DatagramReceived()")
-                {
-                    Exception = ex,
-                    Transport = this,
-                    Protocol = _protocol,
-                });
-            }
+            DatagramCalls.Deliver(_loop, this, _datagramProtocol, buffer, n, _senders.SenderOf((int)fromLength));
         }
     }
 
-    /// <summary>The <see cref="EndPoint"/> for the address recvfrom just wrote: from the cache, or made once and cached.</summary>
-    private EndPoint SenderOf(int length)
-    {
-        if (_family == AddressFamily.Unix && length <= 2)
-        {
-            // An unbound UNIX sender has no name (asyncio's None): Linux gives the family alone, gVisor nothing.
-            return _unnamed ??= _template.Create(new SocketAddress(AddressFamily.Unix, 2)); // .NET cannot construct an empty path, only parse one
-        }
-
-        _fromScratch.Size = Math.Min(length, _fromScratch.Buffer.Length);
-        if (_senders.TryGetValue(_fromScratch, out var known))
-        {
-            return known;
-        }
-
-        var key = new SocketAddress(_family, _fromScratch.Size);
-        _fromScratch.Buffer.Span[.._fromScratch.Size].CopyTo(key.Buffer.Span);
-        var endPoint = _template.Create(key);
-        if (_senders.Count >= AddressCacheLimit)
-        {
-            _senders.Clear();
-        }
-
-        _senders[key] = endPoint;
-        return endPoint;
-    }
-
-    private void CallErrorReceived(Exception error)
-    {
-        try
-        {
-            _datagramProtocol.ErrorReceived(error);
-        }
-        catch (Exception ex)
-        {
-            _loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.ErrorReceived()")
-            {
-                Exception = ex,
-                Transport = this,
-                Protocol = _protocol,
-            });
-        }
-    }
+    private void CallErrorReceived(Exception error) => DatagramCalls.ErrorReceived(_loop, this, _datagramProtocol, error);
 
     // ---- Sending -----------------------------------------------------------------------------
 
@@ -356,26 +281,6 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     private void MaybeResumeProtocol() => _flow.MaybeResume(_bufferSize);
 
     private static string Describe(EndPoint? address) => DatagramAddressing.Describe(address);
-
-    /// <summary>
-    /// Compares raw addresses by their first <see cref="SocketAddress.Size"/> bytes only. With
-    /// SocketAddress's own equality the reused 110-byte receive buffer of a UNIX socket never matched
-    /// a cached path held in a buffer of its own size (the UNIX contract test saw a new EndPoint per datagram).
-    /// </summary>
-    private sealed class RawAddressComparer : IEqualityComparer<SocketAddress>
-    {
-        public static readonly RawAddressComparer Instance = new();
-
-        public bool Equals(SocketAddress? x, SocketAddress? y) =>
-            x is not null && y is not null && x.Size == y.Size && x.Buffer.Span[..x.Size].SequenceEqual(y.Buffer.Span[..y.Size]);
-
-        public int GetHashCode(SocketAddress address)
-        {
-            var hash = default(HashCode);
-            hash.AddBytes(address.Buffer.Span[..address.Size]);
-            return hash.ToHashCode();
-        }
-    }
 
     /// <summary>A datagram waiting for the socket: its payload (a rented array), where it goes (null: the connected peer), and the address as the caller gave it (for error messages).</summary>
     private readonly record struct PendingDatagram(byte[] Data, int Length, SocketAddress? Destination, EndPoint? Address);
