@@ -75,16 +75,9 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private int _heldEnd;
 
     // ---- send state ----
-    // In flight: bytes [_sendStart, _sendEnd) of _sending, one send in the kernel (or queued for it).
-    private byte[]? _sending;
-    private int _sendStart;
-    private int _sendEnd;
+    private readonly RingWriteBuffers _out; // what is being sent (one ring send) and what is written behind it
     private bool _sendArmed;        // a send is under way: in the kernel, or its completion not handled yet (OnSent)
-    private bool _sendInKernel;     // the kernel holds the send (and may read _sending) until its completion
     private int _sendResult;        // the completed send's result, for _sendHandle
-    // Written meanwhile: bytes [0, _bufEnd) of _buffer; null when empty.
-    private byte[]? _buffer;
-    private int _bufEnd;
 
     private bool _eof;              // WriteEof was called
     private bool _eofSent;          // shutdown(SHUT_WR) done
@@ -98,6 +91,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _connectionLost = connectionLost;
         _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
+        _out = new RingWriteBuffers(loop.SendBuffers);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
         _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
         SetProtocol(protocol);
@@ -122,6 +116,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _connectionLost = connectionLost;
         _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
+        _out = new RingWriteBuffers(loop.SendBuffers);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
         _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
         SetProtocol(protocol);
@@ -158,11 +153,11 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             _recv.Index = -1;
         }
 
-        if (!_sendInKernel && _send.Index >= 0)
+        if (!_out.InKernel && _send.Index >= 0)
         {
             _uring.Uring.UnregisterOperation(_send.Index);
             _send.Index = -1;
-            ReturnSending();
+            _out.ReturnSending();
         }
     }
 
@@ -182,7 +177,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     public bool CanWriteEof => true;
 
     /// <inheritdoc/>
-    private protected override bool HasPendingWrites => _sendArmed || _buffer is not null;
+    private protected override bool HasPendingWrites => _sendArmed || _out.HasGathered;
 
     /// <inheritdoc/>
     public override void SetProtocol(IBaseProtocol protocol)
@@ -267,7 +262,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _lost = true;
         ReleaseReceived();
         CancelReceive();
-        if (_sendInKernel)
+        if (_out.InKernel)
         {
             // Graceful closes wait for their sends; this is an abort (or a fatal error): the bytes go.
             QueueCancel(_send.Index);
@@ -682,7 +677,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             data = data.Slice(n);
         }
 
-        Append(data);
+        _out.Append(data);
         StartSend();
         _flow.MaybePause(GetWriteBufferSize());
     }
@@ -751,7 +746,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         {
             if (!chunk.IsEmpty)
             {
-                Append(chunk.Span);
+                _out.Append(chunk.Span);
                 any = true;
             }
         }
@@ -764,25 +759,13 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         if (!pending)
         {
             // One send(2) of the gathered chunks, as Write's; only what the socket refuses is queued.
-            int n = SendNow(new ReadOnlySpan<byte>(_buffer, 0, _bufEnd), vectored: true);
-            if (n < 0)
+            int n = SendNow(_out.Gathered, vectored: true);
+            if (n >= 0 && _out.Promote(n))
             {
-                return;
+                SubmitSend();
+                _flow.MaybePause(GetWriteBufferSize());
             }
 
-            if (n == _bufEnd)
-            {
-                _uring.SendBuffers.Return(_buffer!);
-                _buffer = null;
-                _bufEnd = 0;
-                return;
-            }
-
-            (_sending, _sendStart, _sendEnd) = (_buffer, n, _bufEnd);
-            _buffer = null;
-            _bufEnd = 0;
-            SubmitSend();
-            _flow.MaybePause(GetWriteBufferSize());
             return;
         }
 
@@ -790,61 +773,37 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _flow.MaybePause(GetWriteBufferSize());
     }
 
-    private void Append(ReadOnlySpan<byte> data)
-    {
-        WriteBacklog.CheckRoom(GetWriteBufferSize(), data.Length);
-        var pool = _uring.SendBuffers;
-        if (_buffer is null)
-        {
-            _buffer = pool.Rent(data.Length);
-            _bufEnd = 0;
-        }
-        else if (_buffer.Length - _bufEnd < data.Length)
-        {
-            var bigger = pool.Rent((int)Math.Min(Math.Max(2L * _buffer.Length, (long)_bufEnd + data.Length), WriteBacklog.MaxSize));
-            _buffer.AsSpan(0, _bufEnd).CopyTo(bigger);
-            pool.Return(_buffer);
-            _buffer = bigger;
-        }
-
-        data.CopyTo(_buffer.AsSpan(_bufEnd));
-        _bufEnd += data.Length;
-    }
-
     /// <summary>The buffer becomes the one in flight, when no send is.</summary>
     private void StartSend()
     {
-        if (_sendArmed || _buffer is null || _lost)
+        if (_sendArmed || !_out.HasGathered || _lost)
         {
             return;
         }
 
-        ReturnSending();
-        (_sending, _sendStart, _sendEnd) = (_buffer, 0, _bufEnd);
-        _buffer = null;
-        _bufEnd = 0;
+        _out.Promote();
         SubmitSend();
     }
 
-    private unsafe void SubmitSend()
+    private void SubmitSend()
     {
         ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
         sqe.Opcode = Interop.IoUring.OP_SEND;
         sqe.Fd = _fd;
         // A pinned array (PinnedBufferPool): its address holds until the send's completion.
-        sqe.Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sending!)) + (ulong)_sendStart;
-        sqe.Len = (uint)(_sendEnd - _sendStart);
+        sqe.Addr = _out.InFlightAddress;
+        sqe.Len = (uint)_out.InFlight;
         sqe.OpFlags = Interop.MSG_NOSIGNAL;
         sqe.UserData = Selectors.IoUringSelector.OperationUserData(_send.Index);
         _sendArmed = true;
-        _sendInKernel = true;
+        _out.InKernel = true;
         _uring.OperationsInKernel++;
     }
 
     /// <summary>A send completion, inside the wait. The common case (all sent, nothing behind it, nobody to tell) is settled here.</summary>
     private void OnSendCompletion(int result)
     {
-        _sendInKernel = false;
+        _out.InKernel = false;
         _uring.OperationsInKernel--;
         if (_lost)
         {
@@ -853,11 +812,11 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             return;
         }
 
-        if (result > 0 && result == _sendEnd - _sendStart && _buffer is null && !_flow.IsPaused && !_life.IsClosing && !_eof && _sendFile is null)
+        if (result > 0 && result == _out.InFlight && !_out.HasGathered && !_flow.IsPaused && !_life.IsClosing && !_eof && _sendFile is null)
         {
             _sendArmed = false;
             _loop.MetricBytesSent += result;
-            ReturnSending();
+            _out.ReturnSending();
             return;
         }
 
@@ -891,17 +850,16 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
         // As the proactor: the next send starts before the protocol hears of the room, so a protocol
         // that writes from ResumeWriting finds a send pending and buffers behind it.
-        _sendStart += result;
         _loop.MetricBytesSent += result;
-        if (_sendStart < _sendEnd)
+        if (_out.Advance(result))
         {
             SubmitSend();
             MaybeResumeWriting();
             return;
         }
 
-        ReturnSending();
-        if (_buffer is not null)
+        _out.ReturnSending();
+        if (_out.HasGathered)
         {
             StartSend();
             MaybeResumeWriting();
@@ -935,37 +893,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         }
     }
 
-    private void ReturnSending()
-    {
-        if (_sending is { } sending && !_sendInKernel)
-        {
-            _sending = null;
-            _sendStart = _sendEnd = 0;
-            _uring.SendBuffers.Return(sending);
-        }
-    }
-
     /// <inheritdoc/>
-    private protected override void DropBuffer()
-    {
-        if (_buffer is { } buffer)
-        {
-            _buffer = null;
-            _bufEnd = 0;
-            _uring.SendBuffers.Return(buffer);
-        }
-
-        if (_sendInKernel)
-        {
-            // The kernel may still send from this array: it goes back with the send's completion; its
-            // bytes count as dropped from now on.
-            _sendStart = _sendEnd;
-        }
-        else
-        {
-            ReturnSending();
-        }
-    }
+    private protected override void DropBuffer() => _out.Drop();
 
     /// <inheritdoc/>
     public void WriteEof()
@@ -998,7 +927,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     }
 
     /// <inheritdoc/>
-    public int GetWriteBufferSize() => (_sendEnd - _sendStart) + _bufEnd;
+    public int GetWriteBufferSize() => _out.Count;
 
     /// <inheritdoc/>
     public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;

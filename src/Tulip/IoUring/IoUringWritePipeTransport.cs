@@ -39,16 +39,9 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     private readonly StateHandle<IoUringWritePipeTransport> _peerHandle;
     private readonly WriteFlowControl _flow;
 
-    // In flight: bytes [_sendStart, _sendEnd) of _sending, one write in the kernel (or queued for it).
-    private byte[]? _sending;
-    private int _sendStart;
-    private int _sendEnd;
+    private readonly RingWriteBuffers _out; // what is being written (one ring write) and what is written behind it
     private bool _writeArmed;       // a write is under way: in the kernel, or its completion not handled yet
-    private bool _writeInKernel;    // the kernel holds the write (and may read _sending) until its completion
     private int _writeResult;
-    // Written meanwhile: bytes [0, _bufEnd) of _buffer; null when empty.
-    private byte[]? _buffer;
-    private int _bufEnd;
 
     private bool _peerArmed;        // the reader-gone poll is in the kernel
     private bool _peerCancelled;
@@ -61,6 +54,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
         _uring = loop;
         _write = new WriteOperation(this);
         _peer = new PeerOperation(this);
+        _out = new RingWriteBuffers(loop.SendBuffers);
         _writeHandle = new StateHandle<IoUringWritePipeTransport>(loop, static t => t.OnWritten(), this);
         _peerHandle = new StateHandle<IoUringWritePipeTransport>(loop, static t => t.OnPeerClosed(), this);
         _flow = new WriteFlowControl(loop, this);
@@ -72,7 +66,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     /// <inheritdoc/>
     public bool CanWriteEof => true;
 
-    private bool HasPendingWrites => _writeArmed || _buffer is not null;
+    private bool HasPendingWrites => _writeArmed || _out.HasGathered;
 
     /// <inheritdoc/>
     protected override void OnStarted()
@@ -98,7 +92,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     /// <remarks>The write (an abort's) and the poll are withdrawn and the cancels submitted now; once the fd is to be closed, the slots and arrays go when the kernel let go of them.</remarks>
     protected override void Unwatch()
     {
-        if (_writeInKernel)
+        if (_out.InKernel)
         {
             QueueCancel(_write.Index);
         }
@@ -119,25 +113,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     }
 
     /// <inheritdoc/>
-    protected override void DropBuffer()
-    {
-        if (_buffer is { } buffer)
-        {
-            _buffer = null;
-            _bufEnd = 0;
-            _uring.SendBuffers.Return(buffer);
-        }
-
-        if (_writeInKernel)
-        {
-            // The kernel may still read this array: it goes back with the write's completion.
-            _sendStart = _sendEnd;
-        }
-        else
-        {
-            ReturnSending();
-        }
-    }
+    protected override void DropBuffer() => _out.Drop();
 
     /// <inheritdoc/>
     /// <remarks>Buffered data is still written first; then the pipe closes (asyncio's close is its write_eof).</remarks>
@@ -155,7 +131,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     public void Abort() => Lifecycle.Abort();
 
     /// <inheritdoc/>
-    public unsafe void Write(ReadOnlySpan<byte> data)
+    public void Write(ReadOnlySpan<byte> data)
     {
         if (_eof)
         {
@@ -185,7 +161,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
             data = data.Slice(n);
         }
 
-        Append(data);
+        _out.Append(data);
         StartWrite();
         _flow.MaybePause(GetWriteBufferSize());
     }
@@ -211,7 +187,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
         {
             if (!chunk.IsEmpty)
             {
-                Append(chunk.Span);
+                _out.Append(chunk.Span);
                 any = true;
             }
         }
@@ -221,26 +197,12 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
             return;
         }
 
-        int n = WriteNow(new ReadOnlySpan<byte>(_buffer, 0, _bufEnd));
-        if (n < 0)
+        int n = WriteNow(_out.Gathered);
+        if (n >= 0 && _out.Promote(n)) // n < 0: a fatal error dropped the buffer
         {
-            return; // a fatal error dropped the buffer
+            SubmitWrite();
+            _flow.MaybePause(GetWriteBufferSize());
         }
-
-        if (n == _bufEnd)
-        {
-            _uring.SendBuffers.Return(_buffer!);
-            _buffer = null;
-            _bufEnd = 0;
-            return;
-        }
-
-        ReturnSending();
-        (_sending, _sendStart, _sendEnd) = (_buffer, n, _bufEnd);
-        _buffer = null;
-        _bufEnd = 0;
-        SubmitWrite();
-        _flow.MaybePause(GetWriteBufferSize());
     }
 
     /// <summary>write(2) now: bytes taken (0 when the pipe is full), or -1 after a fatal error.</summary>
@@ -267,54 +229,30 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
         return -1;
     }
 
-    private void Append(ReadOnlySpan<byte> data)
-    {
-        WriteBacklog.CheckRoom(GetWriteBufferSize(), data.Length);
-        var pool = _uring.SendBuffers;
-        if (_buffer is null)
-        {
-            _buffer = pool.Rent(data.Length);
-            _bufEnd = 0;
-        }
-        else if (_buffer.Length - _bufEnd < data.Length)
-        {
-            var bigger = pool.Rent((int)Math.Min(Math.Max(2L * _buffer.Length, (long)_bufEnd + data.Length), WriteBacklog.MaxSize));
-            _buffer.AsSpan(0, _bufEnd).CopyTo(bigger);
-            pool.Return(_buffer);
-            _buffer = bigger;
-        }
-
-        data.CopyTo(_buffer.AsSpan(_bufEnd));
-        _bufEnd += data.Length;
-    }
-
     /// <summary>The buffer becomes the one in flight, when no write is.</summary>
     private void StartWrite()
     {
-        if (_writeArmed || _buffer is null || _lost)
+        if (_writeArmed || !_out.HasGathered || _lost)
         {
             return;
         }
 
-        ReturnSending();
-        (_sending, _sendStart, _sendEnd) = (_buffer, 0, _bufEnd);
-        _buffer = null;
-        _bufEnd = 0;
+        _out.Promote();
         SubmitWrite();
     }
 
-    private unsafe void SubmitWrite()
+    private void SubmitWrite()
     {
         ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
         sqe.Opcode = Interop.IoUring.OP_WRITE;
         sqe.Fd = Fd;
         // A pinned array (PinnedBufferPool): its address holds until the write's completion.
-        sqe.Addr = (ulong)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_sending!)) + (ulong)_sendStart;
-        sqe.Len = (uint)(_sendEnd - _sendStart);
+        sqe.Addr = _out.InFlightAddress;
+        sqe.Len = (uint)_out.InFlight;
         sqe.Off = ulong.MaxValue; // the file position: a pipe has none
         sqe.UserData = IoUringSelector.OperationUserData(_write.Index);
         _writeArmed = true;
-        _writeInKernel = true;
+        _out.InKernel = true;
         _uring.OperationsInKernel++;
         _uring.PipeOperationsSubmitted++;
     }
@@ -322,7 +260,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     /// <summary>The write's completion, inside the wait: recorded, handled on the ready queue.</summary>
     private void OnWriteCompletion(int result)
     {
-        _writeInKernel = false;
+        _out.InKernel = false;
         _uring.OperationsInKernel--;
         if (_lost)
         {
@@ -340,7 +278,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
         _writeArmed = false;
         if (_lost || Lifecycle.IsConnectionLost)
         {
-            ReturnSending();
+            _out.ReturnSending();
             return;
         }
 
@@ -360,16 +298,15 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
 
         // As the socket transport: the next write starts before the protocol hears of the room, so a
         // protocol that writes from ResumeWriting finds a write pending and buffers behind it.
-        _sendStart += result;
-        if (_sendStart < _sendEnd)
+        if (_out.Advance(result))
         {
             SubmitWrite();
             _flow.MaybeResume(GetWriteBufferSize());
             return;
         }
 
-        ReturnSending();
-        if (_buffer is not null)
+        _out.ReturnSending();
+        if (_out.HasGathered)
         {
             StartWrite();
             _flow.MaybeResume(GetWriteBufferSize());
@@ -381,16 +318,6 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
         if (Lifecycle.IsClosing && !HasPendingWrites && !Lifecycle.IsConnectionLost)
         {
             Lifecycle.ScheduleConnectionLost(null);
-        }
-    }
-
-    private void ReturnSending()
-    {
-        if (_sending is { } sending && !_writeInKernel)
-        {
-            _sending = null;
-            _sendStart = _sendEnd = 0;
-            _uring.SendBuffers.Return(sending);
         }
     }
 
@@ -449,11 +376,11 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     /// <summary>The fd is closing: each slot (and the array in flight) goes once the kernel holds its operation no more.</summary>
     private void Release()
     {
-        if (!_writeInKernel && _write.Index >= 0)
+        if (!_out.InKernel && _write.Index >= 0)
         {
             _uring.Uring.UnregisterOperation(_write.Index);
             _write.Index = -1;
-            ReturnSending();
+            _out.ReturnSending();
         }
 
         if (!_peerArmed && _peer.Index >= 0)
@@ -464,7 +391,7 @@ internal sealed class IoUringWritePipeTransport : PipeTransport, IWriteTransport
     }
 
     /// <inheritdoc/>
-    public int GetWriteBufferSize() => (_sendEnd - _sendStart) + _bufEnd;
+    public int GetWriteBufferSize() => _out.Count;
 
     /// <inheritdoc/>
     public (int Low, int High) GetWriteBufferLimits() => _flow.Limits;
