@@ -454,27 +454,7 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
     /// <inheritdoc/>
     public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, _bufferSize);
 
-    /// <summary>One sendto(2) of a whole datagram: 0, or the errno.</summary>
-    private int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination)
-    {
-        nint n;
-        fixed (byte* p = data)
-        {
-            if (destination is null)
-            {
-                n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, null, 0);
-            }
-            else
-            {
-                fixed (byte* a = destination.Buffer.Span)
-                {
-                    n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, a, (uint)destination.Size);
-                }
-            }
-        }
-
-        return n < 0 ? Interop.GetLastErrno() : 0;
-    }
+    private int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination) => SelectorDatagramTransport.TrySend(_fd, data, destination);
 
     /// <summary>The oldest queued datagram goes to the kernel as one SENDMSG (submitted with the next wait).</summary>
     private void SubmitNext()

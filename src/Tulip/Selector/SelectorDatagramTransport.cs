@@ -205,21 +205,23 @@ internal sealed class SelectorDatagramTransport : SelectorTransport, IDatagramTr
     /// <inheritdoc/>
     public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, _bufferSize);
 
-    /// <summary>One send(2)/sendto(2) of a whole datagram: 0, or the errno.</summary>
-    private unsafe int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination)
+    private int TrySend(ReadOnlySpan<byte> data, SocketAddress? destination) => TrySend(_fd, data, destination);
+
+    /// <summary>One non-blocking send(2)/sendto(2) of a whole datagram on <paramref name="fd"/>: 0, or the errno (the io_uring transport's first attempt too).</summary>
+    internal static unsafe int TrySend(int fd, ReadOnlySpan<byte> data, SocketAddress? destination)
     {
         nint n;
         fixed (byte* p = data)
         {
             if (destination is null)
             {
-                n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, null, 0);
+                n = Interop.SendTo(fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, null, 0);
             }
             else
             {
                 fixed (byte* a = destination.Buffer.Span)
                 {
-                    n = Interop.SendTo(_fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, a, (uint)destination.Size);
+                    n = Interop.SendTo(fd, p, (nuint)data.Length, Interop.MSG_DONTWAIT | Interop.MSG_NOSIGNAL, a, (uint)destination.Size);
                 }
             }
         }
