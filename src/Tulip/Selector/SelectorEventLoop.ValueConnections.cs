@@ -68,6 +68,12 @@ public partial class SelectorEventLoop
             return FutureValueOperation.Await(SockConnectAsync(socket, address, cancellationToken), cancelFuture: true);
         }
 
+        // Checked before the connect starts: refused, it must not have begun a handshake.
+        if (_registrations.TryGetValue(fd, out var reg) && reg.Writer is not null)
+        {
+            throw new InvalidOperationException($"A send or connect (or a writer) is already waiting on fd {fd}: one at a time per socket.");
+        }
+
         try
         {
             socket.Connect(address);
@@ -81,11 +87,6 @@ public partial class SelectorEventLoop
         catch (SocketException ex)
         {
             return ValueTask.FromException(ex);
-        }
-
-        if (_registrations.TryGetValue(fd, out var reg) && reg.Writer is not null)
-        {
-            throw new InvalidOperationException($"A send or connect (or a writer) is already waiting on fd {fd}: one at a time per socket.");
         }
 
         if (!_connectOperations.TryRent(out var op))
