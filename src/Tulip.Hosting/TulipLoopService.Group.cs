@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using Tulip.Hosting.Diagnostics;
 
 namespace Tulip.Hosting;
 
@@ -97,9 +98,10 @@ public sealed partial class TulipLoopService
             _listeners = listeners;
             if (_logger.IsEnabled(LogLevel.Information))
             {
-                _logger.LogInformation("Tulip serving {EndPoints} on {Count} {Kind} loops ({Distribution} for TCP addresses).",
-                    listeners.Count == 0 ? "nothing" : string.Join(", ", listeners.SelectMany(static l => l.LocalEndPoints).Select(Describe)),
-                    group.Loops.Count, EventLoopKinds.NameOf(group.Loops[0]) ?? group.Loops[0].GetType().Name, _options.Distribution);
+                // Described into locals: CA1873 does not see the IsEnabled guard around a [LoggerMessage] call (dotnet/sdk#50893).
+                string endPoints = Describe(listeners);
+                string kind = EventLoopKinds.NameOf(group.Loops[0]) ?? group.Loops[0].GetType().Name;
+                Log.ServingOnGroup(_logger, endPoints, group.Loops.Count, kind, _options.Distribution);
             }
         }
         catch

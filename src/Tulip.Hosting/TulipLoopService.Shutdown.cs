@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using Microsoft.Extensions.Logging;
+using Tulip.Hosting.Diagnostics;
 
 namespace Tulip.Hosting;
 
@@ -41,7 +42,9 @@ public sealed partial class TulipLoopService
 
         if (_logger.IsEnabled(LogLevel.Information))
         {
-            _logger.LogInformation("Tulip stopping: the servers no longer accept; connections have {Drain} to finish.", Describe(_options.DrainTimeout));
+            // Described into a local: CA1873 does not see the IsEnabled guard around a [LoggerMessage] call (dotnet/sdk#50893).
+            string drain = Describe(_options.DrainTimeout);
+            Log.StoppedAccepting(_logger, drain);
         }
 
         try
@@ -50,7 +53,7 @@ public sealed partial class TulipLoopService
         }
         catch (AggregateException ex)
         {
-            _logger.LogError(ex, "A callback registered on TulipServerContext.Stopping failed.");
+            Log.StoppingCallbackFailed(_logger, ex);
         }
 
         var outcome = TulipShutdownOutcome.Drained;
@@ -60,7 +63,8 @@ public sealed partial class TulipLoopService
             outcome = TulipShutdownOutcome.Closed;
             if (_logger.IsEnabled(LogLevel.Information))
             {
-                _logger.LogInformation("Tulip stopping: closing the connections still open; they have {Close} to send what they buffered.", Describe(_options.CloseTimeout));
+                string close = Describe(_options.CloseTimeout);
+                Log.ClosingConnections(_logger, close);
             }
 
             foreach (var server in servers)
@@ -73,7 +77,7 @@ public sealed partial class TulipLoopService
                 outcome = TulipShutdownOutcome.Aborted;
                 if (_logger.IsEnabled(LogLevel.Warning))
                 {
-                    _logger.LogWarning("Tulip stopping: aborting the connections still open{Why}.",
+                    Log.AbortingConnections(_logger,
                         state.HostTimedOut ? " (the host's shutdown timeout expired)" : "");
                 }
 
@@ -90,7 +94,7 @@ public sealed partial class TulipLoopService
         var report = new TulipShutdownReport(outcome, state.HostTimedOut, cancelled, left);
         if (_logger.IsEnabled(LogLevel.Information))
         {
-            _logger.LogInformation("Tulip stopped: connections {Outcome}, {Cancelled} tasks cancelled, {Left} left running{Why}.",
+            Log.Stopped(_logger,
                 outcome, cancelled, left, state.HostTimedOut ? " (the host's shutdown timeout expired)" : "");
         }
         return report;
@@ -151,7 +155,7 @@ public sealed partial class TulipLoopService
             if (!task.Done)
             {
                 left++;
-                _logger.LogWarning("Tulip stopping: the task {Task} did not end after its cancellation, and the loop closes without it.", task);
+                Log.TaskLeftRunning(_logger, task);
             }
             else if (!task.Cancelled && task.Exception() is { } ex)
             {

@@ -8,6 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Tulip.Hosting.Diagnostics;
 using Microsoft.Extensions.Options;
 
 namespace Tulip.Hosting;
@@ -293,7 +294,7 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         {
             if (!_started.TrySetException(ex))
             {
-                _logger.LogCritical(ex, "The Tulip loop failed; stopping the host.");
+                Log.LoopFailed(_logger, ex);
                 _lifetime?.StopApplication();
                 CloseAfterFailure(loop);
             }
@@ -309,7 +310,7 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
             }
             catch (Exception ex)
             {
-                _logger.LogError(ex, "Shutting down the Tulip loop's default executor failed.");
+                Log.DefaultExecutorShutdownFailed(_logger, ex);
             }
             finally
             {
@@ -335,7 +336,7 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "Closing the Tulip servers after the loop failed did not finish.");
+            Log.ServersNotClosedAfterFailure(_logger, ex);
         }
     }
 
@@ -382,9 +383,10 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         _listeners = listeners;
         if (_logger.IsEnabled(LogLevel.Information))
         {
-            _logger.LogInformation("Tulip serving {EndPoints} on a {Kind} loop ({Thread}).",
-                listeners.Count == 0 ? "nothing" : string.Join(", ", listeners.SelectMany(static l => l.LocalEndPoints).Select(Describe)),
-                EventLoopKinds.NameOf(loop) ?? loop.GetType().Name, _threadName);
+            // Described into locals: CA1873 does not see the IsEnabled guard around a [LoggerMessage] call (dotnet/sdk#50893).
+            string endPoints = Describe(listeners);
+            string kind = EventLoopKinds.NameOf(loop) ?? loop.GetType().Name;
+            Log.Serving(_logger, endPoints, kind, _threadName);
         }
 
         _started.TrySetResult();
@@ -392,6 +394,10 @@ public sealed partial class TulipLoopService : IHostedService, IDisposable
         _report = await ShutdownAsync(loop, servers, new HashSet<Future>(ReferenceEqualityComparer.Instance) { Tasks.CurrentTask()!.AsFuture },
             new LoopShutdownState(_stopping, _hostTimeout!));
     }
+
+    /// <summary>The listeners' end points for the start's log line: "tcp://127.0.0.1:80, unix:/run/app.sock", or "nothing".</summary>
+    private static string Describe(List<TulipListener> listeners) =>
+        listeners.Count == 0 ? "nothing" : string.Join(", ", listeners.SelectMany(static l => l.LocalEndPoints).Select(Describe));
 
     private static string Describe(EndPoint endPoint) => endPoint switch
     {

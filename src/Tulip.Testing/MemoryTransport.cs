@@ -53,6 +53,8 @@ public class MemoryTransport : ITransport
     private bool _closing;
     private bool _lostScheduled;
     private bool _eofReceived;
+    // Null until a dispose waits; completed and cleared once ConnectionLost has run.
+    private Future<VoidResult>? _disposeWaiter;
 
     /// <summary>
     /// Creates the transport for <paramref name="protocol"/> and schedules its
@@ -370,6 +372,23 @@ public class MemoryTransport : ITransport
     /// <inheritdoc/>
     public void Abort() => ForceClose(null);
 
+    /// <summary>
+    /// Closes as <see cref="Close"/> does and completes once the connection is over: the protocol's
+    /// <see cref="IBaseProtocol.ConnectionLost"/> has run (<see cref="IsClosed"/>), as a socket
+    /// transport's dispose does. A write buffer the peer does not take
+    /// (<see cref="PeerAcceptsWrites"/> false) holds it until <see cref="FlushWrites"/> or
+    /// <see cref="Abort"/>; cancelling the waiting task ends only the wait.
+    /// </summary>
+    /// <remarks>Call it from inside the running loop (a loop task or callback), as any loop await.</remarks>
+    /// <exception cref="InvalidOperationException">Not on the loop thread, or the loop is not a <see cref="BaseEventLoop"/>.</exception>
+    public System.Threading.Tasks.ValueTask DisposeAsync()
+    {
+        var loop = EndOfTransportWait.CheckLoop(_loop, this);
+        GC.SuppressFinalize(this); // CA1816: for a subclass that adds a finalizer
+        Close();
+        return IsClosed ? default : EndOfTransportWait.Wait(loop, ref _disposeWaiter);
+    }
+
     /// <inheritdoc/>
     public int GetWriteBufferSize() => _buffer.Count;
 
@@ -503,6 +522,7 @@ public class MemoryTransport : ITransport
         }
         finally
         {
+            EndOfTransportWait.End(ref _disposeWaiter);
             Lost?.Invoke();
         }
     }

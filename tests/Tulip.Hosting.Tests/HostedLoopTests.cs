@@ -56,6 +56,9 @@ public sealed class HostedLoopTests
         AssertThreadGone(tulip);
         Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
         Assert.Contains(logs.Entries, e => e.Category == "Tulip.Hosting" && e.Message.Contains($"on a {kind} loop", StringComparison.Ordinal));
+        // The start and the shutdown phases carry their event ids (docs/LOGGING.md, 2000s).
+        var ids = logs.Entries.Where(static e => e.Category == "Tulip.Hosting").Select(static e => e.Id).ToList();
+        Assert.Equal([new EventId(2001, "Serving"), new EventId(2011, "StoppedAccepting"), new EventId(2016, "Stopped")], ids);
     }
 
     private sealed class EchoProtocol : Protocol

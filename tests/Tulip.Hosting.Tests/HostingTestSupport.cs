@@ -168,10 +168,10 @@ internal static class HostingTestSupport
     }
 }
 
-/// <summary>Records every log line (category, level, message, exception).</summary>
+/// <summary>Records every log line (category, level, message, exception, event id).</summary>
 internal sealed class RecordingLoggerProvider : ILoggerProvider
 {
-    public ConcurrentQueue<(string Category, LogLevel Level, string Message, Exception? Exception)> Entries { get; } = new();
+    public ConcurrentQueue<(string Category, LogLevel Level, string Message, Exception? Exception, EventId Id)> Entries { get; } = new();
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -186,6 +186,6 @@ internal sealed class RecordingLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Entries.Enqueue((category, logLevel, formatter(state, exception), exception));
+            owner.Entries.Enqueue((category, logLevel, formatter(state, exception), exception, eventId));
     }
 }

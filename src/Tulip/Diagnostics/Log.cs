@@ -52,6 +52,22 @@ internal static partial class Log
         Message = "Event loop {Index} of the group failed and stopped; the other loops go on")]
     public static partial void GroupLoopFailed(ILogger logger, Exception exception, int index);
 
+    [LoggerMessage(EventId = 1009, EventName = "GroupTaskLeftRunning", Level = LogLevel.Warning,
+        Message = "Event loop {Index} of the group closes with the task {Task} still running: it did not end after its cancellation")]
+    public static partial void GroupTaskLeftRunning(ILogger logger, int index, object task);
+
+    [LoggerMessage(EventId = 1010, EventName = "GroupAcceptFailed", Level = LogLevel.Warning,
+        Message = "The group's acceptor could not accept a connection; it tries again in a second")]
+    public static partial void GroupAcceptFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1011, EventName = "IoUringCompletionTransportsUnavailable", Level = LogLevel.Information,
+        Message = "{Reason} The io_uring loop's stream transports use readiness instead.")]
+    public static partial void IoUringCompletionTransportsUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1012, EventName = "IoUringOperationsLeftInKernel", Level = LogLevel.Warning,
+        Message = "{Count} io_uring operations were still in the kernel when the loop closed: their receive buffers are not freed.")]
+    public static partial void IoUringOperationsLeftInKernel(ILogger logger, int count);
+
     // ---- TLS (1100-1199) ----------------------------------------------------------------------------
 
     [LoggerMessage(EventId = 1101, EventName = "TlsHandshakeFailed", Level = LogLevel.Information,

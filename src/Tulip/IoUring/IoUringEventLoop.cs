@@ -72,7 +72,7 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
             // Readiness transports on the same ring instead: slower, and the same behaviour.
             if (Logger.IsEnabled(LogLevel.Information))
             {
-                Logger.LogInformation("{Reason} The io_uring loop's stream transports use readiness instead.", ex.Message);
+                Diagnostics.Log.IoUringCompletionTransportsUnavailable(Logger, ex.Message);
             }
         }
         catch
@@ -174,7 +174,7 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
         }
         else if (Logger.IsEnabled(LogLevel.Warning))
         {
-            Logger.LogWarning("{Count} io_uring operations were still in the kernel when the loop closed: their receive buffers are not freed.", OperationsInKernel);
+            Diagnostics.Log.IoUringOperationsLeftInKernel(Logger, OperationsInKernel);
         }
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
@@ -17,6 +18,30 @@ public abstract partial class BaseEventLoop
     /// <inheritdoc/>
     public virtual ValueTask SockSendAllValueAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
         throw Unsupported();
+
+    /// <inheritdoc/>
+    public ValueTask<int> SockRecvIntoValueAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        SockRecvValueAsync(socket, buffer, cancellationToken);
+
+    /// <inheritdoc/>
+    public virtual ValueTask<Socket> SockAcceptValueAsync(Socket socket, CancellationToken cancellationToken = default) =>
+        throw Unsupported();
+
+    /// <inheritdoc/>
+    public virtual ValueTask SockConnectValueAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default) =>
+        throw Unsupported();
+
+    /// <summary>The address checks of both connect forms: present, and resolved.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is a <see cref="DnsEndPoint"/>.</exception>
+    private protected static void CheckConnectAddress(EndPoint address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address is DnsEndPoint)
+        {
+            throw new ArgumentException("SockConnectAsync needs a resolved address (IPEndPoint, UnixDomainSocketEndPoint): resolve names with GetAddrInfoAsync.", nameof(address));
+        }
+    }
 
     /// <summary>The check every <c>Sock*ValueAsync</c> makes first: the operations are the loop thread's.</summary>
     /// <exception cref="InvalidOperationException">Called from another thread than the running loop's.</exception>

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using Tulip.Diagnostics;
 
 namespace Tulip;
 
@@ -232,8 +233,13 @@ public sealed partial class EventLoopGroup
         }
     }
 
-    private void OnAcceptFailed(Exception error) =>
-        _logger?.LogWarning(error, "The group's acceptor could not accept a connection; it tries again in a second");
+    private void OnAcceptFailed(Exception error)
+    {
+        if (_logger is not null)
+        {
+            Log.GroupAcceptFailed(_logger, error);
+        }
+    }
 
     /// <summary>
     /// The per-loop <see cref="Server"/> of a round-robin group server: it serves the connections the

@@ -507,7 +507,10 @@ public sealed partial class EventLoopGroup : IAsyncDisposable
             });
             foreach (var task in tasks.Where(static t => !t.Done))
             {
-                _group._logger?.LogWarning("Event loop {Index} of the group closes with the task {Task} still running: it did not end after its cancellation", Index, task);
+                if (_group._logger is { } logger)
+                {
+                    Log.GroupTaskLeftRunning(logger, Index, task);
+                }
             }
         }
     }

@@ -420,6 +420,47 @@ public interface IEventLoop : IDisposable
     /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
     ValueTask SockSendAllValueAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// <see cref="SockRecvIntoAsync"/> as a .NET <see cref="ValueTask{TResult}"/>: receives into
+    /// <paramref name="buffer"/> and returns the count (0 at EOF). The same operation as
+    /// <see cref="SockRecvValueAsync"/> (asyncio's <c>sock_recv_into</c> beside <c>sock_recv</c>), with its rules.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    /// <exception cref="InvalidOperationException">As for <see cref="SockRecvValueAsync"/>.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask<int> SockRecvIntoValueAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SockAcceptAsync"/> as a .NET <see cref="ValueTask{TResult}"/>: accepts a connection on
+    /// a non-blocking listening socket and returns it, non-blocking. Beyond the accepted socket itself,
+    /// allocates nothing when a connection is waiting, nor in the steady state when it waits (the loop
+    /// reuses the operation).
+    /// </summary>
+    /// <remarks>As <see cref="SockRecvValueAsync"/>: the loop thread, one await, cancelled by the token or the
+    /// calling task. A cancelled accept is withdrawn before it took a connection (the connection stays in
+    /// the listener's backlog for the next accept); one accepted first is returned instead, never lost.
+    /// One accept at a time per listener (a readiness loop refuses a second while one waits).</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking.</exception>
+    /// <exception cref="InvalidOperationException">Not on the loop thread, the loop is closed, a transport owns the socket, or (on a readiness loop) an accept is already waiting on it.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask<Socket> SockAcceptValueAsync(Socket socket, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SockConnectAsync"/> as a .NET <see cref="ValueTask"/>: connects a non-blocking socket to
+    /// a resolved <paramref name="address"/>. Allocates no loop object in the steady state (what the
+    /// runtime's <see cref="Socket"/> allocates to connect is its own).
+    /// </summary>
+    /// <remarks>As <see cref="SockRecvValueAsync"/>: the loop thread, one await, cancelled by the token or the
+    /// calling task; a cancelled connect is abandoned (close the socket: it may be half-way through the
+    /// handshake). An AF_UNIX connect to a full backlog retries as <see cref="SockConnectAsync"/> does.</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> or <paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking, or <paramref name="address"/> is a <see cref="DnsEndPoint"/> (resolve it with <c>GetAddrInfoAsync</c> first).</exception>
+    /// <exception cref="InvalidOperationException">Not on the loop thread, the loop is closed, a transport owns the socket, or (on a readiness loop) a send or connect is already waiting on it.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask SockConnectValueAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default);
+
     /// <summary>Connects a non-blocking socket.</summary>
     LoopTask SockConnectAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default);
 

@@ -255,6 +255,21 @@ internal abstract class LoopValueOperation : IValueTaskSource<int>, IValueTaskSo
     /// <inheritdoc/>
     void IValueTaskSource.GetResult(short token) => GetResult(token);
 
+    /// <summary>
+    /// <see cref="GetResult(short)"/> for an operation whose result is an object (an accepted socket),
+    /// which the subclass keeps in <paramref name="value"/>: takes it from there (the field is cleared,
+    /// so the pooled operation holds nothing) and ends the use, or throws the failure.
+    /// </summary>
+    protected T GetResult<T>(short token, ref T? value)
+        where T : class
+    {
+        CheckVersion(token);
+        var result = value;
+        value = null;
+        GetResult(token);
+        return result!;
+    }
+
     private void Reset()
     {
         _version++;

@@ -124,6 +124,25 @@ public sealed partial class ProactorEventLoop
             call.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onRuntimeCompleted);
         }
 
+        /// <summary>
+        /// For a runtime call of another shape (a connect's <see cref="ValueTask"/>, an accept's
+        /// <see cref="ValueTask{TResult}"/> of a socket): counts it in flight and gives the callback
+        /// to await it with; the subclass keeps the call and reads it in <see cref="TakeInFlight"/>.
+        /// </summary>
+        protected Action BeginRuntimeWait()
+        {
+            Loop.CountOperation(started: true);
+            return _onRuntimeCompleted;
+        }
+
+        /// <summary>On the runtime's thread, once the call in flight completed: its result (or throws its failure).</summary>
+        protected virtual int TakeInFlight()
+        {
+            var call = _inFlight;
+            _inFlight = default;
+            return call.GetAwaiter().GetResult();
+        }
+
         /// <summary>The runtime call's outcome, on the loop thread: the subclass completes or goes on.</summary>
         protected abstract void OnRuntimeOutcome(int result, Exception? error);
 
@@ -135,7 +154,7 @@ public sealed partial class ProactorEventLoop
         {
             try
             {
-                _runtimeResult = _inFlight.GetAwaiter().GetResult();
+                _runtimeResult = TakeInFlight();
                 _runtimeError = null;
             }
             catch (Exception ex)

@@ -19,7 +19,7 @@ namespace Tulip;
 /// PipeConnectionLost once; ProcessExited once the exit is known; ConnectionLost(null) last, once both the exit is
 /// known and every pipe has closed. All state is the loop thread's.
 /// </remarks>
-internal abstract class SubprocessTransport : ISubprocessTransport
+internal abstract partial class SubprocessTransport : ISubprocessTransport
 {
     // POSIX's numbers, the same on every Unix (Linux, macOS, the BSDs): this base is portable, its subclasses need not be.
     private const int SigTerm = 15;
@@ -413,6 +413,11 @@ internal abstract class SubprocessTransport : ISubprocessTransport
             {
                 Exception = ex, Transport = this, Protocol = _protocol,
             });
+        }
+
+        if (call.Kind == PendingKind.Lost)
+        {
+            EndDisposeWait();
         }
     }
 

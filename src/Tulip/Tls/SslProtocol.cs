@@ -363,6 +363,7 @@ public sealed partial class SslProtocol : IBufferedProtocol, IProtocol
         }
 
         ReleaseResources();
+        EndDisposeWait();
     }
 
     /// <summary>The transport beneath's buffer is full: TLS keeps new writes as plaintext, and the application may be paused.</summary>

@@ -75,6 +75,14 @@ internal sealed class SslTransport : ITransport
 
     public void Abort() => _owner.AppAbort();
 
+    /// <summary>
+    /// Closes as <see cref="Close"/> does (close_notify, then the transport beneath) and completes once
+    /// the connection is over: the transport beneath is closed and the protocol's ConnectionLost has run.
+    /// A peer that never answers the close holds it up to the shutdown timeout: cancel the waiting task
+    /// to stop waiting (the close goes on), or <see cref="Abort"/>.
+    /// </summary>
+    public System.Threading.Tasks.ValueTask DisposeAsync() => _owner.AppCloseAndWaitAsync();
+
     public void SetProtocol(IBaseProtocol protocol) => _owner.SetAppProtocol(protocol);
 
     public IBaseProtocol GetProtocol() => _owner.App;

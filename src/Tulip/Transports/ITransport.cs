@@ -14,7 +14,10 @@ namespace Tulip;
 /// socket, datagram and pipe transports (and any transport that composes <see cref="TransportLifecycle"/>
 /// and returns <see cref="TransportLifecycle.CloseAndWaitAsync"/>) complete their
 /// <see cref="IAsyncDisposable.DisposeAsync"/> once <see cref="IBaseProtocol.ConnectionLost"/> has run and
-/// the fd is closed. A transport that does not implement it gets the default, which only closes.
+/// the fd is closed; the TLS transports once the transport beneath is gone and ConnectionLost has run;
+/// the subprocess transports once the child (killed if it still ran, as <see cref="IBaseTransport.Close"/>
+/// does) is reaped and ConnectionLost has run. A transport that does not implement it gets the default,
+/// which only closes.
 /// </remarks>
 public interface IBaseTransport : IAsyncDisposable
 {

@@ -6,40 +6,54 @@ using Tulip.Tests.Streams;
 namespace Tulip.Tests.Diagnostics;
 
 /// <summary>
-/// The library's log lines (src/Tulip/Diagnostics/Log.cs) carry stable, unique event ids and names, and
-/// docs/LOGGING.md's table lists each with its id, name and message; a line logged through a loop
-/// carries its id.
+/// The libraries' log lines (src/Tulip/Diagnostics/Log.cs, src/Tulip.Hosting/Diagnostics/Log.cs) carry
+/// stable, unique event ids and names, each library in its own range, and docs/LOGGING.md's tables list
+/// each with its id, name and message; a line logged through a loop carries its id.
 /// </summary>
 public sealed class LogEventTests
 {
-    private static readonly Type s_log = typeof(BaseEventLoop).Assembly.GetType("Tulip.Diagnostics.Log", throwOnError: true)!;
+    public static TheoryData<string> Libraries => ["Tulip", "Tulip.Hosting"];
 
-    private static List<(MethodInfo Method, LoggerMessageAttribute Attribute)> Events() =>
-        [.. s_log.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
+    /// <summary>A library's Log class and the range of its event ids.</summary>
+    private static (Type Log, int FirstId, int LastId, int AtLeast) LogOf(string library) => library switch
+    {
+        "Tulip" => (typeof(BaseEventLoop).Assembly.GetType("Tulip.Diagnostics.Log", throwOnError: true)!, 1000, 1399, 15),
+        "Tulip.Hosting" => (typeof(Tulip.Hosting.TulipOptions).Assembly.GetType("Tulip.Hosting.Diagnostics.Log", throwOnError: true)!, 2000, 2099, 10),
+        _ => throw new ArgumentOutOfRangeException(nameof(library), library, "not a library that logs"),
+    };
+
+    private static List<(MethodInfo Method, LoggerMessageAttribute Attribute)> Events(Type log) =>
+        [.. log.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
             .Select(m => (m, m.GetCustomAttribute<LoggerMessageAttribute>()))
             .Where(e => e.Item2 is not null)
             .Select(e => (e.m, e.Item2!))];
 
-    [Fact]
-    public void EveryLogLine_HasAUniqueIdAndName_InItsRange()
+    [Theory]
+    [MemberData(nameof(Libraries))]
+    public void EveryLogLine_HasAUniqueIdAndName_InItsRange(string library)
     {
-        var events = Events();
-        Assert.True(events.Count >= 15, $"only {events.Count} [LoggerMessage] methods found on {s_log}");
+        var (log, first, last, atLeast) = LogOf(library);
+        var events = Events(log);
+        Assert.True(events.Count >= atLeast, $"only {events.Count} [LoggerMessage] methods found on {log}");
         Assert.Equal(events.Count, events.Select(e => e.Attribute.EventId).Distinct().Count());
         Assert.Equal(events.Count, events.Select(e => e.Attribute.EventName).Distinct().Count());
         foreach (var (method, attribute) in events)
         {
-            Assert.InRange(attribute.EventId, 1000, 1399);
+            Assert.InRange(attribute.EventId, first, last);
             Assert.Equal(method.Name, attribute.EventName);
         }
     }
 
-    [Fact]
-    public void TheDocsTableListsEveryLogLine_WithItsIdNameAndMessage()
+    [Theory]
+    [MemberData(nameof(Libraries))]
+    public void TheDocsTableListsEveryLogLine_WithItsIdNameAndMessage(string library)
     {
+        var (log, first, last, _) = LogOf(library);
         string[] rows = File.ReadAllLines(FromAsyncioGuideTests.RepositoryFile("docs/LOGGING.md"))
-            .Where(l => l.StartsWith("| 1", StringComparison.Ordinal)).ToArray();
-        var events = Events();
+            .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && l.Length > 2 && char.IsAsciiDigit(l[2]))
+            .Where(l => int.Parse(l.AsSpan(2, l.IndexOf(' ', 2) - 2), System.Globalization.CultureInfo.InvariantCulture) is var id && id >= first && id <= last)
+            .ToArray();
+        var events = Events(log);
         Assert.Equal(events.Count, rows.Length);
         foreach (var (_, attribute) in events)
         {

@@ -279,6 +279,9 @@ namespace Tulip.Tests.Transports
     // Transports/SockValueMethodTests.cs
     public sealed class IoUringSockValueMethodTests(ITestOutputHelper output) : SockValueMethodTests(LoopKinds.IoUring, output);
 
+    // Transports/SockValueConnectionTests.cs
+    public sealed class IoUringSockValueConnectionTests(ITestOutputHelper output) : SockValueConnectionTests(LoopKinds.IoUring, output);
+
     // Transports/StreamResourceTests.cs
     [Collection(NativeFdCollection.Name)]
     public sealed class IoUringStreamResourceTests() : StreamResourceTests(LoopKinds.IoUring);

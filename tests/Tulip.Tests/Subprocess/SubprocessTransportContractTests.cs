@@ -14,7 +14,7 @@ namespace Tulip.Tests.Subprocess;
 /// PidFdWatcher, and each uses its own pipes; and again on every loop with the portable implementation on
 /// System.Diagnostics.Process registered (<see cref="ProcessSubprocessTransportContractTests"/>).
 /// </summary>
-public abstract class SubprocessTransportContractTests : SubprocessSuite
+public abstract partial class SubprocessTransportContractTests : SubprocessSuite
 {
     protected SubprocessTransportContractTests(LoopKind kind) : base(kind)
     {

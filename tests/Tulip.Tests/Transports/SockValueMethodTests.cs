@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Tulip;
 using Xunit.Abstractions;
+using static Tulip.Tests.Transports.SockValueSupport;
 using static Tulip.Tests.Transports.TestUtil;
 
 namespace Tulip.Tests.Transports;
@@ -16,20 +17,6 @@ public abstract class SockValueMethodTests : LoopSuite
     private readonly ITestOutputHelper _output;
 
     protected SockValueMethodTests(LoopKind kind, ITestOutputHelper output) : base(kind) => _output = output;
-
-    private static async LoopTask<(Socket Listener, Socket Client, Socket Server)> ConnectedPairAsync(BaseEventLoop loop)
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        listener.Blocking = false;
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false, NoDelay = true };
-        var accepting = loop.SockAcceptAsync(listener);
-        await loop.SockConnectAsync(client, listener.LocalEndPoint!);
-        var server = await accepting;
-        server.NoDelay = true;
-        return (listener, client, server);
-    }
 
     [Fact]
     public void SendAllAndRecv_CarryEverything_ThenEof()
@@ -321,15 +308,8 @@ public abstract class SockValueMethodTests : LoopSuite
                     }
                 }
 
-                await ValueTrips(Warmup);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                await ValueTrips(RoundTrips);
-                valuePerTrip = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)RoundTrips;
-
-                await TaskTrips(Warmup);
-                before = GC.GetAllocatedBytesForCurrentThread();
-                await TaskTrips(RoundTrips);
-                taskPerTrip = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)RoundTrips;
+                valuePerTrip = await AllocatedPerIterationAsync(ValueTrips, Warmup, RoundTrips);
+                taskPerTrip = await AllocatedPerIterationAsync(TaskTrips, Warmup, RoundTrips);
             }
         });
 

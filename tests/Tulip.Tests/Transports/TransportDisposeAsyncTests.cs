@@ -9,7 +9,7 @@ namespace Tulip.Tests.Transports;
 /// IAsyncDisposable on transports, on every loop: disposing closes (buffered data is still sent) and
 /// completes once ConnectionLost has run; a wait the peer holds up can be cancelled.
 /// </summary>
-public abstract class TransportDisposeAsyncTests : LoopSuite
+public abstract partial class TransportDisposeAsyncTests : LoopSuite
 {
     protected TransportDisposeAsyncTests(LoopKind kind) : base(kind)
     {
@@ -68,16 +68,7 @@ public abstract class TransportDisposeAsyncTests : LoopSuite
             transport.Write(new byte[64 << 20]);
             Assert.True(transport.GetWriteBufferSize() > 0);
 
-            var waiting = loop.CreateFuture<VoidResult>();
-            async LoopTask Disposer()
-            {
-                var disposing = transport.DisposeAsync();
-                waiting.SetResult(default);
-                await disposing;
-            }
-
-            var disposer = loop.CreateTask(Disposer);
-            await waiting;
+            var disposer = await StartDisposing(loop, transport);
             Assert.False(client.Lost.Done);
             disposer.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await disposer);
