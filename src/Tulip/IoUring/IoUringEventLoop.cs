@@ -59,6 +59,11 @@ public sealed class IoUringEventLoop : SelectorEventLoop
     {
     }
 
+    /// <summary>A loop over <paramref name="selector"/> (a small ring, for tests that fill it).</summary>
+    internal IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory = null) : this(selector, loggerFactory, ReceiveBufferCount)
+    {
+    }
+
     private IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory, int receiveBuffers) : base(selector, loggerFactory)
     {
         _uring = selector;
