@@ -130,6 +130,8 @@ internal sealed class IoUringAcceptor : IDisposable, IIoUringOperation
             _loop.OperationsInKernel--;
             if (_stopped || _loop.IsClosed)
             {
+                // The loop's close: what was queued will never be made (its handler will not run).
+                ClosePending();
                 Unregister();
                 return;
             }

@@ -296,6 +296,60 @@ public sealed class IoUringAcceptTests
         });
     }
 
+    /// <summary>
+    /// The loop closes while a server still serves and the kernel has accepted connections nobody read yet:
+    /// the loop's close cancels the accept and waits for it, and closes every fd its completions bring.
+    /// </summary>
+    [Fact]
+    public void LoopClosedWhileServing_ClosesTheFdsOfConnectionsTheKernelAccepted()
+    {
+        var before = TakeFds();
+        var sockets = new List<Socket>();
+        Server? server = null;
+        var loop = NewLoop();
+        try
+        {
+            Run(loop, async () =>
+            {
+                server = await loop.CreateServerAsync(() => new EchoProtocol(), s_loopback, 0);
+                await Settle();
+                for (int i = 0; i < 5; i++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(s);
+                    s.Connect(server.Sockets[0].LocalEndPoint!); // accepted in this thread's task work, not read
+                }
+            });
+
+            loop.Close();
+            Assert.Equal(0, loop.OperationsInKernel);
+            foreach (var s in sockets)
+            {
+                // The server's end was closed: EOF (or a reset, for one the listener's close dropped).
+                s.ReceiveTimeout = 30_000; // a hang guard
+                try
+                {
+                    Assert.Equal(0, s.Receive(new byte[1]));
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+                {
+                }
+            }
+        }
+        finally
+        {
+            foreach (var s in sockets)
+            {
+                s.Dispose();
+            }
+
+            server?.Close(); // after the loop's close: only the listener is left to close
+            loop.Dispose();
+        }
+
+        Assert.True(before.NoneAdded(), before.Describe());
+    }
+
     /// <summary>2,000 connections accepted (50 at a time), echoed and closed: the server holds one slot and one operation while it serves, none after.</summary>
     [Fact]
     public void TwoThousandAccepts_LeaveNoOperationSlot()
