@@ -312,14 +312,18 @@ public sealed class IoUringAcceptTests
             Run(loop, async () =>
             {
                 server = await loop.CreateServerAsync(() => new EchoProtocol(), s_loopback, 0);
-                await Settle();
-                for (int i = 0; i < 5; i++)
-                {
-                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    sockets.Add(s);
-                    s.Connect(server.Sockets[0].LocalEndPoint!); // accepted in this thread's task work, not read
-                }
+                await Settle(); // the accept is in the kernel
             });
+
+            // With the loop stopped (no iteration reads a completion, none makes a connection; a transport
+            // left open is the caller's on every loop): the kernel accepts these in this thread's task work,
+            // and their completions wait for the loop's close.
+            for (int i = 0; i < 5; i++)
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(s);
+                s.Connect(server!.Sockets[0].LocalEndPoint!);
+            }
 
             loop.Close();
             Assert.Equal(0, loop.OperationsInKernel);
