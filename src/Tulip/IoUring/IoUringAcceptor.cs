@@ -140,7 +140,7 @@ internal sealed class IoUringAcceptor : IDisposable, IIoUringOperation
         }
         else if (result < 0 && !_stopped)
         {
-            // Not seen on 6.18 (an error ends the accept), kept so that it would be reported, not lost.
+            // The kernel ends a multishot accept on an error; should one come with F_MORE it is still reported.
             _ended = result;
         }
 
@@ -184,7 +184,7 @@ internal sealed class IoUringAcceptor : IDisposable, IIoUringOperation
 
         int ended = _ended;
         _ended = 1;
-        if (ended == 1 || _armed || _retry is not null)
+        if (ended == 1 || _retry is not null)
         {
             return;
         }
@@ -194,14 +194,31 @@ internal sealed class IoUringAcceptor : IDisposable, IIoUringOperation
         {
             if (_loop.ReportAcceptError(errno, _listener, _operation))
             {
+                // Rest: nothing accepted until the retry (an accept still armed is withdrawn).
                 Diagnostics.TulipMetrics.AcceptBackedOff(_loop);
+                Cancel();
                 _retry = _loop.CallLater(SelectorEventLoop.AcceptRetryDelay, static a => a.Resume(), this);
                 return;
             }
         }
 
-        // Ended by the kernel (no F_MORE) with a connection, a transient error or a reported one: again.
+        // Ended by the kernel (no F_MORE) with a connection, a transient error or a reported one: again
+        // (nothing to do while it is still armed).
         Arm();
+    }
+
+    // Queues the cancel of the armed accept, once.
+    private void Cancel()
+    {
+        if (_armed && !_cancelled)
+        {
+            _cancelled = true;
+            ref IoUringSqe sqe = ref _loop.Uring.GetSqe();
+            sqe.Opcode = Interop.IoUring.OP_ASYNC_CANCEL;
+            sqe.Fd = -1;
+            sqe.Addr = IoUringSelector.OperationUserData(_index);
+            sqe.UserData = IoUringSelector.CancelTag;
+        }
     }
 
     private void Resume()
@@ -230,16 +247,7 @@ internal sealed class IoUringAcceptor : IDisposable, IIoUringOperation
 
         if (_armed)
         {
-            if (!_cancelled)
-            {
-                _cancelled = true;
-                ref IoUringSqe sqe = ref _loop.Uring.GetSqe();
-                sqe.Opcode = Interop.IoUring.OP_ASYNC_CANCEL;
-                sqe.Fd = -1;
-                sqe.Addr = IoUringSelector.OperationUserData(_index);
-                sqe.UserData = IoUringSelector.CancelTag;
-            }
-
+            Cancel();
             // The accept (and its cancel) reach the kernel before the server closes the listener: the
             // accept lets go of the listener's file, and a connect to it is refused from then on.
             _loop.Uring.SubmitAll();
