@@ -59,6 +59,11 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     {
     }
 
+    /// <summary>A loop over <paramref name="selector"/> (a small ring, for tests that fill it).</summary>
+    internal IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory = null) : this(selector, loggerFactory, ReceiveBufferCount)
+    {
+    }
+
     private IoUringEventLoop(IoUringSelector selector, ILoggerFactory? loggerFactory, int receiveBuffers) : base(selector, loggerFactory)
     {
         _uring = selector;
@@ -123,6 +128,9 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
 
     internal void WaitForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Add(transport);
 
+    /// <summary>Multishot accepts armed (once per server, and again each time the kernel ended one): for tests.</summary>
+    internal long AcceptsArmed { get; set; }
+
     /// <summary>Receives that ended because the ring had no buffer (ENOBUFS): for tests.</summary>
     internal long BufferExhaustions { get; set; }
 
@@ -140,6 +148,26 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
         _receiveBuffers is null
             ? base.MakeAcceptedTransport(connection, local, peer, packedPeer, protocol, connectionLost)
             : new IoUringSocketTransport(this, connection, local, peer, packedPeer, protocol, connectionLost);
+
+    /// <inheritdoc/>
+    /// <remarks>A multishot accept on the ring (<see cref="IoUringAcceptor"/>); the readiness acceptor where the stream transports are readiness ones.</remarks>
+    protected override IDisposable StartAccepting(Socket listener, ServerOptions options, Func<IBaseProtocol> protocolFactory,
+        Action<ITransport> accepted, Action<ITransport> connectionLost)
+    {
+        if (_receiveBuffers is null)
+        {
+            return base.StartAccepting(listener, options, protocolFactory, accepted, connectionLost);
+        }
+
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(accepted);
+        ArgumentNullException.ThrowIfNull(connectionLost);
+        var acceptor = new IoUringAcceptor(this, listener, FdOf(listener), options, protocolFactory, accepted, connectionLost);
+        acceptor.Start();
+        return acceptor;
+    }
 
     /// <inheritdoc/>
     private protected override void OnRunStopped()

@@ -66,6 +66,13 @@ internal sealed unsafe class IoUringRing : IDisposable
     // no submission thread the kernel consumes entries (advances _sqHead) only inside io_uring_enter.
     private uint _localTail;
 
+    // Entries queued while the submission ring was full and the kernel took nothing from it (EAGAIN or
+    // EBUSY): kept here, in order, and moved into the ring by the next submissions as it makes room.
+    // While any is here every new entry queues behind it, so the kernel sees them in the order asked.
+    private IoUringSqe[] _overflow = [];
+    private int _overflowHead;
+    private int _overflowCount;
+
     /// <summary>Makes a ring of at least <paramref name="entries"/> submission entries (rounded up to a power of two).</summary>
     /// <param name="entries">Submission entries; the completion ring gets twice as many.</param>
     /// <param name="flags">IORING_SETUP_* flags to ask for. Those the kernel refuses (EINVAL) are dropped, and
@@ -183,7 +190,16 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// <remarks>Measured from the kernel's head, not from the published tail: counting only what was
     /// never published would leave refused entries in the ring with no later call asking the kernel to
     /// take them (<c>io_uring_enter</c> takes at most <c>to_submit</c> entries from its head).</remarks>
-    public uint Queued => _localTail - Volatile.Read(ref *_sqHead);
+    public uint Queued => _localTail - Volatile.Read(ref *_sqHead) + (uint)_overflowCount;
+
+    /// <summary>Entries waiting outside the ring because it was full and the kernel took nothing (part of <see cref="Queued"/>): for tests.</summary>
+    internal int Overflowed => _overflowCount;
+
+    /// <summary>
+    /// For tests: this many of the next submissions act as if the kernel refused them (EAGAIN, taking
+    /// nothing), which this kernel does only when it runs out of memory for requests.
+    /// </summary>
+    internal int RefuseSubmissionsForTest { get; set; }
 
     /// <summary>Completions the kernel has posted that were not read yet (the ring's part only).</summary>
     public uint ReadyCompletions => Volatile.Read(ref *_cqTail) - *_cqHead;
@@ -196,25 +212,72 @@ internal sealed unsafe class IoUringRing : IDisposable
 
     /// <summary>
     /// A cleared submission entry to fill in; it goes to the kernel at the next <see cref="Submit"/> or
-    /// <see cref="SubmitAndWait"/>. A full ring is first submitted, so this never fails for lack of room.
+    /// <see cref="SubmitAndWait"/>. A full ring is first submitted; if the kernel takes nothing from it
+    /// (EAGAIN, EBUSY) the entry is queued outside the ring and goes in, in order, as the next
+    /// submissions make room, so this never fails for lack of room.
     /// </summary>
+    /// <remarks>The reference is valid until the next call of <see cref="GetSqe"/>: fill it in first.</remarks>
     /// <exception cref="IOException">The ring was full and submitting it failed.</exception>
     public ref IoUringSqe GetSqe()
     {
         ThrowIfDisposed();
-        if (_localTail - Volatile.Read(ref *_sqHead) >= _sqEntries)
+        if (_overflowCount == 0 && _localTail - Volatile.Read(ref *_sqHead) >= _sqEntries)
         {
             Submit();
-            if (_localTail - Volatile.Read(ref *_sqHead) >= _sqEntries)
-            {
-                throw new IOException("io_uring: the submission ring stayed full after a submit; the kernel consumed nothing.");
-            }
+        }
+
+        if (_overflowCount != 0 || _localTail - Volatile.Read(ref *_sqHead) >= _sqEntries)
+        {
+            return ref QueueOutsideRing();
         }
 
         ref IoUringSqe sqe = ref _sqes[_localTail & _sqMask];
         sqe = default;
         _localTail++;
         return ref sqe;
+    }
+
+    private ref IoUringSqe QueueOutsideRing()
+    {
+        if (_overflowHead + _overflowCount == _overflow.Length)
+        {
+            if (_overflowHead != 0)
+            {
+                // Entries moved into the ring leave room at the front: slide the rest down.
+                Array.Copy(_overflow, _overflowHead, _overflow, 0, _overflowCount);
+                _overflowHead = 0;
+            }
+
+            if (_overflowCount == _overflow.Length)
+            {
+                Array.Resize(ref _overflow, Math.Max(16, _overflow.Length * 2));
+            }
+        }
+
+        ref IoUringSqe sqe = ref _overflow[_overflowHead + _overflowCount];
+        sqe = default;
+        _overflowCount++;
+        return ref sqe;
+    }
+
+    // Moves entries queued outside the ring into it, as many as it has room for, in order.
+    private void MoveOverflowIntoRing()
+    {
+        uint room = _sqEntries - (_localTail - Volatile.Read(ref *_sqHead));
+        while (_overflowCount != 0 && room != 0)
+        {
+            _sqes[_localTail & _sqMask] = _overflow[_overflowHead];
+            _overflow[_overflowHead] = default;
+            _localTail++;
+            _overflowHead++;
+            _overflowCount--;
+            room--;
+        }
+
+        if (_overflowCount == 0)
+        {
+            _overflowHead = 0;
+        }
     }
 
     /// <summary>Hands the queued entries to the kernel without waiting. Returns how many it consumed.</summary>
@@ -325,7 +388,46 @@ internal sealed unsafe class IoUringRing : IDisposable
     private int Enter(uint minComplete, long timeoutNanoseconds, bool wait)
     {
         ThrowIfDisposed();
-        uint toSubmit = Queued;
+        int submitted = 0;
+        if (_overflowCount != 0)
+        {
+            // Entries wait outside the ring: fill it, hand it over, and again while the kernel takes
+            // them, so a wait never starts with entries left that the ring had room for.
+            while (true)
+            {
+                MoveOverflowIntoRing();
+                if (_overflowCount == 0)
+                {
+                    break;
+                }
+
+                int taken = EnterRing(0, 0, wait: false);
+                submitted += taken;
+                if (taken == 0)
+                {
+                    // Refused: they stay queued for the next submission.
+                    break;
+                }
+            }
+        }
+
+        return submitted + EnterRing(minComplete, timeoutNanoseconds, wait);
+    }
+
+    private int EnterRing(uint minComplete, long timeoutNanoseconds, bool wait)
+    {
+        uint toSubmit = _localTail - Volatile.Read(ref *_sqHead);
+        if (toSubmit != 0 && RefuseSubmissionsForTest > 0)
+        {
+            RefuseSubmissionsForTest--;
+            // As the kernel's EAGAIN: nothing taken. A wait still waits (nothing is submitted by it).
+            if (!wait)
+            {
+                return 0;
+            }
+
+            toSubmit = 0;
+        }
         if (toSubmit != 0 && *_sqTail != _localTail)
         {
             // Publish the queued entries: the kernel reads them after this release.

@@ -146,70 +146,98 @@ public partial class SelectorEventLoop
                 var connection = SocketAccept.Accept(_fd, EndPoint, out EndPoint? peer, out ulong packedPeer, out int errno);
                 if (connection is null)
                 {
-                    if (errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR or Interop.Errno.ECONNABORTED or Interop.Errno.ECONNRESET)
+                    if (IsTransientAcceptError(errno))
                     {
                         return;
                     }
 
-                    string operation = $"accept4(fd {_fd})";
-                    if (errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.ENOBUFS or Interop.Errno.ENOMEM)
+                    if (_loop.ReportAcceptError(errno, _listener, $"accept4(fd {_fd})"))
                     {
-                        var code = errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE ? SocketError.TooManyOpenSockets : SocketError.NoBufferSpaceAvailable;
-                        _loop.CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
-                        {
-                            Exception = new SocketException((int)code, Interop.GetExceptionForErrno(errno, operation).Message),
-                            Socket = _listener,
-                        });
                         RestAndRetry();
-                        return;
                     }
 
-                    _loop.CallExceptionHandler(new ExceptionContext("Error on socket.accept()")
-                    {
-                        Exception = Interop.GetExceptionForErrno(errno, operation, source: Interop.ErrnoSource.Socket),
-                        Socket = _listener,
-                    });
                     return;
                 }
 
-                AcceptConnection(connection, peer, packedPeer);
+                _loop.AcceptConnection(connection, EndPoint, _noDelay, peer, packedPeer, _protocolFactory, _accepted, _connectionLost);
             }
         }
+    }
 
-        /// <summary>
-        /// asyncio's <c>_accept_connection2</c>: TCP_NODELAY, the protocol, the transport, and the
-        /// server told. A failure closes the connection and goes to the exception handler; the
-        /// server goes on.
-        /// </summary>
-        private void AcceptConnection(SocketFdHandle connection, EndPoint? peer, ulong packedPeer)
+    /// <summary>
+    /// How every acceptor of this loop reports a failed accept (asyncio's <c>_accept_connection</c>): out
+    /// of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is "socket.accept() out of system
+    /// resource", and the caller rests the listener <see cref="AcceptRetryDelay"/> seconds (returns true);
+    /// anything else is "Error on socket.accept()" and accepting goes on. Connections reset or aborted before
+    /// they were accepted, EAGAIN and EINTR are not errors: the caller skips them before asking.
+    /// </summary>
+    internal bool ReportAcceptError(int errno, Socket listener, string operation)
+    {
+        if (errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE or Interop.Errno.ENOBUFS or Interop.Errno.ENOMEM)
         {
-            IBaseProtocol? protocol = null;
-            ITransport transport;
-            try
+            var code = errno is Interop.Errno.EMFILE or Interop.Errno.ENFILE ? SocketError.TooManyOpenSockets : SocketError.NoBufferSpaceAvailable;
+            CallExceptionHandler(new ExceptionContext("socket.accept() out of system resource")
             {
-                int fd = (int)connection.DangerousGetHandle();
-                if (_noDelay && Interop.SetSockOptInt(fd, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1) != 0)
-                {
-                    throw Interop.GetExceptionForErrno(Interop.GetLastErrno(), $"setsockopt(fd {fd}, TCP_NODELAY)", source: Interop.ErrnoSource.Socket);
-                }
-
-                var local = SocketAccept.LocalEndPoint(fd, EndPoint);
-                protocol = _protocolFactory();
-                transport = _loop.MakeAcceptedTransport(connection, local, peer, packedPeer, protocol, _connectionLost);
-            }
-            catch (Exception ex)
-            {
-                connection.Dispose();
-                _loop.CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
-                {
-                    Exception = ex,
-                    Socket = connection, // the accepted fd's (now closed) handle: no Socket is made for it
-                    Protocol = protocol,
-                });
-                return;
-            }
-
-            _accepted(transport);
+                Exception = new SocketException((int)code, Interop.GetExceptionForErrno(errno, operation).Message),
+                Socket = listener,
+            });
+            return true;
         }
+
+        CallExceptionHandler(new ExceptionContext("Error on socket.accept()")
+        {
+            Exception = Interop.GetExceptionForErrno(errno, operation, source: Interop.ErrnoSource.Socket),
+            Socket = listener,
+        });
+        return false;
+    }
+
+    /// <summary>Whether a failed accept is no error (EAGAIN, EINTR, a connection reset or aborted before it was accepted).</summary>
+    internal static bool IsTransientAcceptError(int errno) =>
+        errno is Interop.Errno.EAGAIN or Interop.Errno.EINTR or Interop.Errno.ECONNABORTED or Interop.Errno.ECONNRESET;
+
+    /// <summary>
+    /// asyncio's <c>_accept_connection2</c>, for every acceptor of this loop: TCP_NODELAY, the protocol,
+    /// the transport (<see cref="MakeAcceptedTransport"/>), and the server told. A failure closes the
+    /// connection and goes to the exception handler; the server goes on.
+    /// </summary>
+    /// <param name="connection">The accepted fd, owned by this call from now on.</param>
+    /// <param name="listenerEndPoint">The listener's bound address (see <see cref="SocketAccept.LocalEndPoint"/>).</param>
+    /// <param name="noDelay">Whether to set TCP_NODELAY (a TCP listener whose server asked for it).</param>
+    /// <param name="peer">The peer's address, or null (with <paramref name="packedPeer"/> for IPv4).</param>
+    /// <param name="packedPeer">An IPv4 peer packed by <see cref="SocketAccept.PackIPv4"/>, or 0.</param>
+    /// <param name="protocolFactory">The server's protocol factory.</param>
+    /// <param name="accepted">The server's attach callback.</param>
+    /// <param name="connectionLost">The server's detach callback.</param>
+    internal void AcceptConnection(SocketFdHandle connection, EndPoint listenerEndPoint, bool noDelay, EndPoint? peer, ulong packedPeer,
+        Func<IBaseProtocol> protocolFactory, Action<ITransport> accepted, Action<ITransport> connectionLost)
+    {
+        IBaseProtocol? protocol = null;
+        ITransport transport;
+        try
+        {
+            int fd = (int)connection.DangerousGetHandle();
+            if (noDelay && Interop.SetSockOptInt(fd, Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1) != 0)
+            {
+                throw Interop.GetExceptionForErrno(Interop.GetLastErrno(), $"setsockopt(fd {fd}, TCP_NODELAY)", source: Interop.ErrnoSource.Socket);
+            }
+
+            var local = SocketAccept.LocalEndPoint(fd, listenerEndPoint);
+            protocol = protocolFactory();
+            transport = MakeAcceptedTransport(connection, local, peer, packedPeer, protocol, connectionLost);
+        }
+        catch (Exception ex)
+        {
+            connection.Dispose();
+            CallExceptionHandler(new ExceptionContext("Error on transport creation for incoming connection")
+            {
+                Exception = ex,
+                Socket = connection, // the accepted fd's (now closed) handle: no Socket is made for it
+                Protocol = protocol,
+            });
+            return;
+        }
+
+        accepted(transport);
     }
 }

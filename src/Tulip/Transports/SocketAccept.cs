@@ -76,6 +76,33 @@ internal static class SocketAccept
         return handle;
     }
 
+    /// <summary>
+    /// The peer of a connection accepted some other way (the io_uring loop's multishot accept, which gives
+    /// no address), as <see cref="Accept"/> gives it: getpeername(2), an IPv4 peer packed into
+    /// <paramref name="packedIPv4Peer"/>, anything else made by <paramref name="template"/>. Both null/0 if
+    /// the connection has no peer any more (reset meanwhile: ENOTCONN).
+    /// </summary>
+    internal static unsafe void Peer(int fd, EndPoint template, out EndPoint? peer, out ulong packedIPv4Peer)
+    {
+        byte* address = stackalloc byte[Interop.SockAddrStorageSize];
+        uint length = Interop.SockAddrStorageSize;
+        peer = null;
+        packedIPv4Peer = 0;
+        if (Interop.GetPeerName(fd, address, &length) != 0)
+        {
+            return;
+        }
+
+        if (template.AddressFamily == AddressFamily.InterNetwork && length >= 8)
+        {
+            packedIPv4Peer = PackIPv4(*(uint*)(address + 4), (address[2] << 8) | address[3]);
+        }
+        else
+        {
+            peer = ToEndPoint(template, address, length);
+        }
+    }
+
     /// <summary>An IPv4 address (as <see cref="IPAddress(long)"/> takes it) and port in one word, with a
     /// presence bit (bit 63), so 0 means none.</summary>
     internal static ulong PackIPv4(uint address, int port) => (1UL << 63) | ((ulong)(uint)port << 32) | address;

@@ -153,6 +153,9 @@ public sealed class IoUringCompletionTests
         {
             await using var server = await loop.CreateServerAsync(() => new EchoProtocol(), s_loopback, 0);
             int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+            // The server's own: its multishot accept (one slot, one operation in the kernel while it serves).
+            int serving = loop.RegisteredOperations;
+            int accepting = loop.OperationsInKernel;
             for (int i = 0; i < 2000; i++)
             {
                 var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
@@ -170,6 +173,8 @@ public sealed class IoUringCompletionTests
                 await client.Lost;
             }
 
+            Assert.True(await Eventually(() => loop.OperationsInKernel == accepting && loop.RegisteredOperations == serving));
+            server.Close();
             Assert.True(await Eventually(() => loop.OperationsInKernel == 0 && loop.RegisteredOperations == slots));
         });
 
