@@ -91,8 +91,11 @@ public abstract class ServerShutdownTests : LoopSuite
             var (transport, client) = await loop.CreateConnectionAsync(() => new PeerProtocol(loop, pauseReading: true), "127.0.0.1", PortOf(server));
             Assert.True(await Eventually(() => accepted.Count == 1 && accepted[0].Made.Done), "the server never accepted the client");
             var serverTransport = accepted[0].Transport;
+            // Buffered well past what the peer's window can still open by (a little room appears as
+            // TCP's window grows, and a loop whose send is armed takes it at once): 8 MiB more than the
+            // kernel holds cannot drain, while a few KiB could, and the close would then end by itself.
             var chunk = new byte[1 << 20];
-            while (serverTransport.GetWriteBufferSize() == 0)
+            while (serverTransport.GetWriteBufferSize() < 8 << 20)
             {
                 serverTransport.Write(chunk);
             }
