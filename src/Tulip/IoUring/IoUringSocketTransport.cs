@@ -64,6 +64,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private bool _recvScheduled;    // _recvHandle is queued on the loop
     private bool _waitingForBuffers; // ended with ENOBUFS: the loop re-arms it when a buffer comes back
     private int _recvEnd = 1;       // 1: no end; 0: EOF; negative: -errno that ended the receive
+    private int _recvWants;         // buffers the armed receive told the ring it may take
     // Completed receives not yet given to the protocol: (buffer id << 32) | length, a small ring.
     private ulong[] _chunks = new ulong[4];
     private int _chunkHead;
@@ -341,7 +342,13 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _recvArmed = true;
         _recvCancelled = false;
         _uring.OperationsInKernel++;
+        // A single-shot receive takes at most one buffer; a multishot one may take several per iteration.
+        _recvWants = UseMultishotReceive ? MultishotBuffers : 1;
+        buffers.ReceiveArmed(_recvWants);
     }
+
+    // Buffers the ring keeps for an armed multishot receive (it may take several in one iteration).
+    private const int MultishotBuffers = 4;
 
     private void CancelReceive()
     {
@@ -400,6 +407,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         {
             _recvArmed = false;
             _uring.OperationsInKernel--;
+            buffers.ReceiveEnded(_recvWants);
             if (_lost)
             {
                 Unregister();
