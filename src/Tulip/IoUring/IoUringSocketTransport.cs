@@ -65,6 +65,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private bool _waitingForBuffers; // ended with ENOBUFS: the loop re-arms it when a buffer comes back
     private int _recvEnd = 1;       // 1: no end; 0: EOF; negative: -errno that ended the receive
     private int _recvWants;         // buffers the armed receive told the ring it may take
+    private bool _recvDrained;      // the last receive took less than a buffer: the socket is likely empty
     // Completed receives not yet given to the protocol: (buffer id << 32) | length, a small ring.
     private ulong[] _chunks = new ulong[4];
     private int _chunkHead;
@@ -335,7 +336,11 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
         sqe.Opcode = Interop.IoUring.OP_RECV;
         sqe.Fd = _fd;
-        sqe.IoPrio = UseMultishotReceive ? Interop.IoUring.RECV_MULTISHOT : (ushort)0;
+        // POLL_FIRST when the last receive emptied the socket (took less than a buffer): the next bytes
+        // are not there yet (an echo's peer waits for the reply), so the kernel arms its poll at once
+        // instead of trying a recv that would only find nothing. After a full buffer it tries first.
+        sqe.IoPrio = UseMultishotReceive ? Interop.IoUring.RECV_MULTISHOT
+            : _recvDrained && UsePollFirst ? Interop.IoUring.RECVSEND_POLL_FIRST : (ushort)0;
         sqe.Flags = Interop.IoUring.IOSQE_BUFFER_SELECT;
         sqe.BufIndex = buffers.GroupId;
         sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recv.Index);
@@ -386,6 +391,9 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     /// </summary>
     internal static bool UseMultishotReceive { get; set; }
 
+    /// <summary>Whether a receive armed after one that emptied the socket asks for <c>IORING_RECVSEND_POLL_FIRST</c> (a switch for the benchmarks: on).</summary>
+    internal static bool UsePollFirst { get; set; } = Environment.GetEnvironmentVariable("TULIP_URING_POLL_FIRST") != "0";
+
     private void OnReceiveCompletion(int result, uint flags)
     {
         var buffers = _uring.ReceiveBuffers;
@@ -393,6 +401,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         {
             ushort id = (ushort)(flags >> Interop.IoUring.CQE_BUFFER_SHIFT);
             buffers.Taken();
+            _recvDrained = result < buffers.BufferSize;
             if (result > 0 && !_lost && !_life.IsClosing)
             {
                 PushChunk(id, result);
