@@ -42,6 +42,7 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
     // Free buffers (neither in the kernel's ring nor held by a transport), most recently freed on top.
     private readonly ushort[] _free;
     private int _freeCount;
+    private int _freeLowWater;      // the fewest free buffers there ever were: those below were never used
     private int _inRing;            // published to the kernel and not taken by a completion yet
     private int _wanted;            // buffers the armed receives may take (one per single-shot receive)
 
@@ -88,6 +89,7 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
                 _free[_freeCount++] = (ushort)i;
             }
 
+            _freeLowWater = _freeCount;
             TopUp();
         }
         catch
@@ -122,6 +124,9 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
 
     /// <summary>Buffers published to the kernel and not taken yet (for tests).</summary>
     public int InRing => _inRing;
+
+    /// <summary>Buffers ever handed to the kernel (for tests: the LIFO reuse keeps this near the receives armed at once).</summary>
+    public int BuffersTouched => Count - _freeLowWater;
 
     /// <summary>A completion took a buffer from the ring.</summary>
     public void Taken()
@@ -164,6 +169,11 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
             _inRing++;
         }
         while (_inRing < want && _freeCount != 0);
+
+        if (_freeCount < _freeLowWater)
+        {
+            _freeLowWater = _freeCount;
+        }
 
         Publish();
     }
