@@ -43,13 +43,15 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation
 {
     private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
 
     private readonly IoUringEventLoop _uring;
     private readonly Action<ITransport>? _connectionLost;
-    private readonly ReceiveOperation _recv;
+    // The receive's operation index: the transport itself is the receive operation (IIoUringOperation),
+    // one object fewer per connection; the send has its own.
+    private int _recvIndex = -1;
     private readonly SendOperation _send;
     private readonly StateHandle<IoUringSocketTransport> _recvHandle;
     private readonly StateHandle<IoUringSocketTransport> _sendHandle;
@@ -66,9 +68,12 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private int _recvEnd = 1;       // 1: no end; 0: EOF; negative: -errno that ended the receive
     private int _recvWants;         // buffers the armed receive told the ring it may take
     private bool _recvDrained;      // the last receive took less than a buffer: the socket is likely empty
-    // Completed receives not yet given to the protocol: (buffer id << 32) | length, a small ring.
-    private ulong[] _chunks = new ulong[4];
-    private int _chunkHead;
+    // Completed receives not yet given to the protocol: (buffer id << 32) | length. The first is held
+    // inline; a single-shot receive is re-armed only once its chunk is given, so only multishot receives
+    // queue more behind it, in a small ring allocated the first time.
+    private ulong _chunk;
+    private ulong[]? _moreChunks;
+    private int _moreHead;
     private int _chunkCount;
     private int _chunkOffset;       // bytes of the first chunk already given (a buffered protocol paused in it)
     // Bytes received while paused, copied out of the ring's buffers: [_heldStart, _heldEnd) of _held.
@@ -98,7 +103,6 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         _uring = loop;
         _connectionLost = connectionLost;
-        _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
         _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
@@ -122,7 +126,6 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         _uring = loop;
         _connectionLost = connectionLost;
-        _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
         _sendHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnSent(), this);
@@ -142,7 +145,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private void Register()
     {
         _loop.ClaimFd(_fd, this);
-        _recv.Index = _uring.Uring.RegisterOperation(_recv);
+        _recvIndex = _uring.Uring.RegisterOperation(this);
         _send.Index = _uring.Uring.RegisterOperation(_send);
     }
 
@@ -154,10 +157,10 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             _loop.ReleaseFd(_fd, this);
         }
 
-        if (!_recvArmed && _recv.Index >= 0)
+        if (!_recvArmed && _recvIndex >= 0)
         {
-            _uring.Uring.UnregisterOperation(_recv.Index);
-            _recv.Index = -1;
+            _uring.Uring.UnregisterOperation(_recvIndex);
+            _recvIndex = -1;
         }
 
         if (!_sendInKernel && _send.Index >= 0)
@@ -209,9 +212,14 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         get
         {
             int held = _heldEnd - _heldStart - _chunkOffset;
-            for (int i = 0; i < _chunkCount; i++)
+            if (_chunkCount != 0)
             {
-                held += (int)(uint)_chunks[(_chunkHead + i) & (_chunks.Length - 1)];
+                held += (int)(uint)_chunk;
+            }
+
+            for (int i = 0; i < _chunkCount - 1; i++)
+            {
+                held += (int)(uint)_moreChunks![(_moreHead + i) & (_moreChunks.Length - 1)];
             }
 
             int kernel = 0;
@@ -343,7 +351,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             : _recvDrained && UsePollFirst ? Interop.IoUring.RECVSEND_POLL_FIRST : (ushort)0;
         sqe.Flags = Interop.IoUring.IOSQE_BUFFER_SELECT;
         sqe.BufIndex = buffers.GroupId;
-        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recv.Index);
+        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recvIndex);
         _recvArmed = true;
         _recvCancelled = false;
         _uring.OperationsInKernel++;
@@ -360,7 +368,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         if (_recvArmed && !_recvCancelled)
         {
             _recvCancelled = true;
-            QueueCancel(_recv.Index);
+            QueueCancel(_recvIndex);
         }
 
         if (_waitingForBuffers)
@@ -464,28 +472,44 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void PushChunk(ushort id, int length)
     {
-        if (_chunkCount == _chunks.Length)
+        ulong chunk = ((ulong)id << 32) | (uint)length;
+        if (_chunkCount == 0)
         {
-            var bigger = new ulong[_chunks.Length * 2];
-            for (int i = 0; i < _chunkCount; i++)
-            {
-                bigger[i] = _chunks[(_chunkHead + i) & (_chunks.Length - 1)];
-            }
-
-            _chunks = bigger;
-            _chunkHead = 0;
+            _chunk = chunk;
+            _chunkCount = 1;
+            return;
         }
 
-        _chunks[(_chunkHead + _chunkCount) & (_chunks.Length - 1)] = ((ulong)id << 32) | (uint)length;
+        int behind = _chunkCount - 1;
+        _moreChunks ??= new ulong[4];
+        if (behind == _moreChunks.Length)
+        {
+            var bigger = new ulong[_moreChunks.Length * 2];
+            for (int i = 0; i < behind; i++)
+            {
+                bigger[i] = _moreChunks[(_moreHead + i) & (_moreChunks.Length - 1)];
+            }
+
+            _moreChunks = bigger;
+            _moreHead = 0;
+        }
+
+        _moreChunks[(_moreHead + behind) & (_moreChunks.Length - 1)] = chunk;
         _chunkCount++;
     }
 
     private void PopChunk()
     {
-        _uring.ReturnBuffer((ushort)(_chunks[_chunkHead] >> 32));
-        _chunkHead = (_chunkHead + 1) & (_chunks.Length - 1);
+        ushort id = (ushort)(_chunk >> 32);
         _chunkCount--;
+        if (_chunkCount != 0)
+        {
+            _chunk = _moreChunks![_moreHead];
+            _moreHead = (_moreHead + 1) & (_moreChunks.Length - 1);
+        }
+
         _chunkOffset = 0;
+        _uring.ReturnBuffer(id);
     }
 
     /// <summary>Gives every ring buffer back (the data dropped): the transport is closing.</summary>
@@ -509,7 +533,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         while (_chunkCount != 0)
         {
-            ulong chunk = _chunks[_chunkHead];
+            ulong chunk = _chunk;
             var data = _uring.ReceiveBuffers.Span((ushort)(chunk >> 32), (int)(uint)chunk).Slice(_chunkOffset);
             if (_held is null)
             {
@@ -561,7 +585,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
         while (_chunkCount != 0 && !_readingPaused)
         {
-            ulong chunk = _chunks[_chunkHead];
+            ulong chunk = _chunk;
             int length = (int)(uint)chunk;
             if (_chunkOffset == 0)
             {
@@ -1087,13 +1111,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private static void ThrowWriteAfterEof() =>
         throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
 
-    /// <summary>The receive, as the selector sees it.</summary>
-    private sealed class ReceiveOperation(IoUringSocketTransport transport) : IIoUringOperation
-    {
-        public int Index = -1;
-
-        public void OnCompletion(int result, uint flags) => transport.OnReceiveCompletion(result, flags);
-    }
+    /// <summary>The receive, as the selector sees it: the transport is its own receive operation.</summary>
+    void IIoUringOperation.OnCompletion(int result, uint flags) => OnReceiveCompletion(result, flags);
 
     /// <summary>The send in flight, as the selector sees it.</summary>
     private sealed class SendOperation(IoUringSocketTransport transport) : IIoUringOperation
