@@ -11,7 +11,8 @@ usage: bench/echo/run.py [build|throughput|alloc|syscalls|idle|startup|all] ... 
   throughput  ../shared/bench/echo_bench.py with all peers in one run, 3 rounds, for 10 x 1 KiB,
               100 x 1 KiB and 10 x 64 KiB
   alloc       managed bytes allocated per echoed read in steady state (TULIP_ECHO_STATS=1), protocol
-              and buffered, for the same three shapes
+              and buffered, for the same three shapes (LOOP=io_uring in the environment for that loop;
+              default epoll)
   syscalls    strace -c -f over a run of tulip (epoll and io_uring loops), tulip buffered, both C floors
               and uvloop (10 x 1 KiB), and the same counts taken unperturbed with perf's syscall
               tracepoints over a steady window; NAME=CMD arguments replace the servers (CONNS and SIZE
@@ -276,7 +277,8 @@ def throughput():
 def alloc():
     duration = 3 if QUICK else 8
     skip = 1 if QUICK else 3  # windows that include connection setup and the JIT's tier-up
-    out(f'Load average before: {loadavg()}')
+    loop = os.environ.get('LOOP', 'epoll')
+    out(f'Loop: {loop}. Load average before: {loadavg()}')
     out()
     out('| shape | mode | reads in window | loop thread allocated | per read | process allocated | gen0 GCs |')
     out('|---|---|---:|---:|---:|---:|---:|')
@@ -284,7 +286,7 @@ def alloc():
         for mode in ('protocol', 'buffered'):
             port = next_port()
             with tempfile.TemporaryFile('w+') as err:
-                srv = Server(ECHO_BIN + ' {port} ' + mode + ' epoll', port, env={'TULIP_ECHO_STATS': '1'}, stderr=err)
+                srv = Server(ECHO_BIN + ' {port} ' + mode + ' ' + loop, port, env={'TULIP_ECHO_STATS': '1'}, stderr=err)
                 try:
                     srv.wait_echo()
                     loadgen(port, conns, size, duration, 0)

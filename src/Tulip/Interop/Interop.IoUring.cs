@@ -114,6 +114,7 @@ internal static partial class Interop
         internal const byte IOSQE_BUFFER_SELECT = 1 << 5;
 
         // Operation flags carried in ioprio / len / op_flags.
+        internal const ushort RECVSEND_POLL_FIRST = 1 << 0;
         internal const ushort RECV_MULTISHOT = 1 << 1;
         internal const ushort ACCEPT_MULTISHOT = 1 << 0;
         internal const uint POLL_ADD_MULTI = 1u << 0;

@@ -14,12 +14,19 @@ namespace Tulip.IoUring;
 /// <para>
 /// The ring and the buffers are native memory, page-aligned, owned by the loop and freed only after
 /// the ring's fd is closed and every receive has ended (<see cref="Dispose"/> is the loop's last step).
-/// A buffer id goes to the transport with the completion, and back to the ring with
-/// <see cref="Return"/> once the bytes were delivered; the kernel sees it again after the tail is
-/// published (release store).
+/// A buffer id goes to the transport with the completion, and back with <see cref="Return"/> once the
+/// bytes were delivered; the kernel sees it again after the tail is published (release store).
 /// </para>
-/// <para>When the ring is empty a multishot receive ends with ENOBUFS, and its transport re-arms it on the
-/// next loop iteration, by which time the buffers delivered in this one are back.</para>
+/// <para>
+/// The kernel takes buffers from its ring oldest-first, so a ring holding every buffer cycles through
+/// all of them (8 MiB and more, far beyond the caches) and every receive writes into cold memory. Free
+/// buffers are kept on a stack instead, and the ring is topped up only to the receives armed (each
+/// single-shot receive takes at most one buffer) plus <see cref="Slack"/>, from the top of the stack:
+/// the buffers just delivered and given back are the next ones the kernel fills, and the ones deep in
+/// the stack are never touched (nor resident). With more receives armed than buffers, all of them are
+/// in the ring and a receive the kernel finds none for ends with ENOBUFS: its transport re-arms it once
+/// a buffer is back.
+/// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed unsafe class IoUringBufferRing : IDisposable
@@ -32,6 +39,15 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
     private readonly ushort _mask;
     private ushort _tail;
     private bool _registered;
+    // Free buffers (neither in the kernel's ring nor held by a transport), most recently freed on top.
+    private readonly ushort[] _free;
+    private int _freeCount;
+    private int _freeLowWater;      // the fewest free buffers there ever were: those below were never used
+    private int _inRing;            // published to the kernel and not taken by a completion yet
+    private int _wanted;            // buffers the armed receives may take (one per single-shot receive)
+
+    /// <summary>Buffers kept in the ring beyond what the armed receives may take.</summary>
+    internal const int Slack = 2;
 
     /// <summary>Registers <paramref name="count"/> buffers of <paramref name="bufferSize"/> bytes as group <paramref name="groupId"/>.</summary>
     /// <exception cref="PlatformNotSupportedException">The kernel has no provided-buffer rings (older than 5.19).</exception>
@@ -50,6 +66,7 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
         _mask = (ushort)(count - 1);
         _entriesBytes = (nuint)(count * sizeof(IoUringBuf));
         _buffersBytes = (nuint)count * (nuint)bufferSize;
+        _free = new ushort[count];
         _entries = (IoUringBuf*)NativeMemory.AlignedAlloc(_entriesBytes, 4096);
         try
         {
@@ -66,12 +83,14 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
             }
 
             _registered = true;
-            for (int i = 0; i < count; i++)
+            // Buffer 0 on top: the first receives use the lowest addresses.
+            for (int i = count - 1; i >= 0; i--)
             {
-                Put((ushort)i);
+                _free[_freeCount++] = (ushort)i;
             }
 
-            Publish();
+            _freeLowWater = _freeCount;
+            TopUp();
         }
         catch
         {
@@ -103,14 +122,59 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
         return new ReadOnlySpan<byte>(_buffers + (nuint)id * (nuint)BufferSize, length);
     }
 
-    /// <summary>A completion took a buffer from the ring.</summary>
-    public void Taken() => Outstanding++;
+    /// <summary>Buffers published to the kernel and not taken yet (for tests).</summary>
+    public int InRing => _inRing;
 
-    /// <summary>Gives buffer <paramref name="id"/> back to the kernel.</summary>
+    /// <summary>Buffers ever handed to the kernel (for tests: the LIFO reuse keeps this near the receives armed at once).</summary>
+    public int BuffersTouched => Count - _freeLowWater;
+
+    /// <summary>A completion took a buffer from the ring.</summary>
+    public void Taken()
+    {
+        Outstanding++;
+        _inRing--;
+    }
+
+    /// <summary>A receive was armed that may take up to <paramref name="buffers"/> buffers: the ring is topped up for it.</summary>
+    public void ReceiveArmed(int buffers)
+    {
+        _wanted += buffers;
+        TopUp();
+    }
+
+    /// <summary>A receive armed with <see cref="ReceiveArmed"/> ended (its last completion came).</summary>
+    public void ReceiveEnded(int buffers) => _wanted -= buffers;
+
+    /// <summary>Gives buffer <paramref name="id"/> back: on top of the free stack, and into the ring if the armed receives want it.</summary>
     public void Return(ushort id)
     {
         Outstanding--;
-        Put(id);
+        _free[_freeCount++] = id;
+        TopUp();
+    }
+
+    // Publishes free buffers, most recently freed first, until the ring holds what the armed receives
+    // may take plus the slack, or nothing is free.
+    private void TopUp()
+    {
+        int want = _wanted + Slack;
+        if (_inRing >= want || _freeCount == 0)
+        {
+            return;
+        }
+
+        do
+        {
+            Put(_free[--_freeCount]);
+            _inRing++;
+        }
+        while (_inRing < want && _freeCount != 0);
+
+        if (_freeCount < _freeLowWater)
+        {
+            _freeLowWater = _freeCount;
+        }
+
         Publish();
     }
 

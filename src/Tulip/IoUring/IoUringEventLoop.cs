@@ -37,8 +37,8 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     /// <summary>Receive buffers in the provided-buffer ring.</summary>
     internal const int ReceiveBufferCount = 256;
 
-    /// <summary>Bytes per receive buffer: a completion carries at most this much.</summary>
-    internal const int ReceiveBufferSize = 32 * 1024;
+    /// <summary>Bytes per receive buffer: a completion carries at most this much (the selector loop reads as much per recv).</summary>
+    internal const int ReceiveBufferSize = 64 * 1024;
 
     private readonly IoUringSelector _uring;
     private readonly IoUringBufferRing? _receiveBuffers;

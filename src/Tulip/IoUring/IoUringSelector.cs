@@ -76,8 +76,12 @@ internal sealed class IoUringSelector : ISelector
         // interrupting it, and TASKRUN_FLAG says when that is due, so a Select with nothing to submit
         // and nothing due costs no system call. SUBMIT_ALL: an entry the kernel refuses at submission
         // does not stop the rest of the batch. Those this kernel lacks are dropped by the ring.
-        _ring = new IoUringRing(entries,
-            Interop.IoUring.SETUP_COOP_TASKRUN | Interop.IoUring.SETUP_TASKRUN_FLAG | Interop.IoUring.SETUP_SUBMIT_ALL);
+        // TULIP_URING_SETUP=defer (a switch for the benchmarks only: docs/PERFORMANCE.md) asks for
+        // SINGLE_ISSUER | DEFER_TASKRUN instead, which binds the ring to the thread that made it.
+        uint taskRun = Environment.GetEnvironmentVariable("TULIP_URING_SETUP") == "defer"
+            ? Interop.IoUring.SETUP_SINGLE_ISSUER | Interop.IoUring.SETUP_DEFER_TASKRUN
+            : Interop.IoUring.SETUP_COOP_TASKRUN;
+        _ring = new IoUringRing(entries, taskRun | Interop.IoUring.SETUP_TASKRUN_FLAG | Interop.IoUring.SETUP_SUBMIT_ALL);
     }
 
     public string Name => SelectorFactory.IoUring;

@@ -43,13 +43,15 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation
 {
     private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
 
     private readonly IoUringEventLoop _uring;
     private readonly Action<ITransport>? _connectionLost;
-    private readonly ReceiveOperation _recv;
+    // The receive's operation index: the transport itself is the receive operation (IIoUringOperation),
+    // one object fewer per connection; the send has its own.
+    private int _recvIndex = -1;
     private readonly SendOperation _send;
     private readonly StateHandle<IoUringSocketTransport> _recvHandle;
     private readonly StateHandle<IoUringSocketTransport> _sendHandle;
@@ -64,9 +66,14 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private bool _recvScheduled;    // _recvHandle is queued on the loop
     private bool _waitingForBuffers; // ended with ENOBUFS: the loop re-arms it when a buffer comes back
     private int _recvEnd = 1;       // 1: no end; 0: EOF; negative: -errno that ended the receive
-    // Completed receives not yet given to the protocol: (buffer id << 32) | length, a small ring.
-    private ulong[] _chunks = new ulong[4];
-    private int _chunkHead;
+    private int _recvWants;         // buffers the armed receive told the ring it may take
+    private bool _recvDrained;      // the last receive took less than a buffer: the socket is likely empty
+    // Completed receives not yet given to the protocol: (buffer id << 32) | length. The first is held
+    // inline; a single-shot receive is re-armed only once its chunk is given, so only multishot receives
+    // queue more behind it, in a small ring allocated the first time.
+    private ulong _chunk;
+    private ulong[]? _moreChunks;
+    private int _moreHead;
     private int _chunkCount;
     private int _chunkOffset;       // bytes of the first chunk already given (a buffered protocol paused in it)
     // Bytes received while paused, copied out of the ring's buffers: [_heldStart, _heldEnd) of _held.
@@ -89,7 +96,6 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         _uring = loop;
         _connectionLost = connectionLost;
-        _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _out = new RingWriteBuffers(loop.SendBuffers);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
@@ -114,7 +120,6 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         _uring = loop;
         _connectionLost = connectionLost;
-        _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _out = new RingWriteBuffers(loop.SendBuffers);
         _recvHandle = new StateHandle<IoUringSocketTransport>(loop, static t => t.OnReceived(), this);
@@ -135,7 +140,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private void Register()
     {
         _loop.ClaimFd(_fd, this);
-        _recv.Index = _uring.Uring.RegisterOperation(_recv);
+        _recvIndex = _uring.Uring.RegisterOperation(this);
         _send.Index = _uring.Uring.RegisterOperation(_send);
     }
 
@@ -147,10 +152,10 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             _loop.ReleaseFd(_fd, this);
         }
 
-        if (!_recvArmed && _recv.Index >= 0)
+        if (!_recvArmed && _recvIndex >= 0)
         {
-            _uring.Uring.UnregisterOperation(_recv.Index);
-            _recv.Index = -1;
+            _uring.Uring.UnregisterOperation(_recvIndex);
+            _recvIndex = -1;
         }
 
         if (!_out.InKernel && _send.Index >= 0)
@@ -202,9 +207,14 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         get
         {
             int held = _heldEnd - _heldStart - _chunkOffset;
-            for (int i = 0; i < _chunkCount; i++)
+            if (_chunkCount != 0)
             {
-                held += (int)(uint)_chunks[(_chunkHead + i) & (_chunks.Length - 1)];
+                held += (int)(uint)_chunk;
+            }
+
+            for (int i = 0; i < _chunkCount - 1; i++)
+            {
+                held += (int)(uint)_moreChunks![(_moreHead + i) & (_moreChunks.Length - 1)];
             }
 
             int kernel = 0;
@@ -329,21 +339,30 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         ref IoUringSqe sqe = ref _uring.Uring.GetSqe();
         sqe.Opcode = Interop.IoUring.OP_RECV;
         sqe.Fd = _fd;
-        sqe.IoPrio = UseMultishotReceive ? Interop.IoUring.RECV_MULTISHOT : (ushort)0;
+        // POLL_FIRST (when switched on) when the last receive emptied the socket (took less than a
+        // buffer): the kernel arms its poll at once instead of first trying a recv that may find nothing.
+        sqe.IoPrio = UseMultishotReceive ? Interop.IoUring.RECV_MULTISHOT
+            : _recvDrained && UsePollFirst ? Interop.IoUring.RECVSEND_POLL_FIRST : (ushort)0;
         sqe.Flags = Interop.IoUring.IOSQE_BUFFER_SELECT;
         sqe.BufIndex = buffers.GroupId;
-        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recv.Index);
+        sqe.UserData = Selectors.IoUringSelector.OperationUserData(_recvIndex);
         _recvArmed = true;
         _recvCancelled = false;
         _uring.OperationsInKernel++;
+        // A single-shot receive takes at most one buffer; a multishot one may take several per iteration.
+        _recvWants = UseMultishotReceive ? MultishotBuffers : 1;
+        buffers.ReceiveArmed(_recvWants);
     }
+
+    // Buffers the ring keeps for an armed multishot receive (it may take several in one iteration).
+    private const int MultishotBuffers = 4;
 
     private void CancelReceive()
     {
         if (_recvArmed && !_recvCancelled)
         {
             _recvCancelled = true;
-            QueueCancel(_recv.Index);
+            QueueCancel(_recvIndex);
         }
 
         if (_waitingForBuffers)
@@ -374,6 +393,15 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     /// </summary>
     internal static bool UseMultishotReceive { get; set; }
 
+    /// <summary>
+    /// Whether a receive armed after one that emptied the socket asks for <c>IORING_RECVSEND_POLL_FIRST</c>.
+    /// Off: it saved server CPU at 10 x 64 KiB, but lost req/s at 10 x 1 KiB (0.81x against 0.94x the C
+    /// epoll floor in one run) and did not win at 64 KiB either (1.05x against 1.09x): by the time the
+    /// loop submits the re-armed receive the peer has often sent again, and the inline attempt POLL_FIRST
+    /// skips would have found it. <c>TULIP_URING_POLL_FIRST=1</c> turns it on, for the benchmarks.
+    /// </summary>
+    internal static bool UsePollFirst { get; set; } = Environment.GetEnvironmentVariable("TULIP_URING_POLL_FIRST") == "1";
+
     private void OnReceiveCompletion(int result, uint flags)
     {
         var buffers = _uring.ReceiveBuffers;
@@ -381,6 +409,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         {
             ushort id = (ushort)(flags >> Interop.IoUring.CQE_BUFFER_SHIFT);
             buffers.Taken();
+            _recvDrained = result < buffers.BufferSize;
             if (result > 0 && !_lost && !_life.IsClosing)
             {
                 PushChunk(id, result);
@@ -395,6 +424,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         {
             _recvArmed = false;
             _uring.OperationsInKernel--;
+            buffers.ReceiveEnded(_recvWants);
             if (_lost)
             {
                 Unregister();
@@ -442,28 +472,44 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void PushChunk(ushort id, int length)
     {
-        if (_chunkCount == _chunks.Length)
+        ulong chunk = ((ulong)id << 32) | (uint)length;
+        if (_chunkCount == 0)
         {
-            var bigger = new ulong[_chunks.Length * 2];
-            for (int i = 0; i < _chunkCount; i++)
-            {
-                bigger[i] = _chunks[(_chunkHead + i) & (_chunks.Length - 1)];
-            }
-
-            _chunks = bigger;
-            _chunkHead = 0;
+            _chunk = chunk;
+            _chunkCount = 1;
+            return;
         }
 
-        _chunks[(_chunkHead + _chunkCount) & (_chunks.Length - 1)] = ((ulong)id << 32) | (uint)length;
+        int behind = _chunkCount - 1;
+        _moreChunks ??= new ulong[4];
+        if (behind == _moreChunks.Length)
+        {
+            var bigger = new ulong[_moreChunks.Length * 2];
+            for (int i = 0; i < behind; i++)
+            {
+                bigger[i] = _moreChunks[(_moreHead + i) & (_moreChunks.Length - 1)];
+            }
+
+            _moreChunks = bigger;
+            _moreHead = 0;
+        }
+
+        _moreChunks[(_moreHead + behind) & (_moreChunks.Length - 1)] = chunk;
         _chunkCount++;
     }
 
     private void PopChunk()
     {
-        _uring.ReturnBuffer((ushort)(_chunks[_chunkHead] >> 32));
-        _chunkHead = (_chunkHead + 1) & (_chunks.Length - 1);
+        ushort id = (ushort)(_chunk >> 32);
         _chunkCount--;
+        if (_chunkCount != 0)
+        {
+            _chunk = _moreChunks![_moreHead];
+            _moreHead = (_moreHead + 1) & (_moreChunks.Length - 1);
+        }
+
         _chunkOffset = 0;
+        _uring.ReturnBuffer(id);
     }
 
     /// <summary>Gives every ring buffer back (the data dropped): the transport is closing.</summary>
@@ -487,7 +533,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     {
         while (_chunkCount != 0)
         {
-            ulong chunk = _chunks[_chunkHead];
+            ulong chunk = _chunk;
             var data = _uring.ReceiveBuffers.Span((ushort)(chunk >> 32), (int)(uint)chunk).Slice(_chunkOffset);
             if (_held is null)
             {
@@ -539,7 +585,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
         while (_chunkCount != 0 && !_readingPaused)
         {
-            ulong chunk = _chunks[_chunkHead];
+            ulong chunk = _chunk;
             int length = (int)(uint)chunk;
             if (_chunkOffset == 0)
             {
@@ -999,13 +1045,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     private static void ThrowWriteAfterEof() =>
         throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
 
-    /// <summary>The receive, as the selector sees it.</summary>
-    private sealed class ReceiveOperation(IoUringSocketTransport transport) : IIoUringOperation
-    {
-        public int Index = -1;
-
-        public void OnCompletion(int result, uint flags) => transport.OnReceiveCompletion(result, flags);
-    }
+    /// <summary>The receive, as the selector sees it: the transport is its own receive operation.</summary>
+    void IIoUringOperation.OnCompletion(int result, uint flags) => OnReceiveCompletion(result, flags);
 
     /// <summary>The send in flight, as the selector sees it.</summary>
     private sealed class SendOperation(IoUringSocketTransport transport) : IIoUringOperation
