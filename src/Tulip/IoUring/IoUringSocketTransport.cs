@@ -384,9 +384,12 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     /// <summary>A receive completion, inside the wait: record it, and have the protocol told on the ready queue.</summary>
     /// <summary>
     /// Whether receives are multishot (one armed receive for many completions) rather than one receive
-    /// per completion. Off: on this kernel (6.18) a multishot receive re-armed on a connection that the
-    /// peer reset meanwhile sometimes never reported the reset, and the connection hung (the contract test
-    /// Abort_SendsRstAndLosesConnectionAtOnce, 1 run in 3); one receive per completion never did in 36 runs.
+    /// per completion. Off: on this kernel (6.18) a multishot receive armed after the peer's reset, with
+    /// more data queued than its 32 inline retries take, drains the data and never reports the reset, so
+    /// the connection hangs (the contract test Abort_SendsRstAndLosesConnectionAtOnce, 1 run in 3; shown
+    /// without Tulip by tools/kernel-repro/multishot_recv_reset.c); one receive per completion never did.
+    /// Turned on, PauseReading would also have to cancel again: an ASYNC_CANCEL of a multishot receive the
+    /// kernel is requeueing can fail with ENOENT while the receive goes on.
     /// A single-shot receive still picks its buffer from the ring (an idle connection holds none) and is
     /// submitted with the loop's wait, so it costs a submission entry, not a system call. Internal, for
     /// the benchmarks and for whoever takes the multishot case up again.
