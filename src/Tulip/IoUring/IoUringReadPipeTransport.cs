@@ -271,24 +271,7 @@ internal sealed unsafe class IoUringReadPipeTransport : PipeTransport, IReadTran
         Arm();
     }
 
-    private void CallEofReceived()
-    {
-        try
-        {
-            if (_bufferedProtocol is { } buffered)
-            {
-                _ = buffered.EofReceived();
-            }
-            else
-            {
-                _ = _streamProtocol!.EofReceived();
-            }
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.EofReceived()") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
+    private void CallEofReceived() => StreamProtocolKind.CallEofReceived(Loop, this, _bufferedProtocol, _streamProtocol);
 
     /// <summary>The fd is closing: the slot and the buffer go once the kernel holds no read.</summary>
     private void Release()

@@ -20,4 +20,33 @@ internal static class StreamProtocolKind
             throw new ArgumentException($"A stream transport needs an {nameof(IProtocol)} or an {nameof(IBufferedProtocol)}; got {protocol.GetType().Name}.", nameof(protocol));
         }
     }
+
+    /// <summary>
+    /// Tells the protocol that the peer's end is done (<c>EofReceived</c>) where the transport closes on
+    /// EOF whatever the answer (a pipe); a handler that throws reaches the loop's exception handler.
+    /// The read-pipe transports of every loop call it.
+    /// </summary>
+    public static void CallEofReceived(IEventLoop loop, IBaseTransport transport, IBufferedProtocol? buffered, IProtocol? stream)
+    {
+        try
+        {
+            if (buffered is not null)
+            {
+                _ = buffered.EofReceived();
+            }
+            else
+            {
+                _ = stream!.EofReceived();
+            }
+        }
+        catch (Exception ex)
+        {
+            loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.EofReceived()")
+            {
+                Exception = ex,
+                Transport = transport,
+                Protocol = (IBaseProtocol?)buffered ?? stream,
+            });
+        }
+    }
 }

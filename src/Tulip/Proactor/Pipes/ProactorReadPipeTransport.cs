@@ -229,24 +229,7 @@ internal sealed class ProactorReadPipeTransport : ProactorPipeTransport, IReadTr
         Lifecycle.ScheduleConnectionLost(null);
     }
 
-    private void CallEofReceived()
-    {
-        try
-        {
-            if (_bufferedProtocol is { } buffered)
-            {
-                _ = buffered.EofReceived();
-            }
-            else
-            {
-                _ = _streamProtocol!.EofReceived();
-            }
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.EofReceived()") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
+    private void CallEofReceived() => StreamProtocolKind.CallEofReceived(Loop, this, _bufferedProtocol, _streamProtocol);
 
     /// <summary>No read is in flight and the fd is closed: the buffer goes back to the pool, the operation is disposed.</summary>
     private void ReleaseRead()

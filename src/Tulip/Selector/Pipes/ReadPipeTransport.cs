@@ -179,22 +179,5 @@ internal sealed class ReadPipeTransport : PipeTransport, IReadTransport
         Lifecycle.ScheduleConnectionLost(null);
     }
 
-    private void CallEofReceived()
-    {
-        try
-        {
-            if (_bufferedProtocol is { } buffered)
-            {
-                _ = buffered.EofReceived();
-            }
-            else
-            {
-                _ = _streamProtocol!.EofReceived();
-            }
-        }
-        catch (Exception ex)
-        {
-            Loop.CallExceptionHandler(new ExceptionContext("Exception in protocol.EofReceived()") { Exception = ex, Transport = this, Protocol = Protocol });
-        }
-    }
+    private void CallEofReceived() => StreamProtocolKind.CallEofReceived(Loop, this, _bufferedProtocol, _streamProtocol);
 }
