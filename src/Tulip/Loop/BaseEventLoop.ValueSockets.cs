@@ -31,6 +31,28 @@ public abstract partial class BaseEventLoop
     public virtual ValueTask SockConnectValueAsync(Socket socket, EndPoint address, CancellationToken cancellationToken = default) =>
         throw Unsupported();
 
+    /// <inheritdoc/>
+    public virtual ValueTask<int> SockRecvFromValueAsync(Socket socket, Memory<byte> buffer, SocketAddress receivedAddress, CancellationToken cancellationToken = default) =>
+        throw Unsupported();
+
+    /// <inheritdoc/>
+    public virtual ValueTask<int> SockSendToValueAsync(Socket socket, ReadOnlyMemory<byte> data, SocketAddress address, CancellationToken cancellationToken = default) =>
+        throw Unsupported();
+
+    /// <summary>The address check of both datagram forms: present, and of the socket's family.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is of another family than <paramref name="socket"/>.</exception>
+    private protected static void CheckDatagramAddress(Socket socket, SocketAddress address, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(address, parameter);
+        if (address.Family != socket.AddressFamily)
+        {
+            throw new ArgumentException(
+                $"The address is {address.Family} and the socket {socket.AddressFamily}: make it with new SocketAddress(socket.AddressFamily) or from an endpoint's Serialize().",
+                parameter);
+        }
+    }
+
     /// <summary>The address checks of both connect forms: present, and resolved.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="address"/> is a <see cref="DnsEndPoint"/>.</exception>

@@ -432,6 +432,39 @@ public interface IEventLoop : IDisposable
     ValueTask<int> SockRecvIntoValueAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// <see cref="SockRecvFromAsync"/> as a .NET <see cref="ValueTask{TResult}"/>, in the shape of
+    /// <see cref="Socket.ReceiveFromAsync(Memory{byte}, SocketFlags, SocketAddress, CancellationToken)"/>:
+    /// receives one datagram into <paramref name="buffer"/> (cut to its length if longer, as asyncio's
+    /// <c>sock_recvfrom</c>), writes the sender's address into <paramref name="receivedAddress"/> and
+    /// returns the count. Allocates nothing when a datagram is waiting; one that waits costs, on a
+    /// readiness loop, the fd's registration while it waits (as asyncio's <c>add_reader</c>).
+    /// </summary>
+    /// <remarks>As <see cref="SockRecvValueAsync"/>: the loop thread, one await, cancelled by the token or
+    /// the calling task (a cancelled receive takes no datagram). Make the address once,
+    /// <c>new SocketAddress(socket.AddressFamily)</c>, and reuse it; <c>endPoint.Create(address)</c> makes an
+    /// <see cref="EndPoint"/> of it when one is needed.</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> or <paramref name="receivedAddress"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking, or the address is of another family.</exception>
+    /// <exception cref="InvalidOperationException">As for <see cref="SockRecvValueAsync"/>.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask<int> SockRecvFromValueAsync(Socket socket, Memory<byte> buffer, SocketAddress receivedAddress, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="SockSendToAsync"/> as a .NET <see cref="ValueTask{TResult}"/>, in the shape of
+    /// <see cref="Socket.SendToAsync(ReadOnlyMemory{byte}, SocketFlags, SocketAddress, CancellationToken)"/>:
+    /// sends <paramref name="data"/> as one datagram to <paramref name="address"/> and returns its length.
+    /// Allocates nothing when the kernel takes it at once; one that waits for room costs what a waiting
+    /// <see cref="SockRecvFromValueAsync"/> does.
+    /// </summary>
+    /// <remarks>As <see cref="SockSendAllValueAsync"/>: the loop thread, one await, cancelled by the token
+    /// or the calling task (a cancelled send sends nothing).</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="socket"/> or <paramref name="address"/> is null.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking, or the address is of another family.</exception>
+    /// <exception cref="InvalidOperationException">As for <see cref="SockSendAllValueAsync"/>.</exception>
+    /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
+    ValueTask<int> SockSendToValueAsync(Socket socket, ReadOnlyMemory<byte> data, SocketAddress address, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// <see cref="SockAcceptAsync"/> as a .NET <see cref="ValueTask{TResult}"/>: accepts a connection on
     /// a non-blocking listening socket and returns it, non-blocking. Beyond the accepted socket itself,
     /// allocates nothing when a connection is waiting, nor in the steady state when it waits (the loop
