@@ -661,18 +661,13 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void ReadEof()
     {
-        bool keepOpen;
-        try
+        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
+        if (keepOpen is null)
         {
-            keepOpen = _bufferedProtocol is { } buffered ? buffered.EofReceived() : _streamProtocol!.EofReceived();
-        }
-        catch (Exception ex)
-        {
-            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
             return;
         }
 
-        if (!keepOpen)
+        if (keepOpen == false)
         {
             Close();
         }
@@ -687,24 +682,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (data.IsEmpty)
-        {
-            return;
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -773,19 +752,8 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -1040,13 +1008,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         }
     }
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowSendFileInProgress() =>
-        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowWriteAfterEof() =>
-        throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
 
     /// <summary>The receive, as the selector sees it: the transport is its own receive operation.</summary>
     void IIoUringOperation.OnCompletion(int result, uint flags) => OnReceiveCompletion(result, flags);

@@ -96,8 +96,4 @@ internal sealed partial class ProactorSocketTransport
             _socket.Close(0);
         }
     }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowSendFileInProgress() =>
-        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
 }

@@ -488,18 +488,13 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     private void ReadEof()
     {
-        bool keepOpen;
-        try
+        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
+        if (keepOpen is null)
         {
-            keepOpen = _bufferedProtocol is { } buffered ? buffered.EofReceived() : _streamProtocol!.EofReceived();
-        }
-        catch (Exception ex)
-        {
-            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
             return;
         }
 
-        if (!keepOpen)
+        if (keepOpen == false)
         {
             Close();
         }
@@ -514,24 +509,8 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (data.IsEmpty)
-        {
-            return;
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -565,19 +544,8 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -814,8 +782,4 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     /// <inheritdoc/>
     public void SetWriteBufferLimits(int? high = null, int? low = null) => _flow.SetLimits(high, low, GetWriteBufferSize());
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowWriteAfterEof() =>
-        throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
 }

@@ -311,18 +311,13 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     {
         // No more reads: the peer sent FIN. Stop watching, or level-triggered readiness spins.
         _loop.SetReader(_fd, null, cancelReplaced: false);
-        bool keepOpen;
-        try
+        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
+        if (keepOpen is null)
         {
-            keepOpen = _bufferedProtocol is { } buffered ? buffered.EofReceived() : _streamProtocol!.EofReceived();
-        }
-        catch (Exception ex)
-        {
-            _life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
             return;
         }
 
-        if (!keepOpen)
+        if (keepOpen == false)
         {
             Close();
         }
@@ -338,24 +333,8 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (data.IsEmpty)
-        {
-            return;
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -399,19 +378,8 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (_eof)
+        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
-            ThrowWriteAfterEof();
-        }
-
-        if (_sendFile is not null)
-        {
-            ThrowSendFileInProgress();
-        }
-
-        if (_life.IsClosing)
-        {
-            _life.DropWrite();
             return;
         }
 
@@ -701,12 +669,4 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     private void MaybePauseProtocol() => _flow.MaybePause(_bufEnd - _bufStart);
 
     private void MaybeResumeProtocol() => _flow.MaybeResume(_bufEnd - _bufStart);
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowSendFileInProgress() =>
-        throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowWriteAfterEof() =>
-        throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
 }

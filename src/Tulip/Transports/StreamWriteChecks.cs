@@ -1,0 +1,61 @@
+using System;
+
+namespace Tulip;
+
+/// <summary>
+/// What the socket stream transports of every loop (selector, io_uring, proactor) check and call the
+/// same way around their own I/O: the usage errors and the closing drop before a write, and the
+/// protocol's answer to the peer's EOF.
+/// </summary>
+internal static class StreamWriteChecks
+{
+    /// <summary>
+    /// The checks <c>Write</c> and <c>WriteLines</c> make first: a write after <c>WriteEof</c> or during
+    /// <c>SendFileAsync</c> is a usage error; an empty one does nothing; on a closing transport it is
+    /// dropped with asyncio's warning. True when the bytes are to go out.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">After <c>WriteEof</c>, or while <c>SendFileAsync</c> sends.</exception>
+    public static bool BeginWrite(TransportLifecycle life, bool eof, bool sendingFile, bool empty)
+    {
+        if (eof)
+        {
+            throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
+        }
+
+        if (sendingFile)
+        {
+            throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
+        }
+
+        if (empty)
+        {
+            return false;
+        }
+
+        if (life.IsClosing)
+        {
+            life.DropWrite();
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The peer sent EOF: the protocol's <c>EofReceived</c>. True to keep the transport open for
+    /// writing (half-closed), false to close it; null if the protocol threw, and the transport then
+    /// ends with a fatal error.
+    /// </summary>
+    public static bool? EofReceived(TransportLifecycle life, IBufferedProtocol? buffered, IProtocol? stream)
+    {
+        try
+        {
+            return buffered is not null ? buffered.EofReceived() : stream!.EofReceived();
+        }
+        catch (Exception ex)
+        {
+            life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
+            return null;
+        }
+    }
+}
