@@ -33,6 +33,18 @@ internal static class SockValueSupport
         return (listener, client, server);
     }
 
+    /// <summary>Runs <paramref name="body"/> with the two ends of a <see cref="ConnectedPairAsync"/> pair; the three sockets are disposed after it.</summary>
+    public static async LoopTask WithConnectedPairAsync(BaseEventLoop loop, Func<Socket, Socket, LoopTask> body)
+    {
+        var (listener, client, server) = await ConnectedPairAsync(loop);
+        using (listener)
+        using (client)
+        using (server)
+        {
+            await body(client, server);
+        }
+    }
+
     /// <summary>
     /// What one of <paramref name="trips"/>'s iterations allocates on the loop thread
     /// (GC.GetAllocatedBytesForCurrentThread around <paramref name="count"/> of them, after
