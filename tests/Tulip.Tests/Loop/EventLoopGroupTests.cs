@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Tulip.Testing;
+using static Tulip.Tests.Loop.GroupTestPeers;
 
 namespace Tulip.Tests.Loop;
 
@@ -16,8 +17,6 @@ public abstract class EventLoopGroupTests : LoopSuite
     protected EventLoopGroupTests(LoopKind kind) : base(kind)
     {
     }
-
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2); // hang guards only
 
     [Fact]
     public async Task ConnectionsSpreadOverTheLoops_AndEachEchoes()
@@ -154,88 +153,6 @@ public abstract class EventLoopGroupTests : LoopSuite
         }));
         Assert.Contains("another thread", e.Message);
         Assert.False(loop.IsClosed); // refused, not half done: the group still runs
-    }
-
-    private static Socket Connect(int port)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = (int)Patience.TotalMilliseconds };
-        socket.Connect(IPAddress.Loopback, port);
-        return socket;
-    }
-
-    private static bool CanConnect(int port)
-    {
-        try
-        {
-            using var socket = Connect(port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static string Exchange(Socket socket, string line)
-    {
-        socket.Send(Encoding.UTF8.GetBytes(line + "\n"));
-        return ReadLine(socket);
-    }
-
-    private static string ReadLine(Socket socket)
-    {
-        var line = new List<byte>();
-        var one = new byte[1];
-        while (socket.Receive(one) == 1 && one[0] != '\n')
-        {
-            line.Add(one[0]);
-        }
-
-        return Encoding.UTF8.GetString(line.ToArray());
-    }
-
-    /// <summary>Echoes each line; ends its side when the peer ends its own.</summary>
-    private sealed class LineEcho : Protocol
-    {
-        private readonly List<byte> _line = [];
-        private ITransport _transport = null!;
-
-        public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
-
-        public override void DataReceived(ReadOnlySpan<byte> data)
-        {
-            foreach (byte b in data)
-            {
-                _line.Add(b);
-                if (b == '\n')
-                {
-                    _transport.Write(_line.ToArray());
-                    _line.Clear();
-                }
-            }
-        }
-
-        public override bool EofReceived() => false;
-    }
-
-    /// <summary>Answers a line "flood" with 64 MiB, written regardless of flow control (it stays buffered); echoes anything else.</summary>
-    private sealed class Flooder : Protocol
-    {
-        private ITransport _transport = null!;
-
-        public override void ConnectionMade(IBaseTransport transport) => _transport = (ITransport)transport;
-
-        public override void DataReceived(ReadOnlySpan<byte> data)
-        {
-            if (data.SequenceEqual("flood\n"u8))
-            {
-                _transport.Write(new byte[64 << 20]);
-            }
-            else
-            {
-                _transport.Write(data);
-            }
-        }
     }
 
     /// <summary>A virtual-clock loop whose unhandled callback error escapes its run: the failure the group must contain.</summary>
