@@ -661,15 +661,9 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     private void ReadEof()
     {
-        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
-        if (keepOpen is null)
+        if (!StreamTransportCalls.EofReceived(_life, _bufferedProtocol, _streamProtocol))
         {
-            return;
-        }
-
-        if (keepOpen == false)
-        {
-            Close();
+            Close(); // after a protocol that threw, already closing: nothing more
         }
         else
         {
@@ -682,7 +676,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
             return;
         }
@@ -752,7 +746,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
             return;
         }

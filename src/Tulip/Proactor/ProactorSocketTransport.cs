@@ -488,15 +488,9 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
 
     private void ReadEof()
     {
-        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
-        if (keepOpen is null)
+        if (!StreamTransportCalls.EofReceived(_life, _bufferedProtocol, _streamProtocol))
         {
-            return;
-        }
-
-        if (keepOpen == false)
-        {
-            Close();
+            Close(); // after a protocol that threw, already closing: nothing more
         }
         else
         {
@@ -509,7 +503,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
             return;
         }
@@ -544,7 +538,7 @@ internal sealed partial class ProactorSocketTransport : ITransport, ITransportLi
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
             return;
         }

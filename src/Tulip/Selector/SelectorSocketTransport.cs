@@ -311,15 +311,9 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     {
         // No more reads: the peer sent FIN. Stop watching, or level-triggered readiness spins.
         _loop.SetReader(_fd, null, cancelReplaced: false);
-        bool? keepOpen = StreamWriteChecks.EofReceived(_life, _bufferedProtocol, _streamProtocol);
-        if (keepOpen is null)
+        if (!StreamTransportCalls.EofReceived(_life, _bufferedProtocol, _streamProtocol))
         {
-            return;
-        }
-
-        if (keepOpen == false)
-        {
-            Close();
+            Close(); // after a protocol that threw, already closing: nothing more
         }
         else
         {
@@ -333,7 +327,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> data)
     {
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, data.IsEmpty))
         {
             return;
         }
@@ -378,7 +372,7 @@ internal sealed class SelectorSocketTransport : SelectorTransport, ITransport, I
     public void WriteLines(IEnumerable<ReadOnlyMemory<byte>> data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (!StreamWriteChecks.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
+        if (!StreamTransportCalls.BeginWrite(_life, _eof, _sendFile is not null, empty: false))
         {
             return;
         }

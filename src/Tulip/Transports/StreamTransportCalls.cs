@@ -7,7 +7,7 @@ namespace Tulip;
 /// same way around their own I/O: the usage errors and the closing drop before a write, and the
 /// protocol's answer to the peer's EOF.
 /// </summary>
-internal static class StreamWriteChecks
+internal static class StreamTransportCalls
 {
     /// <summary>
     /// The checks <c>Write</c> and <c>WriteLines</c> make first: a write after <c>WriteEof</c> or during
@@ -43,10 +43,10 @@ internal static class StreamWriteChecks
 
     /// <summary>
     /// The peer sent EOF: the protocol's <c>EofReceived</c>. True to keep the transport open for
-    /// writing (half-closed), false to close it; null if the protocol threw, and the transport then
-    /// ends with a fatal error.
+    /// writing (half-closed); false to close it, also when the protocol threw (the transport has then
+    /// ended with a fatal error, and the caller's close does nothing more).
     /// </summary>
-    public static bool? EofReceived(TransportLifecycle life, IBufferedProtocol? buffered, IProtocol? stream)
+    public static bool EofReceived(TransportLifecycle life, IBufferedProtocol? buffered, IProtocol? stream)
     {
         try
         {
@@ -55,7 +55,7 @@ internal static class StreamWriteChecks
         catch (Exception ex)
         {
             life.FatalError(ex, "Fatal error: protocol.EofReceived() call failed.");
-            return null;
+            return false;
         }
     }
 }
