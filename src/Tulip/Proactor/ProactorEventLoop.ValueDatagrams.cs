@@ -68,20 +68,11 @@ public sealed partial class ProactorEventLoop
             }
             catch
             {
-                Loop.ReturnOperation(this);
+                Release();
                 throw;
             }
 
-            if (call.IsCompleted)
-            {
-                int n = TakeCompleted(call, out var error);
-                Loop.ReturnOperation(this);
-                return error is null ? new ValueTask<int>(n) : ValueTask.FromException<int>(error);
-            }
-
-            BeginPending(cancellationToken);
-            AwaitRuntime(call);
-            return new ValueTask<int>(this, Version);
+            return Started(call, cancellationToken);
         }
 
         protected override void OnRuntimeOutcome(int result, Exception? error) => Complete(result, error);

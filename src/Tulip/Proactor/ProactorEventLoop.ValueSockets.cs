@@ -173,6 +173,24 @@ public sealed partial class ProactorEventLoop
             OnRuntimeOutcome(_runtimeResult, _runtimeError);
         }
 
+        /// <summary>
+        /// What the caller of a started runtime call gets: its outcome at once if the runtime completed
+        /// it (this operation goes back to the pool), else this operation's ValueTask while it is in flight.
+        /// </summary>
+        protected ValueTask<int> Started(ValueTask<int> call, CancellationToken cancellationToken)
+        {
+            if (call.IsCompleted)
+            {
+                int n = TakeCompleted(call, out var error);
+                Release();
+                return error is null ? new ValueTask<int>(n) : ValueTask.FromException<int>(error);
+            }
+
+            BeginPending(cancellationToken);
+            AwaitRuntime(call);
+            return new ValueTask<int>(this, Version);
+        }
+
         /// <summary>Reads a call that completed at once: its result, or its exception as the outcome.</summary>
         protected static int TakeCompleted(ValueTask<int> call, out Exception? error)
         {
@@ -201,20 +219,11 @@ public sealed partial class ProactorEventLoop
             }
             catch
             {
-                Loop.ReturnOperation(this);
+                Release();
                 throw;
             }
 
-            if (call.IsCompleted)
-            {
-                int n = TakeCompleted(call, out var error);
-                Loop.ReturnOperation(this);
-                return error is null ? new ValueTask<int>(n) : ValueTask.FromException<int>(error);
-            }
-
-            BeginPending(cancellationToken);
-            AwaitRuntime(call);
-            return new ValueTask<int>(this, Version);
+            return Started(call, cancellationToken);
         }
 
         protected override void OnRuntimeOutcome(int result, Exception? error) => Complete(result, error);
