@@ -42,13 +42,23 @@ public abstract partial class BaseEventLoop
     /// <summary>The address check of both datagram forms: present, and of the socket's family.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="address"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="address"/> is of another family than <paramref name="socket"/>.</exception>
-    private protected static void CheckDatagramAddress(Socket socket, SocketAddress address, string parameter)
+    /// <exception cref="ArgumentException">A receive's <paramref name="address"/> has less room than the family's largest address.</exception>
+    private protected static void CheckDatagramAddress(Socket socket, SocketAddress address, string parameter, bool receiving = false)
     {
+        ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(address, parameter);
         if (address.Family != socket.AddressFamily)
         {
             throw new ArgumentException(
                 $"The address is {address.Family} and the socket {socket.AddressFamily}: make it with new SocketAddress(socket.AddressFamily) or from an endpoint's Serialize().",
+                parameter);
+        }
+
+        int room = SocketAddress.GetMaximumAddressSize(address.Family);
+        if (receiving && address.Buffer.Length < room)
+        {
+            throw new ArgumentException(
+                $"The address has room for {address.Buffer.Length} bytes and a {address.Family} sender may need {room}: make it with new SocketAddress(socket.AddressFamily), which has the room.",
                 parameter);
         }
     }

@@ -444,7 +444,7 @@ public interface IEventLoop : IDisposable
     /// <c>new SocketAddress(socket.AddressFamily)</c>, and reuse it; <c>endPoint.Create(address)</c> makes an
     /// <see cref="EndPoint"/> of it when one is needed.</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="socket"/> or <paramref name="receivedAddress"/> is null.</exception>
-    /// <exception cref="ArgumentException">The socket is blocking, or the address is of another family.</exception>
+    /// <exception cref="ArgumentException">The socket is blocking, or the address is of another family or has less room than its family's largest address.</exception>
     /// <exception cref="InvalidOperationException">As for <see cref="SockRecvValueAsync"/>.</exception>
     /// <exception cref="NotSupportedException">The loop has no sockets.</exception>
     ValueTask<int> SockRecvFromValueAsync(Socket socket, Memory<byte> buffer, SocketAddress receivedAddress, CancellationToken cancellationToken = default);

@@ -19,7 +19,7 @@ public sealed partial class ProactorEventLoop
     {
         CheckValueSockThread();
         CheckSockCall(socket);
-        CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress));
+        CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress), receiving: true);
         if (cancellationToken.IsCancellationRequested)
         {
             return CancelledBeforeStart();

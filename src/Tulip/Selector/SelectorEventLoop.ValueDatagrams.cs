@@ -21,7 +21,7 @@ public partial class SelectorEventLoop
     {
         CheckValueSockThread();
         int fd = CheckNonBlocking(socket);
-        CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress));
+        CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress), receiving: true);
         if (cancellationToken.IsCancellationRequested)
         {
             return CancelledBeforeStart();

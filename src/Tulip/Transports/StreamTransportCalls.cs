@@ -1,4 +1,6 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace Tulip;
 
@@ -15,16 +17,12 @@ internal static class StreamTransportCalls
     /// dropped with asyncio's warning. True when the bytes are to go out.
     /// </summary>
     /// <exception cref="InvalidOperationException">After <c>WriteEof</c>, or while <c>SendFileAsync</c> sends.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // every Write's first lines
     public static bool BeginWrite(TransportLifecycle life, bool eof, bool sendingFile, bool empty)
     {
-        if (eof)
+        if (eof || sendingFile)
         {
-            throw new InvalidOperationException("Cannot call Write() after WriteEof(): the write side is shut down.");
-        }
-
-        if (sendingFile)
-        {
-            throw new InvalidOperationException("Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
+            ThrowWriteRefused(eof);
         }
 
         if (empty)
@@ -40,6 +38,11 @@ internal static class StreamTransportCalls
 
         return true;
     }
+
+    [DoesNotReturn]
+    private static void ThrowWriteRefused(bool eof) => throw new InvalidOperationException(eof
+        ? "Cannot call Write() after WriteEof(): the write side is shut down."
+        : "Cannot call Write() while SendFileAsync is sending on this transport: await it first.");
 
     /// <summary>
     /// The peer sent EOF: the protocol's <c>EofReceived</c>. True to keep the transport open for

@@ -127,6 +127,9 @@ public abstract class SockValueDatagramTests : LoopSuite
             Assert.Contains("InterNetworkV6", wrongFamily.Message, StringComparison.Ordinal);
             Assert.Equal("receivedAddress", wrongFamily.ParamName);
             Assert.Throws<ArgumentException>(() => { _ = loop.SockSendToValueAsync(udp, new byte[1], new SocketAddress(AddressFamily.InterNetworkV6)); });
+            // Too little room for a sender's address: refused before anything is received.
+            var small = Assert.Throws<ArgumentException>(() => { _ = loop.SockRecvFromValueAsync(udp, new byte[1], new SocketAddress(AddressFamily.InterNetwork, 8)); });
+            Assert.Contains("room", small.Message, StringComparison.Ordinal);
 
             using var blocking = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             var ex = Assert.Throws<ArgumentException>(() => { _ = loop.SockRecvFromValueAsync(blocking, new byte[1], v4); });
