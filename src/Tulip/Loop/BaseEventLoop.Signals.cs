@@ -62,7 +62,21 @@ public abstract partial class BaseEventLoop
         }
     }
 
-    /// <summary>Removes the handler for <paramref name="signal"/> and restores the default behaviour; returns whether one was set.</summary>
+    /// <summary>
+    /// How long a removed handler's .NET registration outlives its removal, ignoring what arrives, before
+    /// it is disposed and the signal's default action is back. .NET's signal thread dispatches signals
+    /// some time after the kernel delivered them; one of a burst dispatched after the registration was
+    /// disposed would meet the default action and, for most signals, end the process. Every signal the
+    /// inert registration ignores restarts the wait, so a slow burst is drained whole.
+    /// </summary>
+    internal static readonly TimeSpan SignalDrainTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Removes the handler for <paramref name="signal"/> and restores the default behaviour; returns whether one was set.
+    /// The callback never runs after this returns, not even for a signal that arrived before; signals already
+    /// delivered and not yet dispatched by .NET are ignored (<see cref="SignalDrainTime"/>) rather than
+    /// meeting the default action.
+    /// </summary>
     public bool RemoveSignalHandler(PosixSignal signal)
     {
         CheckCallable();
@@ -71,7 +85,7 @@ public abstract partial class BaseEventLoop
             return false;
         }
 
-        registration.Dispose();
+        registration.Retire();
         if (IsSigInt(signal))
         {
             Volatile.Write(ref _sigIntHandlers, _sigIntHandlers - 1);
@@ -87,7 +101,7 @@ public abstract partial class BaseEventLoop
     {
         foreach (var registration in _signalHandlers.Values)
         {
-            registration.Dispose();
+            registration.Retire();
         }
 
         _signalHandlers.Clear();
@@ -95,12 +109,20 @@ public abstract partial class BaseEventLoop
     }
 
     /// <summary>One signal's handler: the .NET registration and the loop callback it schedules.</summary>
-    private sealed class SignalRegistration : IDisposable
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The drain timer disposes itself, with the registration, when the signals have drained; nothing else may end it sooner.")]
+    private sealed class SignalRegistration
     {
         private static readonly Action<object?, object?> s_run = static (r, _) => ((SignalRegistration)r!).Run();
+        private static readonly TimerCallback s_drained = static r => ((SignalRegistration)r!).OnDrainTimer();
         private readonly BaseEventLoop _loop;
         // 1 while a run is scheduled and not started: further signals are coalesced into it.
         private int _pending;
+        // Set on the loop thread by Retire: from then on signals are ignored and the registration waits for
+        // SignalDrainTime of quiet before it is disposed (see SignalDrainTime).
+        private volatile bool _retired;
+        // 1 when a signal arrived since the drain timer last fired. Any thread.
+        private int _signalledWhileDraining;
+        private Timer? _drain;
 
         public SignalRegistration(BaseEventLoop loop, Action callback)
         {
@@ -120,6 +142,12 @@ public abstract partial class BaseEventLoop
             // at the first handler that cancels, hide it from the others, such as the subprocess SIGCHLD watch.
             // (Raw, SIGCHLD is 17 on Linux only.)
             context.Cancel = !(context.Signal == PosixSignal.SIGCHLD || (OperatingSystem.IsLinux() && (int)context.Signal == Interop.SIGCHLD));
+            if (_retired)
+            {
+                Volatile.Write(ref _signalledWhileDraining, 1);
+                return;
+            }
+
             if (Interlocked.Exchange(ref _pending, 1) == 0 && !_loop.ScheduleFromAnyThread(s_run, this, null))
             {
                 Volatile.Write(ref _pending, 0);
@@ -129,9 +157,41 @@ public abstract partial class BaseEventLoop
         private void Run()
         {
             Volatile.Write(ref _pending, 0);
-            Callback();
+            // Scheduled before the handler was removed: the removal wins.
+            if (!_retired)
+            {
+                Callback();
+            }
         }
 
-        public void Dispose() => Registration?.Dispose();
+        /// <summary>Loop thread: stops running the callback and disposes the registration once signals have drained.</summary>
+        public void Retire()
+        {
+            if (_retired)
+            {
+                return;
+            }
+
+            _retired = true;
+            if (Registration is null)
+            {
+                return;
+            }
+
+            _drain = new Timer(s_drained, this, SignalDrainTime, Timeout.InfiniteTimeSpan);
+        }
+
+        // A thread-pool thread: disposes the registration after a quiet SignalDrainTime, or waits another.
+        private void OnDrainTimer()
+        {
+            if (Interlocked.Exchange(ref _signalledWhileDraining, 0) == 1)
+            {
+                _drain!.Change(SignalDrainTime, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            Registration!.Dispose();
+            _drain!.Dispose();
+        }
     }
 }

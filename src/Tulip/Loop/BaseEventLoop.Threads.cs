@@ -16,6 +16,9 @@ public abstract partial class BaseEventLoop
     // Set under the lock, read without it by the loop to skip taking the lock when nothing came in.
     private volatile bool _threadSafeHasItems;
 
+    /// <summary>Whether a callback scheduled from another thread waits for the loop: for tests.</summary>
+    internal bool HasThreadSafeCallbacksForTests => _threadSafeHasItems;
+
     private SynchronizationContext? _syncContext;
     private TaskScheduler _executor;
     private bool _executorShutDown;

@@ -75,6 +75,65 @@ public abstract class SignalTests : LoopSuite
         Assert.Contains("cannot be handled", ex.Message);
     }
 
+    // .NET's signal thread dispatches signals some time after the kernel delivered them. Before the fix, the
+    // SIGUSR2s of a burst still undispatched when the handler was removed met the default action and ended the
+    // test host (exit 140). A SIGUSR1 sent after the burst is dispatched after all of them (one pipe, in order),
+    // so once it has arrived every SIGUSR2 has been dispatched too: no timing is assumed.
+    [Fact]
+    public void RemovingTheHandlerRightAfterABurst_LeavesTheProcessAlive()
+    {
+        using var dispatched = new ManualResetEventSlim();
+        using var sentinel = PosixSignalRegistration.Create(SigUsr1, context =>
+        {
+            context.Cancel = true;
+            dispatched.Set();
+        });
+        int runs = 0;
+        using (var loop = Kind.Create())
+        {
+            loop.AddSignalHandler(SigUsr2, () => runs++);
+            loop.RunUntilComplete(async () =>
+            {
+                // Let the loop see the first ones, so a run is scheduled when the handler goes.
+                Assert.Equal(0, Interop.Kill(Interop.GetPid(), 12));
+                await Tasks.Sleep(0);
+                for (int i = 0; i < 1000; i++)
+                {
+                    Assert.Equal(0, Interop.Kill(Interop.GetPid(), 12));
+                }
+            });
+            int runsAtRemoval = runs;
+            Assert.True(loop.RemoveSignalHandler(SigUsr2));
+            loop.RunUntilComplete(async () => await Tasks.Sleep(0.01));
+            Assert.Equal(runsAtRemoval, runs);
+        }
+
+        Assert.Equal(0, Interop.Kill(Interop.GetPid(), 10));
+        Assert.True(dispatched.Wait(TimeSpan.FromSeconds(60)), "the sentinel signal was never dispatched");
+    }
+
+    [Fact]
+    public void ACallbackScheduledBeforeRemovalDoesNotRun()
+    {
+        using var loop = (BaseEventLoop)Kind.Create();
+        int runs = 0;
+        loop.AddSignalHandler(SigUsr1, () => runs++);
+        loop.RunUntilComplete(async () =>
+        {
+            Assert.Equal(0, Interop.Kill(Interop.GetPid(), 10));
+            // Wait, without running the callback's turn in between, until .NET has scheduled the run.
+            for (int i = 0; i < 3000 && !loop.HasThreadSafeCallbacksForTests; i++)
+            {
+                Thread.Sleep(1);
+            }
+
+            Assert.True(loop.RemoveSignalHandler(SigUsr1));
+            await Tasks.Sleep(0);
+            await Tasks.Sleep(0);
+        });
+        Assert.Equal(0, runs);
+    }
+
     [Fact]
     public void SettingAgainReplacesTheCallback()
     {
