@@ -167,17 +167,8 @@ public abstract partial class BaseEventLoop
         /// <summary>Loop thread: stops running the callback and disposes the registration once signals have drained.</summary>
         public void Retire()
         {
-            if (_retired)
-            {
-                return;
-            }
-
+            // Once per registration: Remove takes it out of the table, Close clears the table.
             _retired = true;
-            if (Registration is null)
-            {
-                return;
-            }
-
             _drain = new Timer(s_drained, this, SignalDrainTime, Timeout.InfiniteTimeSpan);
         }
 

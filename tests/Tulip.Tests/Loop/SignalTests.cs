@@ -77,7 +77,7 @@ public abstract class SignalTests : LoopSuite
 
     // .NET's signal thread dispatches signals some time after the kernel delivered them. Before the fix, the
     // SIGUSR2s of a burst still undispatched when the handler was removed met the default action and ended the
-    // test host (exit 140). A SIGUSR1 sent after the burst is dispatched after all of them (one pipe, in order),
+    // test host (exit 140). A SIGUSR1 sent after the burst is dispatched after all of them (.NET reads them from one pipe, in order, and finds their registration there),
     // so once it has arrived every SIGUSR2 has been dispatched too: no timing is assumed.
     [Fact]
     public void RemovingTheHandlerRightAfterABurst_LeavesTheProcessAlive()
@@ -104,7 +104,12 @@ public abstract class SignalTests : LoopSuite
             });
             int runsAtRemoval = runs;
             Assert.True(loop.RemoveSignalHandler(SigUsr2));
-            loop.RunUntilComplete(async () => await Tasks.Sleep(0.01));
+            // A run scheduled before the removal gets its turns and must not call the callback.
+            loop.RunUntilComplete(async () =>
+            {
+                await Tasks.Sleep(0);
+                await Tasks.Sleep(0);
+            });
             Assert.Equal(runsAtRemoval, runs);
         }
 
@@ -121,11 +126,8 @@ public abstract class SignalTests : LoopSuite
         loop.RunUntilComplete(async () =>
         {
             Assert.Equal(0, Interop.Kill(Interop.GetPid(), 10));
-            // Wait, without running the callback's turn in between, until .NET has scheduled the run.
-            for (int i = 0; i < 3000 && !loop.HasThreadSafeCallbacksForTests; i++)
-            {
-                Thread.Sleep(1);
-            }
+            // Wait, without giving the loop a turn, until .NET has scheduled the run: the removal comes after it.
+            Assert.True(SpinWait.SpinUntil(() => loop.HasThreadSafeCallbacksForTests, TimeSpan.FromSeconds(60)), "the signal was never scheduled");
 
             Assert.True(loop.RemoveSignalHandler(SigUsr1));
             await Tasks.Sleep(0);
