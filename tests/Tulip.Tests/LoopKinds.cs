@@ -53,11 +53,14 @@ public sealed class LoopKind
     /// <param name="completionWrites">Whether a stream transport's backlog goes out by sends in flight that
     /// the kernel or runtime still reads from (the proactor, the io_uring loop): its arrays then go back when
     /// those sends complete, a few iterations after an abort, not at once. Null: the opposite of <paramref name="readiness"/>.</param>
+    /// <param name="defersWrites">Whether a stream write stays buffered until the end of the loop iteration
+    /// even when the socket could take it at once (the io_uring loop's ring writes), instead of every loop's
+    /// default, a send inside Write. False by default.</param>
     public LoopKind(string name, Func<ILoggerFactory?, BaseEventLoop> create, bool readiness, Func<BaseEventLoop, int[]>? ownFds = null,
         Func<BaseEventLoop, int>? registrations = null, Action<BaseEventLoop, bool>? useNativeSendFile = null, Func<Server, int>? serverClients = null,
         Func<BaseEventLoop, int, bool>? isRegistered = null, bool reportsClosedFds = false,
         Func<BaseEventLoop, Socket, IBaseProtocol, Future<VoidResult>, ITransport>? rawSocketTransport = null,
-        Func<ITransport, int>? undelivered = null, bool? completionWrites = null)
+        Func<ITransport, int>? undelivered = null, bool? completionWrites = null, bool defersWrites = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -73,7 +76,11 @@ public sealed class LoopKind
         _rawSocketTransport = rawSocketTransport;
         _undelivered = undelivered;
         CompletionWrites = completionWrites ?? !readiness;
+        DefersWrites = defersWrites;
     }
+
+    /// <summary>Whether stream writes wait for the end of the iteration (see the constructor).</summary>
+    public bool DefersWrites { get; }
 
     /// <summary>Whether stream writes go out by sends in flight (see the constructor).</summary>
     public bool CompletionWrites { get; }
@@ -171,6 +178,23 @@ public static class LoopKinds
         undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true);
 
     /// <summary>
+    /// The io_uring loop with ring writes on (<see cref="IoUringEventLoop.RingWrites"/>, <c>TULIP_URING_WRITES=ring</c>):
+    /// every stream write leaves by a ring send at the end of the iteration instead of a send(2) inside
+    /// Write. Not in <see cref="All"/> (it is the same loop with one switch): bound to the stream suites only,
+    /// in IoUring/IoUringRingWritesBindings.cs.
+    /// </summary>
+    public static LoopKind IoUringRingWrites { get; } = new("io_uring-ringwrites", static lf => new IoUringEventLoop(lf) { RingWrites = true }, readiness: true,
+        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
+        registrations: static loop => ((SelectorEventLoop)loop).WatchingRegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
+        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
+        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
+        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
+        reportsClosedFds: false,
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true,
+        defersWrites: true);
+
+    /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in
     /// <see cref="All"/> since issue 12: every contract suite is bound to it but DuplexPipeSocketTests, marked
     /// NotYetOnLoopKind for an intermittent hang there. The readiness-only tests
@@ -205,8 +229,8 @@ public static class LoopKinds
     /// <summary>The kind called <paramref name="name"/> (in <see cref="All"/>, <see cref="Proactor"/> or <see cref="Memory"/>).</summary>
     /// <exception cref="ArgumentException">No kind has that name; the message lists the known ones.</exception>
     public static LoopKind Named(string name) =>
-        All.Append(Proactor).Append(Memory).Distinct().FirstOrDefault(k => k.Name == name)
-        ?? throw new ArgumentException($"No loop kind is called '{name}'; known kinds: {string.Join(", ", All.Append(Proactor).Append(Memory).Distinct().Select(k => k.Name))}.", nameof(name));
+        All.Append(Proactor).Append(IoUringRingWrites).Append(Memory).Distinct().FirstOrDefault(k => k.Name == name)
+        ?? throw new ArgumentException($"No loop kind is called '{name}'; known kinds: {string.Join(", ", All.Append(Proactor).Append(IoUringRingWrites).Append(Memory).Distinct().Select(k => k.Name))}.", nameof(name));
 
     private static LoopKind Selector(string selector, bool reportsClosedFds) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
         ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,

@@ -14,3 +14,16 @@ internal interface IIoUringOperation
     /// <summary>One completion: the kernel's result (bytes, or -errno) and the CQE's flags.</summary>
     void OnCompletion(int result, uint flags);
 }
+
+/// <summary>
+/// A transport with bytes gathered for the ring to send at the end of this loop iteration (the
+/// io_uring loop's ring writes, <see cref="IoUringEventLoop.RingWrites"/>): the selector calls
+/// <see cref="Flush"/> once, just before the iteration's <c>io_uring_enter</c>, so every write the
+/// iteration made to one connection leaves in one send.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal interface IIoUringFlush
+{
+    /// <summary>Queues the send of what was gathered (a submission entry, submitted by the caller).</summary>
+    void Flush();
+}

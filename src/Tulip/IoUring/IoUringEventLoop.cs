@@ -96,6 +96,20 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
 
     internal PinnedBufferPool SendBuffers => _sendBuffers;
 
+    /// <summary>
+    /// Whether stream writes go to the kernel by ring sends at the end of the loop iteration rather than
+    /// by a send(2) inside <c>Write</c> (the default, every loop's contract: what the socket takes is sent
+    /// when <c>Write</c> returns). On, every write of an iteration to one connection is gathered into one
+    /// pinned buffer and leaves in one SEND submitted with the iteration's <c>io_uring_enter</c>: no
+    /// system call per write, at the cost of a copy, and <c>GetWriteBufferSize</c> counts the gathered
+    /// bytes until then. <c>TULIP_URING_WRITES=ring</c> turns it on for a program (docs/PERFORMANCE.md);
+    /// set it before the first connection.
+    /// </summary>
+    internal bool RingWrites { get; set; } = Environment.GetEnvironmentVariable("TULIP_URING_WRITES") == "ring";
+
+    /// <summary>Stream sends submitted to the ring (each one SEND entry): for tests.</summary>
+    internal long RingSends { get; set; }
+
     /// <summary>Operations in the kernel (armed receives, sends in flight): for tests, 0 when every transport has ended.</summary>
     internal int OperationsInKernel { get; set; }
 

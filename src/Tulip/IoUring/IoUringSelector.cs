@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
@@ -67,6 +68,9 @@ internal sealed class IoUringSelector : ISelector
     private int[] _freeOperations = new int[64];
     private int _freeOperationCount;
     private int _operationHighWater;
+
+    // Transports whose gathered writes are to be sent with the next submission (ring writes).
+    private readonly List<IIoUringFlush> _flushes = [];
 
     /// <summary>Creates the ring.</summary>
     /// <exception cref="PlatformNotSupportedException">io_uring is not available here (the message says why and what to use).</exception>
@@ -196,6 +200,7 @@ internal sealed class IoUringSelector : ISelector
             ThrowEmptySpan();
         }
 
+        RunFlushes();
         ArmQueued();
         if (timeoutMs == 0 || _ring.ReadyCompletions != 0)
         {
@@ -308,6 +313,7 @@ internal sealed class IoUringSelector : ISelector
     /// </summary>
     internal void SubmitAll()
     {
+        RunFlushes();
         for (int attempt = 0; _ring.Queued != 0; attempt++)
         {
             _ring.Submit();
@@ -357,7 +363,21 @@ internal sealed class IoUringSelector : ISelector
     }
 
     /// <summary>Whether entries are queued or completions ready: a Select is due even with no fd registered.</summary>
-    internal bool HasWork => _ring.Queued != 0 || _ring.ReadyCompletions != 0;
+    internal bool HasWork => _ring.Queued != 0 || _ring.ReadyCompletions != 0 || _flushes.Count != 0;
+
+    /// <summary>Has <paramref name="transport"/> flushed just before the next submission (once per call: the caller keeps a flag).</summary>
+    internal void QueueFlush(IIoUringFlush transport) => _flushes.Add(transport);
+
+    private void RunFlushes()
+    {
+        // A flush only queues a send (it never runs a protocol), so none is added while this runs.
+        for (int i = 0; i < _flushes.Count; i++)
+        {
+            _flushes[i].Flush();
+        }
+
+        _flushes.Clear();
+    }
 
     /// <summary>A cleared submission entry for a completion operation (submitted with the next Select).</summary>
     internal ref IoUringSqe GetSqe() => ref _ring.GetSqe();

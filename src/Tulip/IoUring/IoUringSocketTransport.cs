@@ -43,7 +43,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation, IIoUringFlush
 {
     private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
 
@@ -83,6 +83,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
     // ---- send state ----
     private readonly RingWriteBuffers _out; // what is being sent (one ring send) and what is written behind it
+    private bool _flushQueued;      // ring writes: queued to send what is gathered before the next submission
     private bool _sendArmed;        // a send is under way: in the kernel, or its completion not handled yet (OnSent)
     private int _sendResult;        // the completed send's result, for _sendHandle
 
@@ -681,6 +682,14 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             return;
         }
 
+        if (_uring.RingWrites)
+        {
+            _out.Append(data);
+            QueueFlush();
+            _flow.MaybePause(GetWriteBufferSize());
+            return;
+        }
+
         if (!HasPendingWrites)
         {
             // Nothing pending: send at once, as every loop does (the kernel has the bytes when Write
@@ -767,6 +776,13 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
             return;
         }
 
+        if (_uring.RingWrites)
+        {
+            QueueFlush();
+            _flow.MaybePause(GetWriteBufferSize());
+            return;
+        }
+
         if (!pending)
         {
             // One send(2) of the gathered chunks, as Write's; only what the socket refuses is queued.
@@ -782,6 +798,23 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
 
         StartSend();
         _flow.MaybePause(GetWriteBufferSize());
+    }
+
+    /// <summary>Ring writes: what is gathered goes in one send just before the loop's next submission.</summary>
+    private void QueueFlush()
+    {
+        if (!_flushQueued && !_sendArmed)
+        {
+            _flushQueued = true;
+            _uring.Uring.QueueFlush(this);
+        }
+    }
+
+    /// <inheritdoc/>
+    void IIoUringFlush.Flush()
+    {
+        _flushQueued = false;
+        StartSend();
     }
 
     /// <summary>The buffer becomes the one in flight, when no send is.</summary>
@@ -809,6 +842,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
         _sendArmed = true;
         _out.InKernel = true;
         _uring.OperationsInKernel++;
+        _uring.RingSends++;
     }
 
     /// <summary>A send completion, inside the wait. The common case (all sent, nothing behind it, nobody to tell) is settled here.</summary>
