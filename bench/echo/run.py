@@ -69,6 +69,9 @@ SERVERS = {
     'tulip': f'{ECHO_BIN} {{port}} protocol epoll',
     'tulip-buffered': f'{ECHO_BIN} {{port}} buffered epoll',
     'tulip-io_uring': f'{ECHO_BIN} {{port}} protocol io_uring',
+    # the io_uring loop with ring writes (IoUringEventLoop.RingWrites): every write a ring SEND at the
+    # end of the iteration, off by default (docs/PERFORMANCE.md)
+    'tulip-io_uring-ring': f'env TULIP_URING_WRITES=ring {ECHO_BIN} {{port}} protocol io_uring',
     'uvloop': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol uvloop',
     'asyncio': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} protocol asyncio',
     'uvloop-streams': f'{PY} {PEERS_DIR}/asyncio_echo.py {{port}} streams uvloop',
@@ -255,7 +258,7 @@ def throughput():
             out(f'| {name} | {fmt(s["rps"])} | {fmt(s["mib_s"], 1)} | {fmt(s["p50_us"])} | {fmt(s["p99_us"])} | '
                 f'{s["rps"] / base:.2f}x | {vs2} | {rounds_txt} |')
         t = {k: summary[k].get('rps') for k in SERVERS}
-        ours = ('c-epoll', 'c-io_uring', 'tulip', 'tulip-buffered', 'tulip-io_uring')
+        ours = ('c-epoll', 'c-io_uring', 'tulip', 'tulip-buffered', 'tulip-io_uring', 'tulip-io_uring-ring')
         others = [k for k in SERVERS if k not in ours and t[k]]
         best_other = max(others, key=lambda k: t[k]) if others else None
         out()
@@ -313,7 +316,7 @@ def alloc():
 
 # ---- syscalls ------------------------------------------------------------------------------------
 
-SYSCALL_SERVERS = ['tulip', 'tulip-io_uring', 'tulip-buffered', 'c-epoll', 'c-io_uring', 'uvloop']
+SYSCALL_SERVERS = ['tulip', 'tulip-io_uring', 'tulip-io_uring-ring', 'tulip-buffered', 'c-epoll', 'c-io_uring', 'uvloop']
 READS = ('read', 'recvfrom', 'recvmsg', 'readv')
 WRITES = ('write', 'sendto', 'sendmsg', 'writev')
 WAITS = ('epoll_wait', 'epoll_pwait', 'epoll_pwait2')
@@ -529,7 +532,7 @@ def cpu_ticks(pid):
 
 def cpu():
     """Server CPU time per echo: less sensitive to the other core's load than req/s, for A/B runs."""
-    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-buffered', 'uvloop'))
+    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-io_uring-ring', 'tulip-buffered', 'uvloop'))
     conns = int(os.environ.get('CONNS', 10))
     size = int(os.environ.get('SIZE', 1024))
     duration, rounds = (2, 1) if QUICK else (5, 3)
@@ -572,7 +575,7 @@ def cpu():
 
 def instructions():
     """User-space instructions per echo under callgrind: immune to the other engineers' load."""
-    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-buffered', 'uvloop'))
+    servers = custom_servers(('c-epoll', 'c-io_uring', 'tulip', 'tulip-io_uring', 'tulip-io_uring-ring', 'tulip-buffered', 'uvloop'))
     conns = int(os.environ.get('CONNS', 10))
     size = int(os.environ.get('SIZE', 1024))
     warm, duration = (5, 2) if QUICK else (20, 10)
