@@ -237,7 +237,7 @@ public partial class SelectorEventLoop
         }
     }
 
-    private int CheckNonBlocking(Socket socket)
+    private protected int CheckNonBlocking(Socket socket)
     {
         int fd = FdOf(socket);
         if (socket.Blocking)
