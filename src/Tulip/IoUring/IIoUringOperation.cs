@@ -14,3 +14,10 @@ internal interface IIoUringOperation
     /// <summary>One completion: the kernel's result (bytes, or -errno) and the CQE's flags.</summary>
     void OnCompletion(int result, uint flags);
 }
+
+/// <summary>A receiver whose ring receive ended with ENOBUFS, waiting for a buffer of its group to come back.</summary>
+internal interface IIoUringBufferWaiter
+{
+    /// <summary>A buffer came back: re-arm the receive.</summary>
+    void BuffersAvailable();
+}
