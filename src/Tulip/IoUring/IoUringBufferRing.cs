@@ -164,9 +164,13 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
     /// <summary>Buffers ever handed to the kernel (for tests: the LIFO reuse keeps this near the receives armed at once).</summary>
     public int BuffersTouched => Count - _freeLowWater;
 
+    /// <summary>Buffers completions ever took from the ring (for tests: receives went through this group).</summary>
+    public long TakenTotal { get; private set; }
+
     /// <summary>A completion took a buffer from the ring.</summary>
     public void Taken()
     {
+        TakenTotal++;
         Outstanding++;
         _inRing--;
     }
