@@ -27,3 +27,10 @@ internal interface IIoUringFlush
     /// <summary>Queues the send of what was gathered (a submission entry, submitted by the caller).</summary>
     void Flush();
 }
+
+/// <summary>A receiver whose ring receive ended with ENOBUFS, waiting for a buffer of its group to come back.</summary>
+internal interface IIoUringBufferWaiter
+{
+    /// <summary>A buffer came back: re-arm the receive.</summary>
+    void BuffersAvailable();
+}

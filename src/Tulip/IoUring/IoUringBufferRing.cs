@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Threading;
@@ -45,6 +46,9 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
     private int _freeLowWater;      // the fewest free buffers there ever were: those below were never used
     private int _inRing;            // published to the kernel and not taken by a completion yet
     private int _wanted;            // buffers the armed receives may take (one per single-shot receive)
+
+    // Receivers whose receive ended with ENOBUFS, re-armed when a buffer of this group comes back.
+    private readonly List<IIoUringBufferWaiter> _waiters = [];
 
     /// <summary>Buffers kept in the ring beyond what the armed receives may take.</summary>
     internal const int Slack = 2;
@@ -122,15 +126,51 @@ internal sealed unsafe class IoUringBufferRing : IDisposable
         return new ReadOnlySpan<byte>(_buffers + (nuint)id * (nuint)BufferSize, length);
     }
 
+    /// <summary>The start of buffer <paramref name="id"/> (<see cref="BufferSize"/> bytes), for a receive the loop thread makes into it while it holds the buffer.</summary>
+    public byte* Address(ushort id)
+    {
+        if (id >= Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(id), $"Buffer {id} of {Count}.");
+        }
+
+        return _buffers + (nuint)id * (nuint)BufferSize;
+    }
+
+    /// <summary>Gives buffer <paramref name="id"/> back (<see cref="Return"/>), and re-arms the receives that ran out of buffers of this group.</summary>
+    public void GiveBack(ushort id)
+    {
+        Return(id);
+        if (_waiters.Count != 0)
+        {
+            var waiting = _waiters.ToArray();
+            _waiters.Clear();
+            foreach (var waiter in waiting)
+            {
+                waiter.BuffersAvailable();
+            }
+        }
+    }
+
+    /// <summary><paramref name="waiter"/>'s receive ended with ENOBUFS: it is told when a buffer comes back (<see cref="GiveBack"/>).</summary>
+    public void WaitForBuffers(IIoUringBufferWaiter waiter) => _waiters.Add(waiter);
+
+    /// <summary><paramref name="waiter"/> no longer waits (it closed or paused).</summary>
+    public void StopWaiting(IIoUringBufferWaiter waiter) => _waiters.Remove(waiter);
+
     /// <summary>Buffers published to the kernel and not taken yet (for tests).</summary>
     public int InRing => _inRing;
 
     /// <summary>Buffers ever handed to the kernel (for tests: the LIFO reuse keeps this near the receives armed at once).</summary>
     public int BuffersTouched => Count - _freeLowWater;
 
+    /// <summary>Buffers completions ever took from the ring (for tests: receives went through this group).</summary>
+    public long TakenTotal { get; private set; }
+
     /// <summary>A completion took a buffer from the ring.</summary>
     public void Taken()
     {
+        TakenTotal++;
         Outstanding++;
         _inRing--;
     }

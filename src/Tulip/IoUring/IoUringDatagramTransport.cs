@@ -43,7 +43,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IDatagramTransport
+internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IDatagramTransport, IIoUringBufferWaiter
 {
     /// <summary>IORING_CQE_F_SOCK_NONEMPTY: after this receive the socket still holds data.</summary>
     private const uint CQE_F_SOCK_NONEMPTY = 1u << 2;
@@ -52,9 +52,6 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
     private const byte IOSQE_IO_LINK = 1 << 2;
 
     private const uint POLLOUT = 0x004;
-
-    /// <summary>The receive buffer of an IP endpoint: 64 KiB holds the largest UDP datagram (65,507 bytes).</summary>
-    private const int IpDatagramBufferSize = 64 * 1024;
 
     /// <summary>The most completions between two read-on tries that found nothing (see <see cref="OnReceived"/>).</summary>
     private const int MaxReadOnBackoff = 16;
@@ -90,7 +87,9 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
     private readonly byte[] _scratch = GC.AllocateArray<byte>(ScratchSize, pinned: true);
 
     // ---- receive state ----
-    private byte[]? _recvBuffer;        // pinned, from the loop's PinnedBufferPool; the kernel writes it while _recvArmed
+    private readonly IoUringBufferRing _buffers; // the loop's provided buffers the receive selects from (IP: the stream group; UNIX: the 256 KiB group)
+    private int _recvBufferId = -1;     // the ring buffer the recorded completion filled (-1: none), this transport's until OnReceived gives it back
+    private bool _waitingForBuffers;    // the receive ended with ENOBUFS and no buffer was free: re-armed when one comes back
     private bool _recvArmed;            // a receive is in the kernel (its completion not seen yet)
     private bool _recvCancelled;        // an ASYNC_CANCEL of it was queued
     private bool _recvReady;            // a completion is recorded, for _recvHandle
@@ -121,6 +120,7 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
         _family = socket.AddressFamily;
         _addressing = new DatagramAddressing(socket, GetExtraInfo("peername") as EndPoint, remote, remoteAsGiven);
         _senders = new DatagramSenders(_family, _addressing.Template);
+        _buffers = _family == AddressFamily.Unix ? loop.UnixDatagramBuffers : loop.IpDatagramBuffers;
         _recv = new ReceiveOperation(this);
         _send = new SendOperation(this);
         _sendPoll = new SendPollOperation(this);
@@ -190,6 +190,12 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
             QueueCancel(_recv.Index);
         }
 
+        if (_waitingForBuffers)
+        {
+            _waitingForBuffers = false;
+            _buffers.StopWaiting(this);
+        }
+
         if (_sendInKernel && !_sendDropped)
         {
             _sendDropped = true;
@@ -209,11 +215,6 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
         {
             _uring.Uring.UnregisterOperation(_recv.Index);
             _recv.Index = -1;
-            if (_recvBuffer is { } buffer)
-            {
-                _recvBuffer = null;
-                _uring.SendBuffers.Return(buffer);
-            }
         }
 
         if (!_sendInKernel && _send.Index >= 0)
@@ -254,16 +255,18 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
 
     private void ArmReceive()
     {
-        if (_recvArmed || _recvReady || _lost || _life.IsClosing)
+        if (_recvArmed || _recvReady || _waitingForBuffers || _lost || _life.IsClosing)
         {
             return;
         }
 
-        _recvBuffer ??= _uring.SendBuffers.Rent(_family == AddressFamily.Unix ? DatagramAddressing.MaxUnixDatagramSize : IpDatagramBufferSize);
+        // Buffer select: the kernel picks the buffer when the datagram is there, so the armed receive
+        // holds none. The msghdr's one iovec gives only the length (the buffer's whole size); its base
+        // is the kernel's to fill in.
         byte* scratch = Scratch;
         var iov = (Interop.IoVec*)(scratch + RecvIovOffset);
-        iov->Base = Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_recvBuffer));
-        iov->Length = (nuint)_recvBuffer.Length;
+        iov->Base = null;
+        iov->Length = (nuint)_buffers.BufferSize;
         var message = (Interop.MsgHdr*)(scratch + RecvMsgOffset);
         *message = new Interop.MsgHdr { Name = scratch + RecvNameOffset, NameLength = AddressSize, Iov = iov, IovLength = 1 };
 
@@ -274,25 +277,44 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
         sqe.Len = 1;
         // MSG_TRUNC: the result is the datagram's real length, so one too large for the buffer is seen.
         sqe.OpFlags = Interop.MSG_TRUNC;
+        sqe.Flags = Interop.IoUring.IOSQE_BUFFER_SELECT;
+        sqe.BufIndex = _buffers.GroupId;
         sqe.UserData = IoUringSelector.OperationUserData(_recv.Index);
         _recvArmed = true;
         _recvCancelled = false;
         _uring.OperationsInKernel++;
         _uring.DatagramOperationsSubmitted++;
+        _buffers.ReceiveArmed(1);
     }
 
-    /// <summary>A receive completion, inside the wait: record it (the kernel wrote the msghdr), and have the protocol told on the ready queue.</summary>
+    /// <summary>
+    /// A receive completion, inside the wait: record it (the kernel wrote the msghdr, and names the buffer
+    /// it filled), and have the protocol told on the ready queue. A buffer taken is given back only there
+    /// (<see cref="OnReceived"/>), also when the endpoint closed meanwhile: giving it back re-arms receives
+    /// waiting for one, which is not done from inside the wait.
+    /// </summary>
     private void OnReceiveCompletion(int result, uint flags)
     {
         _recvArmed = false;
         _uring.OperationsInKernel--;
+        _buffers.ReceiveEnded(1);
+        if ((flags & Interop.IoUring.CQE_F_BUFFER) != 0)
+        {
+            _buffers.Taken();
+            _recvBufferId = (int)(flags >> Interop.IoUring.CQE_BUFFER_SHIFT);
+        }
+
         if (_lost)
         {
             Unregister();
-            return;
         }
 
-        if (result == -Interop.ECANCELED || _life.IsClosing)
+        if (result == -Interop.ENOBUFS)
+        {
+            _uring.BufferExhaustions++;
+        }
+
+        if (_recvBufferId < 0 && (_lost || result == -Interop.ECANCELED || _life.IsClosing))
         {
             return;
         }
@@ -306,7 +328,10 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
         _uring.Schedule(_recvHandle);
     }
 
-    /// <summary>The ready-queue handler: the datagram (or the error) to the protocol, then more if the socket holds more, then re-arm.</summary>
+    /// <summary>
+    /// The ready-queue handler: the datagram (or the error) to the protocol, then more if the socket holds
+    /// more, read into the same ring buffer, which then goes back to the ring; then re-arm.
+    /// </summary>
     private void OnReceived()
     {
         if (!_recvReady)
@@ -315,21 +340,49 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
         }
 
         _recvReady = false;
-        if (_lost || _life.IsClosing)
+        int id = _recvBufferId;
+        _recvBufferId = -1;
+        int result = _recvResult;
+        if (_lost || _life.IsClosing || result == -Interop.ECANCELED)
         {
+            GiveBack(id);
             return;
         }
 
-        var buffer = _recvBuffer!;
-        int result = _recvResult;
+        if (result == -Interop.ENOBUFS)
+        {
+            // The ring ran dry: the datagram is still in the socket. Re-armed at once if a buffer came
+            // back since the kernel found none; otherwise when one does (IoUringBufferRing.GiveBack).
+            if (_buffers.Outstanding >= _buffers.Count)
+            {
+                _waitingForBuffers = true;
+                _buffers.WaitForBuffers(this);
+            }
+            else
+            {
+                ArmReceive();
+            }
+
+            return;
+        }
+
         if (result < 0)
         {
             CallErrorReceived(Interop.GetExceptionForErrno(-result, $"recvmsg(fd {_fd})", source: Interop.ErrnoSource.Socket));
+            ArmReceive();
+            return;
         }
-        else
+
+        if (id < 0)
         {
-            Deliver(buffer, result, _recvNameLength, truncated: (_recvMsgFlags & Interop.MSG_TRUNC) != 0);
+            // A completion with no buffer is an empty datagram (the kernel names a buffer for any other).
+            Deliver(null, 0, result, _recvNameLength, truncated: result > 0 || (_recvMsgFlags & Interop.MSG_TRUNC) != 0);
+            ArmReceive();
+            return;
         }
+
+        byte* buffer = _buffers.Address((ushort)id);
+        Deliver(buffer, _buffers.BufferSize, result, _recvNameLength, truncated: (_recvMsgFlags & Interop.MSG_TRUNC) != 0);
 
         // Read on while the socket holds more (a burst), before re-arming. The kernel says so where it
         // reports IORING_CQE_F_SOCK_NONEMPTY; UDP on 6.18 does not (100 datagrams in one burst came with
@@ -351,23 +404,41 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
             }
         }
 
+        GiveBack(id);
         ArmReceive();
     }
 
-    /// <summary>Non-blocking reads while the socket holds datagrams, as many as the selector loop reads per event; true if one was read.</summary>
-    private bool ReadOn(byte[] buffer)
+    /// <summary>Buffer <paramref name="id"/> (if one) goes back to the ring, waking receives that wait for one.</summary>
+    private void GiveBack(int id)
+    {
+        if (id >= 0)
+        {
+            _buffers.GiveBack((ushort)id);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The receive ended with ENOBUFS and no buffer was free; one came back.</remarks>
+    public void BuffersAvailable()
+    {
+        _waitingForBuffers = false;
+        ArmReceive();
+    }
+
+    /// <summary>
+    /// Non-blocking reads into <paramref name="buffer"/> (the completion's ring buffer, still this
+    /// transport's) while the socket holds datagrams, as many as the selector loop reads per event; true
+    /// if one was read.
+    /// </summary>
+    private bool ReadOn(byte* buffer)
     {
         bool any = false;
         byte* name = Scratch + RecvNameOffset;
+        int size = _buffers.BufferSize;
         for (int i = 1; i < SelectorDatagramTransport.MaxDatagramsPerEvent && !_life.IsClosing; i++)
         {
             uint nameLength = AddressSize;
-            nint n;
-            fixed (byte* data = buffer)
-            {
-                n = Interop.RecvFrom(_fd, data, (nuint)buffer.Length, Interop.MSG_TRUNC | Interop.MSG_DONTWAIT, name, &nameLength);
-            }
-
+            nint n = Interop.RecvFrom(_fd, buffer, (nuint)size, Interop.MSG_TRUNC | Interop.MSG_DONTWAIT, name, &nameLength);
             if (n < 0)
             {
                 int errno = Interop.GetLastErrno();
@@ -382,19 +453,19 @@ internal sealed unsafe class IoUringDatagramTransport : SelectorTransport, IData
 
             any = true;
             _uring.DatagramsReadOn++;
-            Deliver(buffer, (int)n, (int)nameLength, truncated: n > buffer.Length);
+            Deliver(buffer, size, (int)n, (int)nameLength, truncated: n > size);
         }
 
         return any;
     }
 
-    private void Deliver(byte[] buffer, int length, int nameLength, bool truncated)
+    private void Deliver(byte* buffer, int capacity, int length, int nameLength, bool truncated)
     {
         // The kernel wrote the sender's address into the receive's name buffer.
         var scratch = _senders.Scratch.Span;
         int size = Math.Min(nameLength, scratch.Length);
         new ReadOnlySpan<byte>(Scratch + RecvNameOffset, size).CopyTo(scratch);
-        DatagramCalls.Deliver(_loop, this, _datagramProtocol, buffer, length, _senders.SenderOf(size), truncated);
+        DatagramCalls.Deliver(_loop, this, _datagramProtocol, new ReadOnlySpan<byte>(buffer, capacity), length, _senders.SenderOf(size), truncated);
     }
 
     private void CallErrorReceived(Exception error) => DatagramCalls.ErrorReceived(_loop, this, _datagramProtocol, error);

@@ -43,8 +43,6 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     private readonly IoUringSelector _uring;
     private readonly IoUringBufferRing? _receiveBuffers;
     private readonly PinnedBufferPool _sendBuffers = new();
-    // Transports whose receive ended with ENOBUFS, re-armed when a buffer comes back.
-    private readonly List<IoUringSocketTransport> _waitingForBuffers = [];
     private bool _closed;
 
     /// <summary>Creates the loop and its ring.</summary>
@@ -57,6 +55,16 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     /// <summary>A loop whose provided-buffer ring has <paramref name="receiveBuffers"/> buffers (a power of two): for tests that run it dry.</summary>
     internal IoUringEventLoop(int receiveBuffers, ILoggerFactory? loggerFactory = null) : this(new IoUringSelector(), loggerFactory, receiveBuffers)
     {
+    }
+
+    /// <summary>
+    /// A loop whose provided-buffer rings have <paramref name="receiveBuffers"/> stream/IP buffers and
+    /// <paramref name="unixDatagramBuffers"/> UNIX datagram buffers (powers of two): for tests that run them dry.
+    /// </summary>
+    internal IoUringEventLoop(int receiveBuffers, int unixDatagramBuffers, ILoggerFactory? loggerFactory = null)
+        : this(new IoUringSelector(), loggerFactory, receiveBuffers)
+    {
+        _unixDatagramBufferCount = unixDatagramBuffers;
     }
 
     /// <summary>A loop over <paramref name="selector"/> (a small ring, for tests that fill it).</summary>
@@ -126,21 +134,9 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     internal void Schedule(Handle handle) => AddReadyHandle(handle);
 
     /// <summary>Gives a receive buffer back, and re-arms the receives that ran out of buffers.</summary>
-    internal void ReturnBuffer(ushort id)
-    {
-        _receiveBuffers!.Return(id);
-        if (_waitingForBuffers.Count != 0)
-        {
-            var waiting = _waitingForBuffers.ToArray();
-            _waitingForBuffers.Clear();
-            foreach (var transport in waiting)
-            {
-                transport.BuffersAvailable();
-            }
-        }
-    }
+    internal void ReturnBuffer(ushort id) => _receiveBuffers!.GiveBack(id);
 
-    internal void WaitForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Add(transport);
+    internal void WaitForBuffers(IIoUringBufferWaiter transport) => _receiveBuffers!.WaitForBuffers(transport);
 
     /// <summary>Multishot accepts armed (once per server, and again each time the kernel ended one): for tests.</summary>
     internal long AcceptsArmed { get; set; }
@@ -148,7 +144,7 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
     /// <summary>Receives that ended because the ring had no buffer (ENOBUFS): for tests.</summary>
     internal long BufferExhaustions { get; set; }
 
-    internal void StopWaitingForBuffers(IoUringSocketTransport transport) => _waitingForBuffers.Remove(transport);
+    internal void StopWaitingForBuffers(IIoUringBufferWaiter transport) => _receiveBuffers!.StopWaiting(transport);
 
     /// <inheritdoc/>
     /// <remarks>An <see cref="IoUringSocketTransport"/> (completions), or where the kernel lacks provided-buffer rings the selector loop's readiness transport.</remarks>
@@ -213,6 +209,7 @@ public sealed partial class IoUringEventLoop : SelectorEventLoop
         if (drained)
         {
             _receiveBuffers?.Dispose();
+            _unixDatagramBuffers?.Dispose();
         }
         else if (Logger.IsEnabled(LogLevel.Warning))
         {

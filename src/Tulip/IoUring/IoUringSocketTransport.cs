@@ -43,7 +43,7 @@ namespace Tulip;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation, IIoUringFlush
+internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IServerClient, ISelectorSendFileTransport, IReceiveOwner, IIoUringOperation, IIoUringFlush, IIoUringBufferWaiter
 {
     private const string DroppedWriteWarning = "socket.send() raised exception: the transport is closed, the write was dropped.";
 
@@ -459,7 +459,7 @@ internal sealed class IoUringSocketTransport : SelectorTransport, ITransport, IS
     }
 
     /// <summary>A buffer came back to the ring after this transport's receive ended with ENOBUFS.</summary>
-    internal void BuffersAvailable()
+    public void BuffersAvailable()
     {
         _waitingForBuffers = false;
         ArmReceive();

@@ -15,6 +15,15 @@ internal static class DatagramCalls
     /// (or <paramref name="truncated"/>, when the kernel said so without the real length) is reported instead.
     /// </summary>
     public static void Deliver(BaseEventLoop loop, IBaseTransport transport, IDatagramProtocol protocol, byte[] buffer, long length, EndPoint sender,
+        bool truncated = false) =>
+        Deliver(loop, transport, protocol, new ReadOnlySpan<byte>(buffer), length, sender, truncated);
+
+    /// <summary>
+    /// Delivers one datagram of <paramref name="length"/> bytes received into <paramref name="buffer"/> (the
+    /// whole receive buffer, valid during the call only, as the protocol's span is); one larger than it (or
+    /// <paramref name="truncated"/>) is reported instead.
+    /// </summary>
+    public static void Deliver(BaseEventLoop loop, IBaseTransport transport, IDatagramProtocol protocol, ReadOnlySpan<byte> buffer, long length, EndPoint sender,
         bool truncated = false)
     {
         if (truncated || length > buffer.Length)
@@ -27,7 +36,7 @@ internal static class DatagramCalls
 
         try
         {
-            protocol.DatagramReceived(new ReadOnlySpan<byte>(buffer, 0, (int)length), sender);
+            protocol.DatagramReceived(buffer[..(int)length], sender);
         }
         catch (Exception ex)
         {
