@@ -90,6 +90,6 @@ public sealed partial class ProactorEventLoop
         }
     }
 
-    /// <summary>The selector loop's checks of a Sock* call's socket (<see cref="CheckSockCall"/>: not null, non-blocking, on an open loop and its thread in debug mode, not an open transport's).</summary>
-    private void CheckDatagramSockCall(Socket socket) => CheckSockCall(socket);
+    /// <summary>The selector loop's checks of a datagram Sock* call's socket (<see cref="CheckSockCall"/>: not null, not disposed, non-blocking, not a stream socket, on an open loop and its thread in debug mode, not an open transport's).</summary>
+    private void CheckDatagramSockCall(Socket socket) => CheckSockCall(socket, SockCall.Datagram);
 }

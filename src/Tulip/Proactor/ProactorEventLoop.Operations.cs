@@ -39,17 +39,14 @@ public sealed partial class ProactorEventLoop
     }
 
     /// <summary>
-    /// The checks of every Sock* call, as the selector loop makes them: an open socket, non-blocking,
-    /// on an open loop (and its thread, in debug mode), not owned by a transport that is still open.
+    /// The checks of every Sock* call, as the selector loop makes them: the socket's, shared with it
+    /// (<see cref="BaseEventLoop.CheckSockSocket"/>), then an open loop (and its thread, in debug mode)
+    /// and a socket no open transport owns.
     /// </summary>
-    private void CheckSockCall(Socket socket)
+    private void CheckSockCall(Socket socket, SockCall call = SockCall.Stream)
     {
-        ArgumentNullException.ThrowIfNull(socket);
+        CheckSockSocket(socket, call);
         int fd = FdOf(socket);
-        if (socket.Blocking)
-        {
-            throw new ArgumentException("The socket must be non-blocking (socket.Blocking = false): a blocking call would stall the loop.", nameof(socket));
-        }
 
         if (IsClosed)
         {

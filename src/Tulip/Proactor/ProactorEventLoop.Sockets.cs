@@ -18,6 +18,13 @@ public sealed partial class ProactorEventLoop
     public override async LoopTask<int> SockRecvAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         CheckSockCall(socket);
+        if (buffer.IsEmpty)
+        {
+            // asyncio's sock_recv(sock, 0) and the selector loops' recv(2) of 0 bytes: 0 at once. The
+            // runtime's zero-byte receive is another thing, a wait for data to arrive.
+            return 0;
+        }
+
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var token = CurrentTask?.CancellationToken ?? default;
         var operation = socket.ReceiveAsync(buffer, SocketFlags.None, token);
@@ -70,7 +77,7 @@ public sealed partial class ProactorEventLoop
     /// <inheritdoc/>
     public override async LoopTask<Socket> SockAcceptAsync(Socket socket, CancellationToken cancellationToken = default)
     {
-        CheckSockCall(socket);
+        CheckSockCall(socket, SockCall.Accept);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         var token = CurrentTask?.CancellationToken ?? default;
         var operation = socket.AcceptAsync(token);

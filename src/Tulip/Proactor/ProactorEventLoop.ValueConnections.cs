@@ -22,7 +22,7 @@ public sealed partial class ProactorEventLoop
     public override ValueTask<Socket> SockAcceptValueAsync(Socket socket, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        CheckSockCall(socket);
+        CheckSockCall(socket, SockCall.Accept);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromException<Socket>(new CancelledError());

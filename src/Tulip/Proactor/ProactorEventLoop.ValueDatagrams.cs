@@ -18,7 +18,7 @@ public sealed partial class ProactorEventLoop
     public override ValueTask<int> SockRecvFromValueAsync(Socket socket, Memory<byte> buffer, SocketAddress receivedAddress, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        CheckSockCall(socket);
+        CheckSockCall(socket, SockCall.Datagram);
         CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress), receiving: true);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -33,7 +33,7 @@ public sealed partial class ProactorEventLoop
     public override ValueTask<int> SockSendToValueAsync(Socket socket, ReadOnlyMemory<byte> data, SocketAddress address, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        CheckSockCall(socket);
+        CheckSockCall(socket, SockCall.Datagram);
         CheckDatagramAddress(socket, address, nameof(address));
         if (cancellationToken.IsCancellationRequested)
         {

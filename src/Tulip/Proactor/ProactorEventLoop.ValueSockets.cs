@@ -32,6 +32,11 @@ public sealed partial class ProactorEventLoop
             return CancelledBeforeStart();
         }
 
+        if (buffer.IsEmpty)
+        {
+            return new ValueTask<int>(0); // as SockRecvAsync: 0 at once, not the runtime's wait for data
+        }
+
         var op = _recvOperations is { Count: > 0 } pool ? pool.Pop() : new RecvOperation(this);
         return op.Start(socket, buffer, cancellationToken);
     }

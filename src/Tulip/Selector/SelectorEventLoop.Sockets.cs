@@ -17,6 +17,13 @@ public partial class SelectorEventLoop
     public override async LoopTask<int> SockRecvAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         int fd = CheckNonBlocking(socket);
+        if (buffer.IsEmpty)
+        {
+            // asyncio's sock_recv(sock, 0): 0 at once. The runtime's receive of no bytes on a
+            // non-blocking socket says WouldBlock while nothing is queued, and the wait would last until data came.
+            return 0;
+        }
+
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         while (true)
         {
@@ -128,7 +135,7 @@ public partial class SelectorEventLoop
     /// <inheritdoc/>
     public override async LoopTask<Socket> SockAcceptAsync(Socket socket, CancellationToken cancellationToken = default)
     {
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Accept);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         while (true)
         {
@@ -151,7 +158,7 @@ public partial class SelectorEventLoop
     /// <inheritdoc/>
     public override async LoopTask<(int Count, EndPoint Address)> SockRecvFromAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Datagram);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         while (true)
         {
@@ -186,7 +193,7 @@ public partial class SelectorEventLoop
     /// <inheritdoc/>
     public override async LoopTask<int> SockSendToAsync(Socket socket, ReadOnlyMemory<byte> data, EndPoint address, CancellationToken cancellationToken = default)
     {
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Datagram);
         ArgumentNullException.ThrowIfNull(address);
         using var link = TaskCancellation.LinkToCurrentTask(cancellationToken);
         while (true)
@@ -237,14 +244,14 @@ public partial class SelectorEventLoop
         }
     }
 
-    private protected int CheckNonBlocking(Socket socket)
+    /// <summary>
+    /// The checks of every Sock* call: the socket's, shared with the proactor (<see cref="BaseEventLoop.CheckSockSocket"/>),
+    /// then an open loop (and its thread, in debug mode) and an fd no open transport owns.
+    /// </summary>
+    private protected int CheckNonBlocking(Socket socket, SockCall call = SockCall.Stream)
     {
+        CheckSockSocket(socket, call);
         int fd = FdOf(socket);
-        if (socket.Blocking)
-        {
-            throw new ArgumentException("The socket must be non-blocking (socket.Blocking = false): a blocking call would stall the loop.", nameof(socket));
-        }
-
         CheckIoCall(fd);
         CheckNoTransport(fd);
         return fd;

@@ -25,7 +25,7 @@ public partial class SelectorEventLoop
     public override ValueTask<Socket> SockAcceptValueAsync(Socket socket, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Accept);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromException<Socket>(new CancelledError());

@@ -20,7 +20,7 @@ public partial class SelectorEventLoop
     public override ValueTask<int> SockRecvFromValueAsync(Socket socket, Memory<byte> buffer, SocketAddress receivedAddress, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Datagram);
         CheckDatagramAddress(socket, receivedAddress, nameof(receivedAddress), receiving: true);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -52,7 +52,7 @@ public partial class SelectorEventLoop
     public override ValueTask<int> SockSendToValueAsync(Socket socket, ReadOnlyMemory<byte> data, SocketAddress address, CancellationToken cancellationToken = default)
     {
         CheckValueSockThread();
-        int fd = CheckNonBlocking(socket);
+        int fd = CheckNonBlocking(socket, SockCall.Datagram);
         CheckDatagramAddress(socket, address, nameof(address));
         if (cancellationToken.IsCancellationRequested)
         {

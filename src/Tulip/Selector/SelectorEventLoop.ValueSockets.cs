@@ -28,6 +28,11 @@ public partial class SelectorEventLoop
             return CancelledBeforeStart();
         }
 
+        if (buffer.IsEmpty)
+        {
+            return new ValueTask<int>(0); // as SockRecvAsync: 0 at once, not a wait for data
+        }
+
         int n = socket.Receive(buffer.Span, SocketFlags.None, out SocketError error);
         if (error == SocketError.Success)
         {

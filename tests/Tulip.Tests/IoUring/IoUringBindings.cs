@@ -276,6 +276,9 @@ namespace Tulip.Tests.Transports
     // Transports/ServerShutdownTests.cs
     public sealed class IoUringServerShutdownTests() : ServerShutdownTests(LoopKinds.IoUring);
 
+    // Transports/SockRefusalTests.cs
+    public sealed class IoUringSockRefusalTests() : SockRefusalTests(LoopKinds.IoUring);
+
     // Transports/SockValueDatagramTests.cs
     public sealed class IoUringSockValueDatagramTests(ITestOutputHelper output) : SockValueDatagramTests(LoopKinds.IoUring, output);
 
