@@ -167,15 +167,7 @@ public static class LoopKinds
     /// fires and cannot be re-armed (EBADF), as poll's POLLNVAL; the kernel never reports one whose poll
     /// is still armed (the poll holds the file), so it does not claim <c>reportsClosedFds</c>.
     /// </summary>
-    public static LoopKind IoUring { get; } = new("io_uring", static lf => new IoUringEventLoop(lf), readiness: true,
-        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
-        registrations: static loop => ((SelectorEventLoop)loop).WatchingRegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
-        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
-        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
-        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
-        reportsClosedFds: false,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
-        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true);
+    public static LoopKind IoUring { get; } = IoUringKind("io_uring", ringWrites: false);
 
     /// <summary>
     /// The io_uring loop with ring writes on (<see cref="IoUringEventLoop.RingWrites"/>, <c>TULIP_URING_WRITES=ring</c>):
@@ -183,16 +175,7 @@ public static class LoopKinds
     /// Write. Not in <see cref="All"/> (it is the same loop with one switch): bound to the stream suites only,
     /// in IoUring/IoUringRingWritesBindings.cs.
     /// </summary>
-    public static LoopKind IoUringRingWrites { get; } = new("io_uring-ringwrites", static lf => new IoUringEventLoop(lf) { RingWrites = true }, readiness: true,
-        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
-        registrations: static loop => ((SelectorEventLoop)loop).WatchingRegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
-        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
-        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
-        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
-        reportsClosedFds: false,
-        rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
-        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true,
-        defersWrites: true);
+    public static LoopKind IoUringRingWrites { get; } = IoUringKind("io_uring-ringwrites", ringWrites: true);
 
     /// <summary>
     /// The completion loop (<see cref="ProactorEventLoop"/>, .NET's asynchronous sockets), in
@@ -231,6 +214,17 @@ public static class LoopKinds
     public static LoopKind Named(string name) =>
         All.Append(Proactor).Append(IoUringRingWrites).Append(Memory).Distinct().FirstOrDefault(k => k.Name == name)
         ?? throw new ArgumentException($"No loop kind is called '{name}'; known kinds: {string.Join(", ", All.Append(Proactor).Append(IoUringRingWrites).Append(Memory).Distinct().Select(k => k.Name))}.", nameof(name));
+
+    private static LoopKind IoUringKind(string name, bool ringWrites) => new(name, lf => new IoUringEventLoop(lf) { RingWrites = ringWrites }, readiness: true,
+        ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
+        registrations: static loop => ((SelectorEventLoop)loop).WatchingRegistrationCount + ((IoUringEventLoop)loop).OperationsInKernel,
+        useNativeSendFile: static (loop, native) => ((SelectorEventLoop)loop).UseNativeSendFile = native,
+        serverClients: static server => ((BaseEventLoop.SocketServer)server).ClientCount,
+        isRegistered: static (loop, fd) => ((SelectorEventLoop)loop).IsRegistered(fd),
+        reportsClosedFds: false,
+        rawSocketTransport: static (loop, socket, protocol, waiter) => new IoUringSocketTransport((IoUringEventLoop)loop, socket, protocol, waiter, null),
+        undelivered: static transport => ((IoUringSocketTransport)transport).UndeliveredBytes, completionWrites: true,
+        defersWrites: ringWrites);
 
     private static LoopKind Selector(string selector, bool reportsClosedFds) => new(selector, lf => new SelectorEventLoop(selector, lf), readiness: true,
         ownFds: static loop => ((SelectorEventLoop)loop).OwnFds,
