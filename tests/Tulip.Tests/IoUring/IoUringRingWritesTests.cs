@@ -17,6 +17,17 @@ public sealed class IoUringRingWritesTests
 
     private static IoUringEventLoop RingWritesLoop() => new() { RingWrites = true };
 
+    /// <summary>A server with one connection to it, the server's side made.</summary>
+    private static async LoopTask<(Server Server, RecordingProtocol Peer, ITransport Transport, RecordingProtocol Client)> Connected(IoUringEventLoop loop)
+    {
+        var peer = new RecordingProtocol(loop);
+        var server = await loop.CreateServerAsync(() => peer, s_loopback, 0);
+        int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+        var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
+        await peer.Made;
+        return (server, peer, transport, client);
+    }
+
     /// <summary>Ten writes in one iteration: one ring send, and the peer gets every byte in order.</summary>
     [Fact]
     public void WritesOfOneIteration_LeaveInOneRingSend()
@@ -24,11 +35,8 @@ public sealed class IoUringRingWritesTests
         using var loop = RingWritesLoop();
         loop.RunUntilComplete(async () =>
         {
-            var peer = new RecordingProtocol(loop);
-            await using var server = await loop.CreateServerAsync(() => peer, s_loopback, 0);
-            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
-            await peer.Made;
+            var (server, peer, transport, client) = await Connected(loop);
+            await using var _ = server;
             long before = loop.RingSends;
             var expected = new MemoryStream();
             for (int i = 0; i < 10; i++)
@@ -58,11 +66,8 @@ public sealed class IoUringRingWritesTests
         Assert.False(loop.RingWrites, "TULIP_URING_WRITES=ring is set in this test run's environment");
         loop.RunUntilComplete(async () =>
         {
-            var peer = new RecordingProtocol(loop);
-            await using var server = await loop.CreateServerAsync(() => peer, s_loopback, 0);
-            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
-            await peer.Made;
+            var (server, peer, transport, client) = await Connected(loop);
+            await using var _ = server;
             long before = loop.RingSends;
             transport.Write(Pattern(1000));
             Assert.Equal(0, transport.GetWriteBufferSize());
@@ -112,11 +117,8 @@ public sealed class IoUringRingWritesTests
         using var loop = RingWritesLoop();
         loop.RunUntilComplete(async () =>
         {
-            var peer = new RecordingProtocol(loop);
-            await using var server = await loop.CreateServerAsync(() => peer, s_loopback, 0);
-            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
-            var (transport, client) = await loop.CreateConnectionAsync(() => new RecordingProtocol(loop), "127.0.0.1", port);
-            await peer.Made;
+            var (server, peer, transport, client) = await Connected(loop);
+            await using var _ = server;
             long before = loop.RingSends;
             transport.Write(Pattern(3000));
             transport.Abort();
