@@ -18,14 +18,23 @@ namespace Tulip;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Receiving: one receive into the transport's own pinned buffer (64 KiB for IP, which holds any UDP
-/// datagram; 256 KiB for UNIX, asyncio's <c>max_size</c>), with the sender's address and the
-/// <c>MSG_TRUNC</c> flag written back into a pinned <c>msghdr</c>. The loop's provided buffers are 32 KiB,
-/// smaller than a UDP datagram may be (the contract delivers 65,507 bytes whole), so they are not used
-/// here. The completion is handed to the protocol on the ready queue; the handler then reads on with
-/// non-blocking <c>recvfrom</c> while the socket holds more (up to
+/// Receiving: one single-shot <c>RECVMSG</c> with buffer select, so the kernel picks a buffer of the
+/// loop's provided-buffer rings only when a datagram is there and an armed or idle endpoint holds none:
+/// IP endpoints use the stream group (64 KiB buffers, which hold any UDP datagram), UNIX endpoints a
+/// second group of 256 KiB buffers (asyncio's <c>max_size</c>; <see cref="IoUringEventLoop.UnixDatagramBuffers"/>).
+/// The groups are the loop's, shared by all its endpoints (and, for IP, its connections), so the
+/// memory is that of the datagrams being delivered, not a buffer per endpoint. The sender's address and
+/// the <c>MSG_TRUNC</c> flag are written back into the transport's pinned <c>msghdr</c>; with
+/// <c>MSG_TRUNC</c> the result is the datagram's real length, so one larger than the buffer is reported
+/// as on every loop. (Multishot <c>RECVMSG</c> was not taken: the stream receives stay single-shot for the
+/// kernel's reasons given at <see cref="IoUringSocketTransport.UseMultishotReceive"/>, and one datagram
+/// per completion keeps truncation and cancellation as they were.) The completion is handed to the
+/// protocol on the ready queue; the handler then reads on with non-blocking <c>recvfrom</c> into the same
+/// ring buffer while the socket holds more (up to
 /// <see cref="SelectorDatagramTransport.MaxDatagramsPerEvent"/> in all, as the selector loop does; tried
-/// less often while it finds nothing, see <see cref="OnReceived"/>), then re-arms. A receive that fails (a pending ICMP error: ECONNREFUSED on a connected socket) is
+/// less often while it finds nothing, see <see cref="OnReceived"/>), gives the buffer back and re-arms.
+/// A ring with no buffer left (ENOBUFS) leaves the datagram in the socket: the receive is re-armed when a
+/// buffer of its group comes back. A receive that fails (a pending ICMP error: ECONNREFUSED on a connected socket) is
 /// reported through <see cref="IDatagramProtocol.ErrorReceived"/> and the endpoint reads on, as on
 /// every loop.
 /// </para>
