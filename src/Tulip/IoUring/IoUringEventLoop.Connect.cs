@@ -1,5 +1,4 @@
 using System;
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -96,8 +95,6 @@ public sealed partial class IoUringEventLoop
     {
         // sockaddr_in6 is 28 bytes, sockaddr_in 16.
         private const int AddressSize = 28;
-        private const ushort AF_INET = 2;
-        private const ushort AF_INET6 = 10;
 
         private readonly IoUringEventLoop _loop;
         private readonly Handle _completed;
@@ -136,23 +133,13 @@ public sealed partial class IoUringEventLoop
             BeginPending(cancellationToken);
         }
 
-        // The sockaddr of address, in the kernel's layout (the family in host order, the port in network order).
+        // The sockaddr of address as the runtime lays it out for the kernel (IPEndPoint.Serialize, the
+        // layout the datagram transport hands to SENDMSG too), copied into the pinned block.
         private int Write(IPEndPoint address)
         {
-            Span<byte> block = _sockaddr;
-            block.Clear();
-            BinaryPrimitives.WriteUInt16BigEndian(block[2..], (ushort)address.Port);
-            if (address.AddressFamily == AddressFamily.InterNetwork)
-            {
-                MemoryMarshal.Write(block, AF_INET);
-                address.Address.TryWriteBytes(block.Slice(4, 4), out _);
-                return 16;
-            }
-
-            MemoryMarshal.Write(block, AF_INET6);
-            address.Address.TryWriteBytes(block.Slice(8, 16), out _);
-            MemoryMarshal.Write(block[24..], (uint)address.Address.ScopeId);
-            return AddressSize;
+            SocketAddress raw = address.Serialize();
+            raw.Buffer.Span[..raw.Size].CopyTo(_sockaddr);
+            return raw.Size;
         }
 
         /// <summary>The completion, inside the wait: recorded, and handled on the ready queue (at once while the loop closes).</summary>

@@ -101,6 +101,23 @@ public sealed class IoUringConnectTests
                     Assert.Equal(target, client.RemoteEndPoint);
                 }
 
+                // IPv6: the other sockaddr layout the operation hands the kernel.
+                using (var listener6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp))
+                using (var client = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { Blocking = false })
+                {
+                    listener6.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+                    listener6.Listen(8);
+                    listener6.Blocking = false;
+                    var target6 = (IPEndPoint)listener6.LocalEndPoint!;
+                    long submitted = loop.ConnectsSubmitted;
+                    var accepting = loop.SockAcceptAsync(listener6);
+                    await loop.SockConnectAsync(client, target6);
+                    using var server = await accepting;
+                    Assert.Equal(submitted + 1, loop.ConnectsSubmitted);
+                    Assert.Equal(target6, client.RemoteEndPoint);
+                    Assert.Equal(client.LocalEndPoint, server.RemoteEndPoint);
+                }
+
                 await using (var echo = await loop.CreateServerAsync(() => new QuietProtocol(), ["127.0.0.1"], 0))
                 {
                     long submitted = loop.ConnectsSubmitted;
